@@ -1,0 +1,114 @@
+"""The FastAPI application: routers under ``/api/v1`` and ``/atoms/v1``, the envelope, timing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dispo import __version__
+from dispo.api.responses import error, ok
+from dispo.api.routes import agents, conversations
+from dispo.config import Settings
+from dispo.errors import DispoError, RateLimited
+from dispo.store.database import Database
+
+log = logging.getLogger("dispo.api")
+
+PREFIXES = ("/api/v1", "/atoms/v1")  # SDK 4.x helpers use the first, SDK 5.x the second
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    """Build the app. ``db`` defaults to the settings' database (already migrated by the caller)."""
+    app = FastAPI(
+        title="Dispo",
+        version=__version__,
+        summary="Self-hosted call logs and post-call analytics, compatible with the Atoms API.",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.db = db or Database(settings.effective_database_url, pool_size=settings.db_pool_size)
+
+    for i, prefix in enumerate(PREFIXES):
+        for module in (conversations, agents):
+            app.include_router(module.router, prefix=prefix, include_in_schema=i == 0)
+
+    @app.get("/health", tags=["meta"], summary="Liveness and database check")
+    def health() -> Response:
+        with app.state.db.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return ok({"version": __version__, "database": app.state.db.dialect})
+
+    _install_error_handlers(app)
+    app.add_middleware(ServerTiming)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DispoError)
+    async def dispo_error(_request: Request, exc: DispoError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return error(exc.status_code, exc.errors, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        return error(400, [_describe(e) for e in exc.errors()])
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            message = f"No endpoint {request.method} {request.url.path}: see /docs for the API."
+        elif exc.status_code == 405:
+            message = (
+                f"{request.method} is not allowed on {request.url.path}: see /docs for the methods it takes."
+            )
+        else:
+            message = str(exc.detail)
+        return error(exc.status_code, [message], getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("Unhandled error on %s %s", request.method, request.url.path)
+        return error(500, ["Internal error: the server log has the details. Please report it with the time."])
+
+
+def _describe(err: Any) -> str:
+    """One FastAPI/pydantic validation error as a sentence naming the parameter."""
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    where = ".".join(loc) or "request body"
+    if err.get("type") == "json_invalid":
+        return "The request body is not valid JSON: check quotes and commas, and send Content-Type: application/json."
+    if err.get("type") == "missing":
+        return f"{where} is required." if loc else "A JSON request body is required."
+    return f"{where}: {err.get('msg', 'is invalid')}."
+
+
+class ServerTiming:
+    """Adds ``Server-Timing: app;dur=<ms>``: time spent in the app, which benchmarks read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def send_with_timing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - start) * 1000
+                headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={elapsed:.3f}".encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_timing)

@@ -1,0 +1,323 @@
+"""The call log as clients see it: list parameters in, Atoms-shaped call records out.
+
+Shared by the REST API and the CLI so that both accept the same filters with the same errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Connection
+
+from dispo.errors import BadRequest, ValidationFailed
+from dispo.ids import is_object_id
+from dispo.store import calls as store
+from dispo.timeutil import ms_to_iso, parse_instant
+
+CALL_STATUSES = (
+    "pending",
+    "in_queue",
+    "in_progress",
+    "completed",
+    "failed",
+    "no_answer",
+    "busy",
+    "cancelled",
+)
+CALL_TYPES = ("telephony_inbound", "telephony_outbound", "chat", "webcall")
+DISCONNECT_REASONS = (
+    "user_hangup",
+    "agent_hangup",
+    "dial_no_answer",
+    "timeout",
+    "connection_error",
+    "system_error",
+)
+LIST_PARAMETERS = (
+    "page",
+    "limit",
+    "cursor",
+    "agentIds",
+    "campaignIds",
+    "statusFilter",
+    "callTypes",
+    "disconnectReasonFilter",
+    "search",
+    "dateFrom",
+    "dateTo",
+    "durationFilter",
+    "minDuration",
+    "maxDuration",
+    "sortBy",
+    "sortOrder",
+)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    filter: store.CallFilter
+    page: int
+    limit: int
+    sort_by: store.SortKey
+    order: store.SortOrder
+    cursor: store.Cursor | None
+
+
+def parse_list_query(
+    org_id: str,
+    params: Mapping[str, str],
+    *,
+    default_limit: int = 10,
+    max_limit: int = 1000,
+) -> ListQuery:
+    """Validate ``GET /conversation`` parameters; every problem is reported at once."""
+    errors: list[str] = []
+    unknown = sorted(set(params) - set(LIST_PARAMETERS))
+    if unknown:
+        errors.append(
+            f"Unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+            f"the call list takes {', '.join(LIST_PARAMETERS)}."
+        )
+    page = _int(params, "page", 1, errors, low=1, high=1_000_000)
+    limit = _int(params, "limit", default_limit, errors, low=1, high=max_limit)
+    agent_ids = _ids(params, "agentIds", errors)
+    campaign_ids = _ids(params, "campaignIds", errors)
+    statuses = _choices(params, "statusFilter", CALL_STATUSES, errors)
+    types = _choices(params, "callTypes", CALL_TYPES, errors)
+    reasons = _choices(params, "disconnectReasonFilter", DISCONNECT_REASONS, errors)
+    buckets = _choices(params, "durationFilter", tuple(store.DURATION_BUCKETS), errors)
+    min_duration = _float(params, "minDuration", errors)
+    max_duration = _float(params, "maxDuration", errors)
+    if min_duration is not None and max_duration is not None and min_duration > max_duration:
+        errors.append(f"minDuration ({min_duration:g}) is above maxDuration ({max_duration:g}): swap them.")
+    date_from = _instant(params, "dateFrom", errors, end_of_day=False)
+    date_to = _instant(params, "dateTo", errors, end_of_day=True)
+    if date_from is not None and date_to is not None and date_from > date_to:
+        errors.append(f"dateFrom ({ms_to_iso(date_from)}) is after dateTo ({ms_to_iso(date_to)}): swap them.")
+    search = params.get("search")
+    if search is not None:
+        search = search.strip() or None
+        if search is not None and len(search) > 64:
+            errors.append("search is longer than 64 characters: give a call id or (part of) a phone number.")
+    sort_by = params.get("sortBy", "createdAt")
+    if sort_by not in store.SORT_COLUMNS:
+        errors.append(f"sortBy={sort_by!r} is not a sort key: use one of {', '.join(store.SORT_COLUMNS)}.")
+    order = params.get("sortOrder", "desc").lower()
+    if order not in ("asc", "desc"):
+        errors.append(f"sortOrder={params.get('sortOrder')!r} must be asc or desc.")
+    cursor = None
+    if params.get("cursor"):
+        if "page" in params and page != 1:
+            errors.append(
+                "Give either page or cursor, not both: a cursor already says where the page starts."
+            )
+        try:
+            cursor = store.Cursor.decode(params["cursor"])
+        except BadRequest as exc:
+            errors.append(exc.message)
+        if cursor is not None and (cursor.sort_by != sort_by or cursor.order != order):
+            errors.append(
+                f"This cursor continues a list sorted by {cursor.sort_by} {cursor.order}; pass the same "
+                "sortBy and sortOrder with it, or drop the cursor."
+            )
+    if errors:
+        raise ValidationFailed(errors[0], errors=errors)
+    return ListQuery(
+        filter=store.CallFilter(
+            org_id=org_id,
+            agent_ids=agent_ids,
+            campaign_ids=campaign_ids,
+            statuses=statuses,
+            types=types,
+            disconnect_reasons=reasons,
+            duration_buckets=buckets,
+            min_duration=min_duration,
+            max_duration=max_duration,
+            date_from=date_from,
+            date_to=date_to,
+            search=search,
+        ),
+        page=page,
+        limit=limit,
+        sort_by=cast(store.SortKey, sort_by),
+        order=cast(store.SortOrder, order),
+        cursor=cursor,
+    )
+
+
+def list_calls(conn: Connection, q: ListQuery) -> dict[str, Any]:
+    """``data`` of ``GET /conversation``: ``{logs, pagination}``."""
+    offset = 0 if q.cursor is not None else (q.page - 1) * q.limit
+    page = store.list_calls(
+        conn, q.filter, sort_by=q.sort_by, order=q.order, limit=q.limit, offset=offset, cursor=q.cursor
+    )
+    logs = [render_call(r, page.transcripts.get(r["pk"], []), page.analytics.get(r["pk"])) for r in page.rows]
+    total_pages = -(-page.total // q.limit) if page.total else 0
+    return {
+        "logs": logs,
+        "pagination": {
+            "total": page.total,
+            "page": None if q.cursor is not None else q.page,
+            "limit": q.limit,
+            "hasMore": page.has_more,
+            "totalPages": total_pages,
+            "nextCursor": page.next_cursor,
+        },
+    }
+
+
+def get_call(conn: Connection, org_id: str, call_id: str) -> dict[str, Any] | None:
+    row = store.get_call(conn, org_id, call_id)
+    if row is None:
+        return None
+    pk = row["pk"]
+    return render_call(
+        row, store.load_transcripts(conn, [pk])[pk], store.load_latest_analytics(conn, [pk]).get(pk)
+    )
+
+
+def search_calls(conn: Connection, org_id: str, call_ids: Sequence[str]) -> dict[str, Any]:
+    rows = store.get_calls_by_ids(conn, org_id, call_ids)
+    pks = [r["pk"] for r in rows]
+    transcripts = store.load_transcripts(conn, pks) if pks else {}
+    analytics = store.load_latest_analytics(conn, pks) if pks else {}
+    logs = [render_call(r, transcripts.get(r["pk"], []), analytics.get(r["pk"])) for r in rows]
+    return {"logs": logs, "total": len(logs), "requestedCount": len(call_ids)}
+
+
+def render_call(
+    row: Mapping[str, Any],
+    transcript: Sequence[Mapping[str, Any]],
+    analytics: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """One call in the Atoms wire format (``CallLogItem``/``CallDetail``)."""
+    return {
+        "_id": row["id"],
+        "callId": row["call_id"],
+        "status": row["status"],
+        "duration": row["duration"],
+        "from": row["from_number"],
+        "to": row["to_number"],
+        "type": row["type"],
+        "agentId": row["agent_id"],
+        "campaignId": row["campaign_id"],
+        "createdAt": ms_to_iso(row["created_at"]),
+        "updatedAt": ms_to_iso(row["updated_at"]),
+        "startedAt": ms_to_iso(row["started_at"]),
+        "endedAt": ms_to_iso(row["ended_at"]),
+        "transcript": [
+            {"role": m["role"], "content": m["content"], "timestamp": ms_to_iso(m["timestamp"])}
+            for m in transcript
+        ],
+        "recordingUrl": row["recording_url"],
+        "recordingDualUrl": row["recording_dual_url"],
+        "callCost": row["call_cost"],
+        "disconnectionReason": row["disconnection_reason"],
+        "callFailureReason": row["call_failure_reason"],
+        "retryCount": row["retry_count"],
+        "variables": row["variables"] or {},
+        "postCallAnalytics": render_analytics(row, analytics),
+        "average_transcriber_latency": row["avg_transcriber_latency"],
+        "average_agent_latency": row["avg_agent_latency"],
+        "average_synthesizer_latency": row["avg_synthesizer_latency"],
+    }
+
+
+def render_analytics(row: Mapping[str, Any], result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Always an object, so ``data["postCallAnalytics"].get("summary")`` never fails on a new call."""
+    if result is None:
+        return {"status": row["analytics_status"], "summary": None, "dispositionMetrics": []}
+    return {
+        "status": row["analytics_status"] or "completed",
+        "summary": result["summary"],
+        "dispositionMetrics": result["disposition_metrics"],
+        "configId": result["config_id"],
+        "model": result["model"],
+        "createdAt": ms_to_iso(result["created_at"]),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameter parsers: each appends a message naming the parameter and the fix, and returns a default.
+
+
+def _int(
+    params: Mapping[str, str], name: str, default: int, errors: list[str], *, low: int, high: int
+) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        errors.append(f"{name}={raw!r} is not a whole number: give an integer from {low} to {high}.")
+        return default
+    if not low <= value <= high:
+        errors.append(f"{name}={value} is out of range: give an integer from {low} to {high}.")
+        return default
+    return value
+
+
+def _float(params: Mapping[str, str], name: str, errors: list[str]) -> float | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        errors.append(f"{name}={raw!r} is not a number of seconds, e.g. {name}=30.")
+        return None
+    if not 0 <= value < 1e9:
+        errors.append(f"{name}={raw} must be a number of seconds, zero or more.")
+        return None
+    return value
+
+
+def _split(raw: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.strip() for v in raw.split(",") if v.strip()))
+
+
+def _choices(
+    params: Mapping[str, str], name: str, allowed: tuple[str, ...], errors: list[str]
+) -> tuple[str, ...]:
+    raw = params.get(name)
+    if not raw:
+        return ()
+    values = _split(raw)
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        errors.append(
+            f"{name} has unknown value{'s' if len(bad) > 1 else ''} {', '.join(bad)}: use {', '.join(allowed)}."
+        )
+        return ()
+    return values
+
+
+def _ids(params: Mapping[str, str], name: str, errors: list[str]) -> tuple[str, ...]:
+    raw = params.get(name)
+    if not raw:
+        return ()
+    values = _split(raw)
+    bad = [v for v in values if not is_object_id(v)]
+    if bad:
+        errors.append(
+            f"{name} has malformed id{'s' if len(bad) > 1 else ''} {', '.join(bad[:5])}: ids are 24 hex characters."
+        )
+        return ()
+    if len(values) > 100:
+        errors.append(f"{name} lists {len(values)} ids; at most 100 are allowed.")
+        return ()
+    return values
+
+
+def _instant(params: Mapping[str, str], name: str, errors: list[str], *, end_of_day: bool) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_instant(raw, field=name, end_of_day=end_of_day)
+    except ValidationFailed as exc:
+        errors.append(exc.message)
+        return None

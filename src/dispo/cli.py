@@ -1,0 +1,338 @@
+"""The ``dispo`` command: serve, migrate, keys, orgs, calls, demo-data.
+
+Commands other than ``serve`` work on the database directly (``DISPO_DATABASE_URL`` or the embedded
+SQLite file), so they run with or without a server.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dispo import calllog
+from dispo.config import Settings, get_settings
+from dispo.errors import DispoError
+from dispo.store import orgs as org_store
+from dispo.store.database import Database
+from dispo.store.migrate import migrate as run_migrations
+from dispo.timeutil import ms_to_iso
+
+app = typer.Typer(help="Dispo: self-hosted call logs and post-call analytics.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (Bearer sk_…), one organization each.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organizations.", no_args_is_help=True)
+calls_app = typer.Typer(help="Read the call log.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(calls_app, name="calls")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _db(settings: Settings) -> Database:
+    db = Database(settings.effective_database_url, pool_size=2)
+    run_migrations(db)
+    return db
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def _resolve_org(db: Database, org: str | None) -> str:
+    with db.read() as conn:
+        all_orgs = org_store.list_orgs(conn)
+    if org:
+        if not any(o["id"] == org for o in all_orgs):
+            raise _fail(f"No organization {org}: `dispo orgs list` shows them.")
+        return org
+    if not all_orgs:
+        raise _fail(
+            "No organization yet: start the server once (`make run`) or run `dispo orgs create NAME`."
+        )
+    if len(all_orgs) > 1:
+        raise _fail("There are several organizations: name one with --org (see `dispo orgs list`).")
+    return str(all_orgs[0]["id"])
+
+
+OrgOption = Annotated[
+    str | None, typer.Option("--org", help="Organization id (needed when there are several).")
+]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (DISPO_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (DISPO_PORT).")] = None,
+) -> None:
+    """Migrate the database, create a first organization and key if there is none, and serve the API."""
+    import uvicorn
+
+    from dispo.api.app import create_app
+    from dispo.bootstrap import prepare
+
+    overrides: dict[str, Any] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    settings = get_settings().model_copy(update=overrides)
+    db = Database(settings.effective_database_url, pool_size=settings.db_pool_size)
+    boot = prepare(settings, db)
+    base = settings.base_url
+    console.print(f"[bold]Dispo[/bold] on {db.dialect} ({db.url.render_as_string(hide_password=True)})")
+    console.print(f"  API base URL : {base}/api/v1   (also {base}/atoms/v1)")
+    console.print(f"  OpenAPI docs : {base}/docs")
+    if boot.new_key:
+        console.print(f"  Organization : {boot.org_id} (created)")
+        console.print(f"  API key      : [bold green]{boot.new_key}[/bold green]  (shown once; store it now)")
+        console.print(
+            f"  Try it       : export SMALLEST_BASE_URL={base}/api/v1 SMALLEST_API_KEY={boot.new_key}"
+        )
+    else:
+        console.print("  API keys     : existing keys are kept hashed; make one with `dispo keys create`")
+    uvicorn.run(
+        create_app(settings, db),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the newest schema."""
+    settings = get_settings()
+    db = Database(settings.effective_database_url, pool_size=1)
+    run_migrations(db)
+    console.print(f"Database at {db.url.render_as_string(hide_password=True)} is up to date.")
+
+
+@orgs_app.command("create")
+def orgs_create(name: str) -> None:
+    """Create an organization and print its id and a first API key."""
+    db = _db(get_settings())
+    with db.write() as conn:
+        org_id = org_store.create_org(conn, name)
+        key = org_store.create_key(conn, org_id, name="first key")
+    console.print(f"Organization {org_id} ({name})")
+    console.print(f"API key: [bold green]{key.secret}[/bold green]  (shown once)")
+
+
+@orgs_app.command("list")
+def orgs_list() -> None:
+    """List organizations."""
+    db = _db(get_settings())
+    with db.read() as conn:
+        rows = org_store.list_orgs(conn)
+    table = Table("id", "name", "created")
+    for row in rows:
+        table.add_row(row["id"], row["name"], ms_to_iso(row["created_at"]) or "")
+    console.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    org: OrgOption = None,
+    name: Annotated[str, typer.Option(help="A label to tell keys apart.")] = "cli",
+) -> None:
+    """Create an API key; the key is printed once and only its hash is stored."""
+    db = _db(get_settings())
+    org_id = _resolve_org(db, org)
+    with db.write() as conn:
+        key = org_store.create_key(conn, org_id, name=name)
+    console.print(key.secret)
+    err_console.print(f"Key {key.id} for organization {org_id}. Store it now: it is not shown again.")
+
+
+@keys_app.command("list")
+def keys_list(org: OrgOption = None) -> None:
+    """List API keys (prefixes only)."""
+    db = _db(get_settings())
+    with db.read() as conn:
+        rows = org_store.list_keys(conn, org)
+    table = Table("id", "prefix", "name", "organization", "created", "revoked")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["prefix"] + "…",
+            row["name"],
+            row["org_id"],
+            ms_to_iso(row["created_at"]) or "",
+            ms_to_iso(row["revoked_at"]) or "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="Key id or the prefix `dispo keys list` shows.")],
+) -> None:
+    """Revoke an API key; requests with it get 401 from then on."""
+    db = _db(get_settings())
+    try:
+        with db.write() as conn:
+            row = org_store.revoke_key(conn, key.rstrip("…"))
+    except DispoError as exc:
+        raise _fail(exc.message) from None
+    console.print(f"Revoked key {row['id']} ({row['prefix']}…).")
+
+
+@calls_app.command("list")
+def calls_list(
+    org: OrgOption = None,
+    agent: Annotated[str | None, typer.Option(help="Agent ids, comma-separated.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign ids, comma-separated.")] = None,
+    status: Annotated[str | None, typer.Option(help="Statuses, e.g. completed,failed.")] = None,
+    call_type: Annotated[
+        str | None, typer.Option("--type", help="telephony_inbound, telephony_outbound, chat.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Disconnection reasons, e.g. user_hangup.")] = None,
+    search: Annotated[str | None, typer.Option(help="Call id or phone-number prefix.")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="ISO date or '7 days ago'.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="ISO date or 'yesterday'.")] = None,
+    duration: Annotated[str | None, typer.Option(help="Buckets: 0-30, 30-60, 1-5, 5+.")] = None,
+    min_duration: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    max_duration: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    sort: Annotated[str, typer.Option(help="createdAt, updatedAt, callDuration, avgLatency.")] = "createdAt",
+    order: Annotated[str, typer.Option(help="asc or desc.")] = "desc",
+    page: Annotated[int, typer.Option(help="Page number.")] = 1,
+    limit: Annotated[int, typer.Option(help="Calls per page (1-1000).")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")] = False,
+) -> None:
+    """List calls with the same filters as GET /conversation."""
+    settings = get_settings()
+    db = _db(settings)
+    org_id = _resolve_org(db, org)
+    params = {
+        "agentIds": agent,
+        "campaignIds": campaign,
+        "statusFilter": status,
+        "callTypes": call_type,
+        "disconnectReasonFilter": reason,
+        "search": search,
+        "dateFrom": date_from,
+        "dateTo": date_to,
+        "durationFilter": duration,
+        "minDuration": None if min_duration is None else str(min_duration),
+        "maxDuration": None if max_duration is None else str(max_duration),
+        "sortBy": sort,
+        "sortOrder": order,
+        "page": str(page),
+        "limit": str(limit),
+    }
+    try:
+        query = calllog.parse_list_query(
+            org_id, {k: v for k, v in params.items() if v is not None}, max_limit=settings.page_limit_max
+        )
+        with db.read() as conn:
+            data = calllog.list_calls(conn, query)
+    except DispoError as exc:
+        raise _fail("; ".join(exc.errors)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    p = data["pagination"]
+    table = Table(title=f"Calls {len(data['logs'])} of {p['total']} (page {p['page']} of {p['totalPages']})")
+    for column in ("call id", "created", "status", "type", "from", "to", "duration", "reason", "cost"):
+        table.add_column(column, justify="right" if column in ("duration", "cost") else "left")
+    for log in data["logs"]:
+        table.add_row(
+            log["callId"],
+            (log["createdAt"] or "")[:19].replace("T", " "),
+            log["status"],
+            log["type"],
+            log["from"] or "",
+            log["to"] or "",
+            f"{log['duration']:.0f}s",
+            log["disconnectionReason"] or "",
+            f"{log['callCost']:.2f}",
+        )
+    console.print(table)
+
+
+@calls_app.command("show")
+def calls_show(
+    call_id: Annotated[str, typer.Argument(help="CALL-… id.")],
+    org: OrgOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """Show one call: details, transcript and post-call analytics."""
+    db = _db(get_settings())
+    org_id = _resolve_org(db, org)
+    with db.read() as conn:
+        data = calllog.get_call(conn, org_id, call_id)
+    if data is None:
+        raise _fail(f"No call {call_id} in organization {org_id}: `dispo calls list` shows recent ones.")
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    details = Table(show_header=False, title=data["callId"])
+    for label, key in (
+        ("status", "status"),
+        ("type", "type"),
+        ("from", "from"),
+        ("to", "to"),
+        ("duration (s)", "duration"),
+        ("cost (credits)", "callCost"),
+        ("disconnection", "disconnectionReason"),
+        ("agent", "agentId"),
+        ("campaign", "campaignId"),
+        ("created", "createdAt"),
+        ("recording", "recordingUrl"),
+        ("transcriber latency (ms)", "average_transcriber_latency"),
+        ("agent latency (ms)", "average_agent_latency"),
+        ("synthesizer latency (ms)", "average_synthesizer_latency"),
+    ):
+        value = data.get(key)
+        details.add_row(label, "" if value is None else str(value))
+    console.print(details)
+    if data["transcript"]:
+        console.print("[bold]Transcript[/bold]")
+        for msg in data["transcript"]:
+            style = "cyan" if msg["role"] == "agent" else "green"
+            console.print(f"  [{style}]{msg['role']:>5}[/{style}]: {msg['content']}")
+    analytics = data["postCallAnalytics"]
+    if analytics.get("summary") or analytics.get("dispositionMetrics"):
+        console.print(f"[bold]Summary[/bold]: {analytics.get('summary')}")
+        for metric in analytics.get("dispositionMetrics", []):
+            console.print(
+                f"  {metric['identifier']}: {metric.get('value')!r} "
+                f"(confidence {metric.get('confidence')}) - {metric.get('reasoning')}"
+            )
+
+
+@app.command("demo-data")
+def demo_data(
+    calls: Annotated[int, typer.Option(help="How many synthetic calls to add.")] = 1000,
+    days: Annotated[int, typer.Option(help="Spread them over this many past days.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same calls).")] = 1,
+    org: OrgOption = None,
+) -> None:
+    """Add realistic synthetic calls (with agents and campaigns) to try the call log with."""
+    from dispo import synthetic
+
+    db = _db(get_settings())
+    org_id = _resolve_org(db, org)
+    with db.write() as conn:
+        fleet = synthetic.create_fleet(conn, org_id, seed=seed)
+        n = synthetic.load_calls(conn, org_id, fleet, calls, days=days, seed=seed)
+    console.print(
+        f"Added {n} synthetic calls over {days} days, {len(fleet.agent_ids)} agents, "
+        f"{len(fleet.campaigns)} campaigns, to organization {org_id}."
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The error tree. Each error knows its HTTP status and says what to do about it.
+
+    DispoError
+    ├── BadRequest (400)
+    │   └── ValidationFailed (400)    request body or query failed validation
+    ├── Unauthorized (401)            missing or unknown API key
+    ├── Forbidden (403)
+    ├── NotFound (404)                also for another organization's resources
+    ├── Conflict (409)
+    └── RateLimited (429)
+
+The API turns every one of these into ``{"status": false, "errors": [message]}`` with the status
+code, so the SDK can raise the matching exception with the server's words.
+"""
+
+from __future__ import annotations
+
+
+class DispoError(Exception):
+    """Base of every error Dispo raises on purpose."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str, *, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or [message]
+
+
+class BadRequest(DispoError):
+    status_code = 400
+
+
+class ValidationFailed(BadRequest):
+    """One or more fields are wrong; ``errors`` lists each, naming the field."""
+
+
+class Unauthorized(DispoError):
+    status_code = 401
+
+
+class Forbidden(DispoError):
+    status_code = 403
+
+
+class NotFound(DispoError):
+    status_code = 404
+
+
+class Conflict(DispoError):
+    status_code = 409
+
+
+class RateLimited(DispoError):
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "DispoError",
+    "Forbidden",
+    "NotFound",
+    "RateLimited",
+    "Unauthorized",
+    "ValidationFailed",
+]

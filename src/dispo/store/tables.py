@@ -1,0 +1,265 @@
+"""The schema, declared once for SQLite and PostgreSQL. Alembic migrations must match it (tested).
+
+Conventions:
+- Public ids are strings (24-hex object ids, ``CALL-…`` call ids); calls also carry an integer
+  ``pk`` so that indexes and the transcript table stay compact.
+- Instants are integer epoch milliseconds (UTC): compact, index-friendly, and identical on both
+  databases. The API renders them as ISO 8601.
+- Every tenant-owned row has ``org_id``; every index that serves a list starts with it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Named constraints keep Alembic autogenerate and both databases in agreement.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ObjectId = String(24)
+# Columns searched by prefix compare bytewise on both databases: PostgreSQL's locale collations
+# ignore '+' and '-' at the first level, which would break prefix ranges.
+SearchKey = String(40).with_variant(String(40, collation="C"), "postgresql")
+Ms = BigInteger
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", ObjectId, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", Ms, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ObjectId, primary_key=True),
+    Column("org_id", ObjectId, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    # The first characters of the key, shown by `dispo keys list` so a person can tell keys apart.
+    Column("prefix", String(16), nullable=False),
+    # SHA-256 of the whole key. Keys are 256 random bits, so a fast hash is safe; a slow one would
+    # cost every request.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Ms, nullable=False),
+    Column("last_used_at", Ms),
+    Column("revoked_at", Ms),
+    Index("ix_api_keys_org", "org_id"),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", ObjectId, primary_key=True),
+    Column("org_id", ObjectId, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("global_prompt", Text),
+    Column("first_message", Text),
+    Column("language", String(16), nullable=False, default="en"),
+    Column("slm_model", String(64), nullable=False, default="electron"),
+    Column("background_sound", String(32), nullable=False, default=""),
+    Column("global_knowledge_base_id", String(64)),
+    Column("telephony_product_id", ObjectId),
+    Column("default_variables", JSON),
+    # Everything else the Atoms agent body may carry (synthesizer, language switching, …), kept
+    # verbatim so that a client reads back what it wrote.
+    Column("extra", JSON),
+    Column("archived_at", Ms),
+    Column("created_at", Ms, nullable=False),
+    Column("updated_at", Ms, nullable=False),
+    Index("ix_agents_org_created", "org_id", "created_at"),
+)
+
+analytics_configs = Table(
+    "analytics_configs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("org_id", ObjectId, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", ObjectId, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("summary_prompt", Text),
+    Column("disposition_metrics", JSON, nullable=False),
+    Column("created_at", Ms, nullable=False),
+    UniqueConstraint("agent_id", "version", name="uq_analytics_configs_agent_version"),
+)
+
+phone_numbers = Table(
+    "phone_numbers",
+    metadata,
+    Column("id", ObjectId, primary_key=True),
+    Column("org_id", ObjectId, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("phone_number", String(20), nullable=False),
+    Column("country_code", String(4)),
+    Column("provider", String(32), nullable=False, default="test"),
+    Column("agent_id", ObjectId, ForeignKey("agents.id", ondelete="SET NULL")),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("created_at", Ms, nullable=False),
+    Column("updated_at", Ms, nullable=False),
+    UniqueConstraint("org_id", "phone_number", name="uq_phone_numbers_org_number"),
+)
+
+audiences = Table(
+    "audiences",
+    metadata,
+    Column("id", ObjectId, primary_key=True),
+    Column("org_id", ObjectId, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("phone_number_column_name", String(64), nullable=False, default="phoneNumber"),
+    Column("created_at", Ms, nullable=False),
+    Column("updated_at", Ms, nullable=False),
+    Index("ix_audiences_org_created", "org_id", "created_at"),
+)
+
+audience_members = Table(
+    "audience_members",
+    metadata,
+    Column("id", ObjectId, primary_key=True),
+    Column("audience_id", ObjectId, ForeignKey("audiences.id", ondelete="CASCADE"), nullable=False),
+    Column("phone_number", String(20), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("created_at", Ms, nullable=False),
+    UniqueConstraint("audience_id", "phone_number", name="uq_audience_members_audience_number"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", ObjectId, primary_key=True),
+    Column("org_id", ObjectId, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("agent_id", ObjectId, ForeignKey("agents.id"), nullable=False),
+    Column("audience_id", ObjectId, ForeignKey("audiences.id"), nullable=False),
+    Column("phone_number_ids", JSON, nullable=False),
+    Column("status", String(16), nullable=False, default="draft"),
+    Column("max_retries", Integer, nullable=False, default=3),
+    Column("retry_delay", Integer, nullable=False, default=15),
+    Column("scheduled_at", Ms),
+    Column("started_at", Ms),
+    Column("completed_at", Ms),
+    Column("created_at", Ms, nullable=False),
+    Column("updated_at", Ms, nullable=False),
+    Index("ix_campaigns_org_created", "org_id", "created_at"),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", ObjectId, nullable=False, unique=True),
+    Column("call_id", SearchKey, nullable=False, unique=True),
+    Column("org_id", ObjectId, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", ObjectId),
+    Column("campaign_id", ObjectId),
+    Column("type", String(24), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("disconnection_reason", String(24)),
+    Column("call_failure_reason", Text),
+    Column("from_number", SearchKey),
+    Column("to_number", SearchKey),
+    Column("duration", Float, nullable=False, default=0),
+    Column("call_cost", Float, nullable=False, default=0),
+    Column("recording_url", Text),
+    Column("recording_dual_url", Text),
+    Column("retry_count", Integer, nullable=False, default=0),
+    Column("variables", JSON),
+    Column("avg_transcriber_latency", Float),
+    Column("avg_agent_latency", Float),
+    Column("avg_synthesizer_latency", Float),
+    # Mean of the measured stage latencies, 0 when none was measured (a call nobody answered).
+    # Kept NOT NULL so that sortBy=avgLatency walks an index and orders alike on both databases.
+    Column("avg_latency", Float, nullable=False, default=0),
+    Column("analytics_status", String(16)),
+    Column("started_at", Ms),
+    Column("ended_at", Ms),
+    Column("created_at", Ms, nullable=False),
+    Column("updated_at", Ms, nullable=False),
+    # Default listing: newest first. Every filter index ends with (created_at, pk) so the planner
+    # can walk it in order and stop after one page.
+    Index("ix_calls_org_created", "org_id", "created_at", "pk"),
+    Index("ix_calls_org_updated", "org_id", "updated_at", "pk"),
+    Index("ix_calls_org_agent_created", "org_id", "agent_id", "created_at", "pk"),
+    Index("ix_calls_org_campaign_created", "org_id", "campaign_id", "created_at", "pk"),
+    Index("ix_calls_org_status_created", "org_id", "status", "created_at", "pk"),
+    Index("ix_calls_org_type_created", "org_id", "type", "created_at", "pk"),
+    Index("ix_calls_org_reason_created", "org_id", "disconnection_reason", "created_at", "pk"),
+    Index("ix_calls_org_duration", "org_id", "duration", "pk"),
+    Index("ix_calls_org_latency", "org_id", "avg_latency", "pk"),
+    # search= matches a prefix of either number; the call id has its own unique index.
+    Index("ix_calls_org_from", "org_id", "from_number"),
+    Index("ix_calls_org_to", "org_id", "to_number"),
+)
+
+transcript_messages = Table(
+    "transcript_messages",
+    metadata,
+    Column(
+        "call_pk",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("calls.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("timestamp", Ms),
+    # Clustered by (call_pk, seq): one call's transcript sits together on disk.
+    sqlite_with_rowid=False,
+)
+
+analytics_results = Table(
+    "analytics_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "call_pk",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("calls.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("config_id", Integer, ForeignKey("analytics_configs.id", ondelete="SET NULL")),
+    Column("summary", Text),
+    Column("disposition_metrics", JSON, nullable=False),
+    Column("model", String(200)),
+    Column("created_at", Ms, nullable=False),
+    Index("ix_analytics_results_call", "call_pk", "created_at"),
+)
+
+# Per-day counts of calls by every dimension the list filters use. Totals for filtered lists are
+# sums over this table instead of counts over millions of call rows; see store/calls.py.
+call_counts = Table(
+    "call_counts",
+    metadata,
+    Column("org_id", ObjectId, primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),  # days since 1970-01-01 UTC
+    Column("agent_id", ObjectId, primary_key=True),  # "" for none: primary-key columns can't be NULL
+    Column("campaign_id", ObjectId, primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("type", String(24), primary_key=True),
+    Column("disconnection_reason", String(24), primary_key=True),
+    Column("duration_bucket", String(8), primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)

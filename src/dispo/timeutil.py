@@ -1,0 +1,73 @@
+"""Time as Dispo stores it (integer epoch milliseconds, UTC) and as it speaks it (ISO 8601)."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+from dispo.errors import ValidationFailed
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def ms_to_iso(ms: int | None) -> str | None:
+    """``2026-01-19T07:28:43.178Z`` — the form Atoms returns."""
+    if ms is None:
+        return None
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def dt_to_ms(dt: datetime) -> int:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def parse_instant(value: str, *, field: str, end_of_day: bool = False, now: datetime | None = None) -> int:
+    """Parse a query-string instant into epoch ms.
+
+    Accepts ISO 8601 (``2026-01-19``, ``2026-01-19T07:28:43Z``, with offsets), epoch milliseconds,
+    and relative phrases (``7 days ago``, ``yesterday``) via dateparser. A bare date used as an
+    upper bound (``end_of_day``) means the end of that day, so ``dateTo=2026-01-19`` includes the 19th.
+    """
+    text = value.strip()
+    if not text:
+        raise ValidationFailed(f"{field} is empty: give an ISO 8601 date such as 2026-01-19T00:00:00Z.")
+    if text.isdigit() and len(text) >= 12:
+        return int(text)
+    if _DATE_ONLY.match(text):
+        try:
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise ValidationFailed(f"{field}={value!r} is not a real calendar date.") from None
+        if end_of_day:
+            day += timedelta(days=1)
+            return dt_to_ms(day) - 1
+        return dt_to_ms(day)
+    try:
+        return dt_to_ms(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        pass
+    import dateparser  # imported lazily: it takes ~0.3 s to load its language data
+
+    parsed = dateparser.parse(
+        text,
+        settings={
+            "TIMEZONE": "UTC",
+            "RETURN_AS_TIMEZONE_AWARE": True,
+            "RELATIVE_BASE": (now or datetime.now(UTC)).replace(tzinfo=None),
+            "PREFER_DATES_FROM": "past",
+        },
+    )
+    if parsed is None:
+        raise ValidationFailed(
+            f"{field}={value!r} is not a date Dispo understands: use ISO 8601 such as "
+            "2026-01-19 or 2026-01-19T07:28:43Z, epoch milliseconds, or a phrase like '7 days ago'."
+        )
+    return dt_to_ms(parsed)
