@@ -74,6 +74,9 @@ def parse_list_query(
 ) -> ListQuery:
     """Validate ``GET /conversation`` parameters; every problem is reported at once."""
     errors: list[str] = []
+    nul = sorted(name for name, value in params.items() if "\x00" in value or "\x00" in name)
+    if nul:
+        raise ValidationFailed(f"Parameter {', '.join(nul)} contains a NUL character (%00): remove it.")
     unknown = sorted(set(params) - set(LIST_PARAMETERS))
     if unknown:
         errors.append(

@@ -136,8 +136,11 @@ def generate(
     seed: int = 1,
     with_transcripts: bool = True,
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]]:
-    """Yield ``(call row, transcript, analytics result or None)`` in creation order."""
-    rng = random.Random(seed)
+    """Yield ``(call row, transcript, analytics result or None)`` in creation order.
+
+    The same organization and seed always give the same calls; other organizations get other ids.
+    """
+    rng = random.Random(f"{org_id}:{seed}")
     end = end_ms if end_ms is not None else now_ms()
     start = end - days * DAY_MS
     statuses = list(STATUS_WEIGHTS)

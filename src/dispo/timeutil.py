@@ -40,6 +40,8 @@ def parse_instant(value: str, *, field: str, end_of_day: bool = False, now: date
     if not text:
         raise ValidationFailed(f"{field} is empty: give an ISO 8601 date such as 2026-01-19T00:00:00Z.")
     if text.isdigit() and len(text) >= 12:
+        if len(text) > 14:  # beyond the year 5138: somebody sent microseconds or garbage
+            raise ValidationFailed(f"{field}={value!r} is too large for epoch milliseconds.")
         return int(text)
     if _DATE_ONLY.match(text):
         try:
@@ -52,7 +54,7 @@ def parse_instant(value: str, *, field: str, end_of_day: bool = False, now: date
         return dt_to_ms(day)
     try:
         return dt_to_ms(datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     import dateparser  # imported lazily: it takes ~0.3 s to load its language data
 
@@ -65,7 +67,7 @@ def parse_instant(value: str, *, field: str, end_of_day: bool = False, now: date
             "PREFER_DATES_FROM": "past",
         },
     )
-    if parsed is None:
+    if parsed is None or not 1 <= parsed.year <= 9998:
         raise ValidationFailed(
             f"{field}={value!r} is not a date Dispo understands: use ISO 8601 such as "
             "2026-01-19 or 2026-01-19T07:28:43Z, epoch milliseconds, or a phrase like '7 days ago'."

@@ -31,7 +31,10 @@ def get_org_id(request: Request) -> str:
     scheme, _, secret = header.partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
-        raise Unauthorized("Authorization must be 'Bearer sk_…' (the word Bearer, a space, then the key).")
+        raise Unauthorized(
+            "Authorization must be 'Bearer sk_…' (the word Bearer, a space, then the key). "
+            "Create a key with `dispo keys create`."
+        )
     if not secret.startswith(KEY_PREFIX):
         raise Unauthorized(
             "That is not a Dispo API key: keys start with 'sk_'. Create one with `dispo keys create`."

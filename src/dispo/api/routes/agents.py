@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
-from dispo.analytics.config import parse_metrics
+from dispo.analytics.config import DispositionMetric, parse_metrics
+from dispo.api.bodies import json_object
 from dispo.api.deps import DbDep, OrgDep
 from dispo.api.responses import ok
 from dispo.errors import Conflict, NotFound, ValidationFailed
@@ -121,12 +122,6 @@ def render_agent(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _require_object(body: Any) -> Mapping[str, Any]:
-    if not isinstance(body, dict):
-        raise ValidationFailed("The request body must be a JSON object.")
-    return body
-
-
 def _agent_or_404(conn: Any, org_id: str, agent_id: str) -> Mapping[str, Any]:
     row = store.get_agent(conn, org_id, agent_id) if is_object_id(agent_id) else None
     if row is None:
@@ -138,7 +133,7 @@ def _agent_or_404(conn: Any, org_id: str, agent_id: str) -> Mapping[str, Any]:
 def create_agent(
     db: DbDep, org_id: OrgDep, body: Any = Body(..., examples=[{"name": "Sales agent"}])
 ) -> Response:
-    values = _agent_values(_require_object(body), creating=True)
+    values = _agent_values(json_object(body), creating=True)
     with db.write() as conn:
         agent_id = store.create_agent(conn, org_id, values)
     return ok(agent_id, status_code=201)
@@ -153,6 +148,8 @@ def list_agents(
     search: str | None = Query(None, max_length=200),
     archived: bool = Query(False, description="List archived agents instead of active ones."),
 ) -> Response:
+    if search and "\x00" in search:
+        raise ValidationFailed("search contains a NUL character (%00): remove it.")
     with db.read() as conn:
         rows, total = store.list_agents(
             conn, org_id, limit=offset, offset=(page - 1) * offset, search=search, archived=archived
@@ -168,7 +165,7 @@ def get_agent(agent_id: str, db: DbDep, org_id: OrgDep) -> Response:
 
 @router.patch("/agent/{agent_id}", summary="Update an agent; only the fields given change")
 def update_agent(agent_id: str, db: DbDep, org_id: OrgDep, body: Any = Body(...)) -> Response:
-    values = _agent_values(_require_object(body), creating=False)
+    values = _agent_values(json_object(body), creating=False)
     with db.write() as conn:
         row = _agent_or_404(conn, org_id, agent_id)
         if "extra" in values:
@@ -216,6 +213,28 @@ def render_config(row: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
+_UNCHANGED: Any = object()
+
+
+def _parse_config_body(body: Any) -> tuple[Any, tuple[DispositionMetric, ...] | None]:
+    """``(summaryPrompt or _UNCHANGED, metrics or None)``: only the keys given change."""
+    body = json_object(body)
+    unknown = sorted(set(body) - {"summaryPrompt", "dispositionMetrics"})
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown field {', '.join(unknown)}: the config takes summaryPrompt and dispositionMetrics."
+        )
+    summary_prompt = body.get("summaryPrompt", _UNCHANGED)
+    if (
+        summary_prompt is not _UNCHANGED
+        and summary_prompt is not None
+        and not isinstance(summary_prompt, str)
+    ):
+        raise ValidationFailed("summaryPrompt must be a string (or null to use the default summary prompt).")
+    metrics = parse_metrics(body["dispositionMetrics"]) if "dispositionMetrics" in body else None
+    return summary_prompt, metrics
+
+
 @router.get("/agent/{agent_id}/post-call-analytics", tags=["post-call analytics"], summary="Get the config")
 def get_post_call_config(agent_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.read() as conn:
@@ -260,25 +279,13 @@ def set_post_call_config(
         ],
     ),
 ) -> Response:
-    body = _require_object(body)
-    unknown = sorted(set(body) - {"summaryPrompt", "dispositionMetrics"})
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown field {', '.join(unknown)}: the config takes summaryPrompt and dispositionMetrics."
-        )
-    if (
-        "summaryPrompt" in body
-        and body["summaryPrompt"] is not None
-        and not isinstance(body["summaryPrompt"], str)
-    ):
-        raise ValidationFailed("summaryPrompt must be a string (or null to use the default summary prompt).")
-    metrics = parse_metrics(body["dispositionMetrics"]) if "dispositionMetrics" in body else None
     with db.write() as conn:
+        # Ownership first: another organization's agent is a 404 whatever the body says.
         _agent_or_404(conn, org_id, agent_id)
+        summary_prompt, metrics = _parse_config_body(body)
         current = store.latest_analytics_config(conn, agent_id)
-        summary_prompt = (
-            body["summaryPrompt"] if "summaryPrompt" in body else (current and current["summary_prompt"])
-        )
+        if summary_prompt is _UNCHANGED:
+            summary_prompt = current["summary_prompt"] if current else None
         metric_json = (
             [m.to_json() for m in metrics]
             if metrics is not None

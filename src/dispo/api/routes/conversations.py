@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
 from dispo import calllog
+from dispo.api.bodies import json_object
 from dispo.api.deps import DbDep, OrgDep, SettingsDep
 from dispo.api.responses import ok
 from dispo.errors import NotFound, ValidationFailed
@@ -43,8 +44,9 @@ def search_conversations(
     db: DbDep,
     org_id: OrgDep,
     settings: SettingsDep,
-    body: dict[str, Any] = Body(..., examples=[{"callIds": ["CALL-1768807723178-4561d0"]}]),
+    body: Any = Body(..., examples=[{"callIds": ["CALL-1768807723178-4561d0"]}]),
 ) -> Response:
+    body = json_object(body)
     call_ids = body.get("callIds")
     most = settings.search_ids_max
     if not isinstance(call_ids, list) or not all(isinstance(c, str) for c in call_ids):
