@@ -15,6 +15,7 @@ from dispo.errors import BadRequest, ValidationFailed
 from dispo.ids import is_object_id
 from dispo.store import calls as store
 from dispo.timeutil import ms_to_iso, parse_instant
+from dispo.types import Row
 
 CALL_STATUSES = (
     "pending",
@@ -191,9 +192,9 @@ def search_calls(conn: Connection, org_id: str, call_ids: Sequence[str]) -> dict
 
 
 def render_call(
-    row: Mapping[str, Any],
-    transcript: Sequence[Mapping[str, Any]],
-    analytics: Mapping[str, Any] | None,
+    row: Row,
+    transcript: Sequence[Row],
+    analytics: Row | None,
 ) -> dict[str, Any]:
     """One call in the Atoms wire format (``CallLogItem``/``CallDetail``)."""
     return {
@@ -228,7 +229,7 @@ def render_call(
     }
 
 
-def render_analytics(row: Mapping[str, Any], result: Mapping[str, Any] | None) -> dict[str, Any]:
+def render_analytics(row: Row, result: Row | None) -> dict[str, Any]:
     """Always an object, so ``data["postCallAnalytics"].get("summary")`` never fails on a new call."""
     if result is None:
         return {"status": row["analytics_status"], "summary": None, "dispositionMetrics": []}

@@ -30,8 +30,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(calls_app, name="calls")
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (files, CI logs) gets wide tables instead of Rich's 80-column fallback.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _db(settings: Settings) -> Database:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,7 +20,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path("dispo-data"),
-        description="Where the embedded database and recordings live.",
+        description="Directory of the embedded SQLite database (used when DISPO_DATABASE_URL is empty).",
     )
     database_url: str = Field(
         default="",
@@ -41,7 +42,9 @@ class Settings(BaseSettings):
     page_limit_max: int = Field(default=1000, ge=1, description="Largest `limit` a list accepts.")
     search_ids_max: int = Field(default=100, ge=1, description="Most call ids one batch search accepts.")
     db_pool_size: int = Field(default=8, ge=1, description="Database connections kept open per process.")
-    log_level: str = Field(default="info", description="Log level for the server: debug, info, warning.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info", description="Server log level: critical, error, warning, info or debug."
+    )
 
     @field_validator("database_url")
     @classmethod

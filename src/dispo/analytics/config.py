@@ -78,7 +78,9 @@ def parse_metrics(raw: Any) -> tuple[DispositionMetric, ...]:
         metric_type = _metric_type(item, where, errors)
         choices = _choices(item, metric_type, where, errors)
         if not errors:
-            assert isinstance(ident, str) and isinstance(prompt, str) and metric_type is not None
+            assert isinstance(ident, str)
+            assert isinstance(prompt, str)
+            assert metric_type is not None
             metrics.append(DispositionMetric(ident, prompt.strip(), metric_type, choices))
     if errors:
         raise ValidationFailed(errors[0], errors=errors)

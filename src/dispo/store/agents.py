@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
@@ -10,18 +9,19 @@ from sqlalchemy import Connection, func, or_, select
 from dispo.ids import new_object_id
 from dispo.store.tables import agents, analytics_configs, campaigns
 from dispo.timeutil import now_ms
+from dispo.types import Row
 
 ACTIVE_CAMPAIGN_STATUSES = ("scheduled", "processing", "running", "paused")
 
 
-def create_agent(conn: Connection, org_id: str, values: Mapping[str, Any]) -> str:
+def create_agent(conn: Connection, org_id: str, values: Row) -> str:
     agent_id = new_object_id()
     now = now_ms()
     conn.execute(agents.insert().values(id=agent_id, org_id=org_id, created_at=now, updated_at=now, **values))
     return agent_id
 
 
-def get_agent(conn: Connection, org_id: str, agent_id: str) -> Mapping[str, Any] | None:
+def get_agent(conn: Connection, org_id: str, agent_id: str) -> Row | None:
     stmt = select(agents).where(agents.c.id == agent_id, agents.c.org_id == org_id)
     return conn.execute(stmt).mappings().first()
 
@@ -34,7 +34,7 @@ def list_agents(
     offset: int,
     search: str | None = None,
     archived: bool = False,
-) -> tuple[list[Mapping[str, Any]], int]:
+) -> tuple[list[Row], int]:
     a = agents.c
     where = [a.org_id == org_id, a.archived_at.is_not(None) if archived else a.archived_at.is_(None)]
     if search:
@@ -45,7 +45,7 @@ def list_agents(
     return list(conn.execute(stmt).mappings()), total
 
 
-def update_agent(conn: Connection, agent_id: str, values: Mapping[str, Any]) -> None:
+def update_agent(conn: Connection, agent_id: str, values: Row) -> None:
     conn.execute(agents.update().where(agents.c.id == agent_id).values(updated_at=now_ms(), **values))
 
 
@@ -71,13 +71,13 @@ def agent_names(conn: Connection, org_id: str, agent_ids: list[str]) -> dict[str
     return {row.id: row.name for row in conn.execute(stmt)}
 
 
-def latest_analytics_config(conn: Connection, agent_id: str) -> Mapping[str, Any] | None:
+def latest_analytics_config(conn: Connection, agent_id: str) -> Row | None:
     c = analytics_configs.c
     stmt = select(analytics_configs).where(c.agent_id == agent_id).order_by(c.version.desc()).limit(1)
     return conn.execute(stmt).mappings().first()
 
 
-def analytics_config_versions(conn: Connection, agent_id: str) -> list[Mapping[str, Any]]:
+def analytics_config_versions(conn: Connection, agent_id: str) -> list[Row]:
     c = analytics_configs.c
     stmt = select(analytics_configs).where(c.agent_id == agent_id).order_by(c.version.desc())
     return list(conn.execute(stmt).mappings())
@@ -90,7 +90,7 @@ def add_analytics_config(
     *,
     summary_prompt: str | None,
     disposition_metrics: list[dict[str, Any]],
-) -> Mapping[str, Any]:
+) -> Row:
     """Store a new version of the agent's config. Versions count up from 1 and are never edited."""
     c = analytics_configs.c
     current = conn.execute(select(func.max(c.version)).where(c.agent_id == agent_id)).scalar_one()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from dispo.errors import BadRequest
 from dispo.store.tables import analytics_results, call_counts, calls, transcript_messages
+from dispo.types import Row
 
 DAY_MS = 86_400_000
 
@@ -116,12 +117,12 @@ class Cursor:
 
 @dataclass
 class CallPage:
-    rows: list[Mapping[str, Any]]
+    rows: list[Row]
     total: int
     next_cursor: str | None
     has_more: bool
-    transcripts: dict[int, list[Mapping[str, Any]]] = field(default_factory=dict)
-    analytics: dict[int, Mapping[str, Any]] = field(default_factory=dict)
+    transcripts: dict[int, list[Row]] = field(default_factory=dict)
+    analytics: dict[int, Row] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +271,7 @@ def list_calls(
 ) -> CallPage:
     """One page of calls matching ``f``, with the total and the cursor for the next page."""
     stmt = list_statements(f, sort_by=sort_by, order=order, limit=limit, offset=offset, cursor=cursor)
-    rows = list(conn.execute(stmt).mappings())
+    rows: list[Row] = list(conn.execute(stmt).mappings())
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
@@ -286,9 +287,9 @@ def list_calls(
     return page
 
 
-def load_transcripts(conn: Connection, pks: Sequence[int]) -> dict[int, list[Mapping[str, Any]]]:
+def load_transcripts(conn: Connection, pks: Sequence[int]) -> dict[int, list[Row]]:
     t = transcript_messages.c
-    out: dict[int, list[Mapping[str, Any]]] = {pk: [] for pk in pks}
+    out: dict[int, list[Row]] = {pk: [] for pk in pks}
     stmt = (
         select(t.call_pk, t.role, t.content, t.timestamp).where(t.call_pk.in_(pks)).order_by(t.call_pk, t.seq)
     )
@@ -297,39 +298,39 @@ def load_transcripts(conn: Connection, pks: Sequence[int]) -> dict[int, list[Map
     return out
 
 
-def load_latest_analytics(conn: Connection, pks: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+def load_latest_analytics(conn: Connection, pks: Sequence[int]) -> dict[int, Row]:
     a = analytics_results.c
-    out: dict[int, Mapping[str, Any]] = {}
+    out: dict[int, Row] = {}
     stmt = select(analytics_results).where(a.call_pk.in_(pks)).order_by(a.call_pk, a.created_at, a.id)
     for row in conn.execute(stmt).mappings():
         out[row["call_pk"]] = row  # ordered ascending: the last one per call wins
     return out
 
 
-def get_call(conn: Connection, org_id: str, call_id: str) -> Mapping[str, Any] | None:
+def get_call(conn: Connection, org_id: str, call_id: str) -> Row | None:
     """A call by its ``CALL-…`` id or its ``_id``, only within ``org_id``."""
     column = calls.c.call_id if call_id.startswith("CALL-") else calls.c.id
     stmt = select(calls).where(column == call_id, calls.c.org_id == org_id)
     return conn.execute(stmt).mappings().first()
 
 
-def get_calls_by_ids(conn: Connection, org_id: str, call_ids: Iterable[str]) -> list[Mapping[str, Any]]:
+def get_calls_by_ids(conn: Connection, org_id: str, call_ids: Iterable[str]) -> list[Row]:
     """Calls of ``org_id`` among ``call_ids`` (``CALL-…`` ids or ``_id``s), in the order asked."""
     wanted = list(dict.fromkeys(call_ids))
     stmt = select(calls).where(
         calls.c.org_id == org_id, or_(calls.c.call_id.in_(wanted), calls.c.id.in_(wanted))
     )
-    found: dict[str, Mapping[str, Any]] = {}
+    found: dict[str, Row] = {}
     for row in conn.execute(stmt).mappings():
         found[row["call_id"]] = row
         found[row["id"]] = row
-    out: list[Mapping[str, Any]] = []
+    out: list[Row] = []
     seen: set[int] = set()
     for cid in wanted:
-        row = found.get(cid)
-        if row is not None and row["pk"] not in seen:
-            seen.add(row["pk"])
-            out.append(row)
+        match = found.get(cid)
+        if match is not None and match["pk"] not in seen:
+            seen.add(match["pk"])
+            out.append(match)
     return out
 
 
@@ -337,7 +338,7 @@ def get_calls_by_ids(conn: Connection, org_id: str, call_ids: Iterable[str]) -> 
 # Writes: every path that changes a counted column goes through here, keeping call_counts exact.
 
 
-def _count_key(row: Mapping[str, Any]) -> dict[str, Any]:
+def _count_key(row: Row) -> dict[str, Any]:
     return {
         "org_id": row["org_id"],
         "day": row["created_at"] // DAY_MS,
@@ -350,7 +351,7 @@ def _count_key(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _bump(conn: Connection, key: Mapping[str, Any], delta: int) -> None:
+def _bump(conn: Connection, key: Row, delta: int) -> None:
     dialect = conn.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(call_counts).values(**key, calls=delta)
@@ -360,8 +361,8 @@ def _bump(conn: Connection, key: Mapping[str, Any], delta: int) -> None:
 
 def insert_call(
     conn: Connection,
-    values: Mapping[str, Any],
-    transcript: Sequence[Mapping[str, Any]] = (),
+    values: Row,
+    transcript: Sequence[Row] = (),
 ) -> int:
     """Insert one call (and its transcript); returns its ``pk``."""
     row = {"avg_latency": _mean_latency(values), **values}
@@ -375,7 +376,7 @@ def insert_call(
     return pk
 
 
-def update_call(conn: Connection, pk: int, changes: Mapping[str, Any]) -> None:
+def update_call(conn: Connection, pk: int, changes: Row) -> None:
     """Change columns of one call, moving it between rollup cells when a counted column changes."""
     before = conn.execute(select(calls).where(calls.c.pk == pk)).mappings().one()
     after = {**before, **changes}
@@ -429,7 +430,7 @@ _COUNT_DIMENSIONS = (
 )
 
 
-def _mean_latency(values: Mapping[str, Any]) -> float:
+def _mean_latency(values: Row) -> float:
     measured = [
         v
         for v in (

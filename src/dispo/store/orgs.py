@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, func, select
 
@@ -18,6 +16,7 @@ from dispo.errors import NotFound
 from dispo.ids import new_object_id
 from dispo.store.tables import api_keys, organizations
 from dispo.timeutil import now_ms
+from dispo.types import Row
 
 KEY_PREFIX = "sk_"
 
@@ -40,11 +39,11 @@ def create_org(conn: Connection, name: str) -> str:
     return org_id
 
 
-def get_org(conn: Connection, org_id: str) -> Mapping[str, Any] | None:
+def get_org(conn: Connection, org_id: str) -> Row | None:
     return conn.execute(select(organizations).where(organizations.c.id == org_id)).mappings().first()
 
 
-def list_orgs(conn: Connection) -> list[Mapping[str, Any]]:
+def list_orgs(conn: Connection) -> list[Row]:
     return list(conn.execute(select(organizations).order_by(organizations.c.created_at)).mappings())
 
 
@@ -70,14 +69,14 @@ def create_key(conn: Connection, org_id: str, name: str = "default") -> NewKey:
     return NewKey(id=key_id, org_id=org_id, name=name, secret=secret)
 
 
-def list_keys(conn: Connection, org_id: str | None = None) -> list[Mapping[str, Any]]:
+def list_keys(conn: Connection, org_id: str | None = None) -> list[Row]:
     stmt = select(api_keys).order_by(api_keys.c.created_at)
     if org_id is not None:
         stmt = stmt.where(api_keys.c.org_id == org_id)
     return list(conn.execute(stmt).mappings())
 
 
-def revoke_key(conn: Connection, key_id_or_prefix: str) -> Mapping[str, Any]:
+def revoke_key(conn: Connection, key_id_or_prefix: str) -> Row:
     """Revoke a key by its id or the prefix `dispo keys list` shows."""
     k = api_keys.c
     rows = list(

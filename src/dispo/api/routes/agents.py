@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Body, Query
@@ -16,6 +15,7 @@ from dispo.errors import Conflict, NotFound, ValidationFailed
 from dispo.ids import is_object_id
 from dispo.store import agents as store
 from dispo.timeutil import ms_to_iso
+from dispo.types import Row
 
 router = APIRouter(tags=["agents"])
 
@@ -38,7 +38,7 @@ _COLUMNS = {
 _READ_ONLY = {"_id", "id", "organization", "createdAt", "updatedAt", "createdBy", "archived", "archivedAt"}
 
 
-def _agent_values(body: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+def _agent_values(body: Row, *, creating: bool) -> dict[str, Any]:
     """Validate an agent body into column values; report every problem at once."""
     errors: list[str] = []
     values: dict[str, Any] = {}
@@ -91,7 +91,7 @@ def _agent_values(body: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     return values
 
 
-def render_agent(row: Mapping[str, Any]) -> dict[str, Any]:
+def render_agent(row: Row) -> dict[str, Any]:
     """An agent in the shape of the Atoms ``AgentDTO`` (which the official SDK validates)."""
     extra = dict(row["extra"] or {})
     language = extra.pop("language", None) or {}
@@ -122,7 +122,7 @@ def render_agent(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _agent_or_404(conn: Any, org_id: str, agent_id: str) -> Mapping[str, Any]:
+def _agent_or_404(conn: Any, org_id: str, agent_id: str) -> Row:
     row = store.get_agent(conn, org_id, agent_id) if is_object_id(agent_id) else None
     if row is None:
         raise NotFound(f"No agent {agent_id} in this organization: list agents with GET /agent.")
@@ -202,7 +202,7 @@ def archive_agent(
 # Post-call analytics configuration
 
 
-def render_config(row: Mapping[str, Any] | None) -> dict[str, Any]:
+def render_config(row: Row | None) -> dict[str, Any]:
     if row is None:
         return {"summaryPrompt": None, "dispositionMetrics": [], "version": 0, "updatedAt": None}
     return {
