@@ -13,6 +13,7 @@ client keeps working when its imports are switched to ``dispo.sdk``.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -74,7 +75,8 @@ class BaseClient:
         transport: an ``httpx.BaseTransport``, e.g. ``httpx.MockTransport(handler)`` in tests.
         http_client: an ``httpx.Client`` to share (you close it); excludes ``transport``/``timeout``.
 
-    Use as a context manager, or call ``close()``, to release pooled connections.
+    Use as a context manager, or call ``close()``, to release pooled connections at once;
+    otherwise they are released when the object is garbage-collected.
     """
 
     def __init__(
@@ -94,6 +96,11 @@ class BaseClient:
         self.api_key = resolve_api_key(api_key)
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else _new_http_client(timeout, transport)
+        self._parent: BaseClient | None = None  # keeps the owner of a shared pool alive
+        if self._owns_http:
+            # `call = Call()` is never closed in the Atoms examples: close the pool when the object
+            # goes, so no socket is left to the garbage collector (a ResourceWarning).
+            weakref.finalize(self, self._http.close)
 
     def close(self) -> None:
         """Close the connection pool (unless it was passed in as ``http_client``)."""

@@ -63,6 +63,8 @@ class AtomsClient(BaseClient):
         self._call = Call(self.base_url, self.api_key, http_client=self._http)
         self._audience = Audience(self.base_url, self.api_key, http_client=self._http)
         self._campaign = Campaign(self.base_url, self.api_key, http_client=self._http)
+        for manager in (self._call, self._audience, self._campaign):
+            manager._parent = self  # `AtomsClient().call` must not lose its pool with the client
 
     @property
     def call(self) -> Call:
