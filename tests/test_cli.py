@@ -75,7 +75,9 @@ def test_calls_list_and_show(env: Path) -> None:
     assert detail["callId"] == call_id
     by_number = json.loads(run("calls", "list", "--search", detail["to"], "--json"))
     assert call_id in {log["callId"] for log in by_number["logs"]}
-    ranged = json.loads(run("calls", "list", "--from", "2 days ago", "--duration", "5+", "--json", "--limit", "100"))
+    ranged = json.loads(
+        run("calls", "list", "--from", "2 days ago", "--duration", "5+", "--json", "--limit", "100")
+    )
     assert all(log["duration"] >= 300 for log in ranged["logs"])
 
 

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_setting_is_documented() -> None:
     text = (ROOT / "docs" / "configuration.md").read_text()
     for name, field in Settings.model_fields.items():
-        assert f"`DISPO_{name.upper()}`" in text, f"DISPO_{name.upper()} is missing from docs/configuration.md"
+        assert f"`DISPO_{name.upper()}`" in text, (
+            f"DISPO_{name.upper()} is missing from docs/configuration.md"
+        )
         assert field.description, f"Settings.{name} has no description"
 
 

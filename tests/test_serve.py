@@ -46,7 +46,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
         assert match, text
         assert f"{base}/api/v1" in text
         assert f"{base}/docs" in text
-        subprocess.run([DISPO, "demo-data", "--calls", "40", "--days", "3"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [DISPO, "demo-data", "--calls", "40", "--days", "3"], env=env, check=True, capture_output=True
+        )
         yield f"{base}/api/v1", match.group(1), log
     finally:
         proc.terminate()
@@ -72,17 +74,21 @@ def test_first_start_prints_a_working_key_for_the_official_sdk(
 
 
 def test_second_start_keeps_the_data_and_prints_no_new_key(served: tuple[str, str, Path]) -> None:
-    base_url, key, log = served
+    _, key, log = served
     tmp = log.parent
     port = _free_port()
     env = {**os.environ, "DISPO_DATA_DIR": str(tmp), "DISPO_PORT": str(port)}
     env.pop("DISPO_DATABASE_URL", None)
-    proc = subprocess.Popen([DISPO, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [DISPO, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/api/v1/conversation", headers={"Authorization": f"Bearer {key}"})
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/conversation", headers={"Authorization": f"Bearer {key}"}
+                )
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
