@@ -144,16 +144,21 @@ def _search_terms(text: str) -> list[str]:
     return list(dict.fromkeys(terms))
 
 
+def _dimensions(columns: Any, f: CallFilter) -> list[tuple[Any, tuple[str, ...]]]:
+    """The filter's value lists next to their columns, in ``calls`` or in ``call_counts``."""
+    return [
+        (columns.agent_id, f.agent_ids),
+        (columns.campaign_id, f.campaign_ids),
+        (columns.status, f.statuses),
+        (columns.type, f.types),
+        (columns.disconnection_reason, f.disconnect_reasons),
+    ]
+
+
 def _where(f: CallFilter, *, date_from: int | None, date_to: int | None) -> list[ColumnElement[bool]]:
     c = calls.c
     where: list[ColumnElement[bool]] = [c.org_id == f.org_id]
-    for column, values in (
-        (c.agent_id, f.agent_ids),
-        (c.campaign_id, f.campaign_ids),
-        (c.status, f.statuses),
-        (c.type, f.types),
-        (c.disconnection_reason, f.disconnect_reasons),
-    ):
+    for column, values in _dimensions(c, f):
         if len(values) == 1:
             where.append(column == values[0])
         elif values:
@@ -215,14 +220,7 @@ def _count_exact(conn: Connection, f: CallFilter, date_from: int | None, date_to
 def _count_rollup(conn: Connection, f: CallFilter, first_day: int | None, last_day: int | None) -> int:
     k = call_counts.c
     where: list[ColumnElement[bool]] = [k.org_id == f.org_id]
-    for column, values in (
-        (k.agent_id, f.agent_ids),
-        (k.campaign_id, f.campaign_ids),
-        (k.status, f.statuses),
-        (k.type, f.types),
-        (k.disconnection_reason, f.disconnect_reasons),
-        (k.duration_bucket, f.duration_buckets),
-    ):
+    for column, values in [*_dimensions(k, f), (k.duration_bucket, f.duration_buckets)]:
         if values:
             where.append(column.in_(values))
     if first_day is not None:
