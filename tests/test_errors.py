@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from dispo.api.app import create_app
+from dispo.config import Settings
 from dispo.store import orgs
 from dispo.store.database import Database
 from tests.conftest import Org
@@ -132,12 +136,28 @@ def test_missing_or_bad_keys_are_401(anon_client: TestClient, headers: dict[str,
         _assert_envelope(anon_client.get(path, headers=headers), 401, fragment, "dispo keys create")
 
 
-def test_revoked_key_stops_working(anon_client: TestClient, db: Database, org: Org) -> None:
-    assert anon_client.get("/api/v1/conversation", headers=org.headers).status_code == 200
+def _revoke(db: Database, org: Org) -> None:
     with db.write() as conn:
         key = orgs.list_keys(conn, org.id)[0]
         orgs.revoke_key(conn, key["id"])
-    _assert_envelope(anon_client.get("/api/v1/conversation", headers=org.headers), 401, "revoked")
+
+
+def test_revoked_key_stops_working_at_once_without_the_cache(db: Database, org: Org, tmp_path: Path) -> None:
+    client = TestClient(create_app(Settings(data_dir=tmp_path, auth_cache_seconds=0), db))
+    assert client.get("/api/v1/conversation", headers=org.headers).status_code == 200
+    _revoke(db, org)
+    _assert_envelope(client.get("/api/v1/conversation", headers=org.headers), 401, "revoked")
+
+
+def test_revoked_key_stops_working_when_the_cache_expires(db: Database, org: Org, tmp_path: Path) -> None:
+    client = TestClient(create_app(Settings(data_dir=tmp_path, auth_cache_seconds=0.5), db))
+    assert client.get("/api/v1/conversation", headers=org.headers).status_code == 200
+    _revoke(db, org)
+    # Revoked from another process (the CLI): this server still trusts its cache for a moment...
+    assert client.get("/api/v1/conversation", headers=org.headers).status_code == 200
+    time.sleep(0.6)
+    # ...and no longer once the entry expires.
+    _assert_envelope(client.get("/api/v1/conversation", headers=org.headers), 401, "revoked")
 
 
 def test_keys_are_stored_hashed(db: Database, org: Org) -> None:

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     page_limit_default: int = Field(default=10, ge=1, description="Page size when a list omits `limit`.")
     page_limit_max: int = Field(default=1000, ge=1, description="Largest `limit` a list accepts.")
     search_ids_max: int = Field(default=100, ge=1, description="Most call ids one batch search accepts.")
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a server remembers that an API key is valid. A key revoked from the CLI "
+        "stops working within this time; 0 checks the database on every request.",
+    )
     db_pool_size: int = Field(default=8, ge=1, description="Database connections kept open per process.")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="Server log level: critical, error, warning, info or debug."

@@ -19,8 +19,9 @@ def ms_to_iso(ms: int | None) -> str | None:
     """``2026-01-19T07:28:43.178Z`` — the form Atoms returns."""
     if ms is None:
         return None
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    # time.strftime over gmtime is twice as fast as datetime here, and this runs for every message.
+    seconds, millis = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
 def dt_to_ms(dt: datetime) -> int:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispo import __version__
+from dispo.api.auth import KeyCache
 from dispo.api.responses import error, ok
 from dispo.api.routes import agents, conversations
 from dispo.config import Settings
@@ -36,6 +37,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = db or Database(settings.effective_database_url, pool_size=settings.db_pool_size)
+    app.state.key_cache = KeyCache(settings.auth_cache_seconds)
 
     for i, prefix in enumerate(PREFIXES):
         for module in (conversations, agents):

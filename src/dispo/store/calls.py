@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -285,31 +286,42 @@ def list_calls(
     return page
 
 
+# Hot-path statements are built once with bind parameters: constructing a SELECT per request
+# costs more than SQLite takes to run it.
+_t = transcript_messages.c
+_a = analytics_results.c
+_TRANSCRIPTS = (
+    select(_t.call_pk, _t.role, _t.content, _t.timestamp)
+    .where(_t.call_pk.in_(bindparam("pks", expanding=True)))
+    .order_by(_t.call_pk, _t.seq)
+)
+_ANALYTICS = (
+    select(analytics_results)
+    .where(_a.call_pk.in_(bindparam("pks", expanding=True)))
+    .order_by(_a.call_pk, _a.created_at, _a.id)
+)
+_BY_CALL_ID = select(calls).where(calls.c.call_id == bindparam("id"), calls.c.org_id == bindparam("org_id"))
+_BY_OBJECT_ID = select(calls).where(calls.c.id == bindparam("id"), calls.c.org_id == bindparam("org_id"))
+
+
 def load_transcripts(conn: Connection, pks: Sequence[int]) -> dict[int, list[Row]]:
-    t = transcript_messages.c
     out: dict[int, list[Row]] = {pk: [] for pk in pks}
-    stmt = (
-        select(t.call_pk, t.role, t.content, t.timestamp).where(t.call_pk.in_(pks)).order_by(t.call_pk, t.seq)
-    )
-    for row in conn.execute(stmt).mappings():
-        out[row["call_pk"]].append(row)
+    for call_pk, role, content, timestamp in conn.execute(_TRANSCRIPTS, {"pks": list(pks)}):
+        out[call_pk].append({"role": role, "content": content, "timestamp": timestamp})
     return out
 
 
 def load_latest_analytics(conn: Connection, pks: Sequence[int]) -> dict[int, Row]:
-    a = analytics_results.c
     out: dict[int, Row] = {}
-    stmt = select(analytics_results).where(a.call_pk.in_(pks)).order_by(a.call_pk, a.created_at, a.id)
-    for row in conn.execute(stmt).mappings():
+    for row in conn.execute(_ANALYTICS, {"pks": list(pks)}).mappings():
         out[row["call_pk"]] = row  # ordered ascending: the last one per call wins
     return out
 
 
 def get_call(conn: Connection, org_id: str, call_id: str) -> Row | None:
     """A call by its ``CALL-…`` id or its ``_id``, only within ``org_id``."""
-    column = calls.c.call_id if call_id.startswith("CALL-") else calls.c.id
-    stmt = select(calls).where(column == call_id, calls.c.org_id == org_id)
-    return conn.execute(stmt).mappings().first()
+    stmt = _BY_CALL_ID if call_id.startswith("CALL-") else _BY_OBJECT_ID
+    return conn.execute(stmt, {"id": call_id, "org_id": org_id}).mappings().first()
 
 
 def get_calls_by_ids(conn: Connection, org_id: str, call_ids: Iterable[str]) -> list[Row]:

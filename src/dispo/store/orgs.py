@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from dispo.errors import NotFound
 from dispo.ids import new_object_id
@@ -92,8 +92,16 @@ def revoke_key(conn: Connection, key_id_or_prefix: str) -> Row:
     return rows[0]
 
 
+_ORG_FOR_KEY = select(api_keys.c.org_id).where(
+    api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None)
+)
+
+
 def org_for_key(conn: Connection, secret: str) -> str | None:
     """The organization a live key belongs to, or None for an unknown or revoked key."""
-    k = api_keys.c
-    row = conn.execute(select(k.org_id).where(k.key_hash == hash_key(secret), k.revoked_at.is_(None))).first()
+    return org_for_key_hash(conn, hash_key(secret))
+
+
+def org_for_key_hash(conn: Connection, key_hash: str) -> str | None:
+    row = conn.execute(_ORG_FOR_KEY, {"key_hash": key_hash}).first()
     return None if row is None else str(row[0])
