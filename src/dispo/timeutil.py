@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from dispo.errors import ValidationFailed
 
@@ -19,9 +20,18 @@ def ms_to_iso(ms: int | None) -> str | None:
     """``2026-01-19T07:28:43.178Z`` — the form Atoms returns."""
     if ms is None:
         return None
-    # time.strftime over gmtime is twice as fast as datetime here, and this runs for every message.
+    # This runs for every transcript message of every listed call, so it avoids datetime: the
+    # date part is cached per day and the time of day is plain arithmetic.
     seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    day, in_day = divmod(seconds, 86_400)
+    hours, rest = divmod(in_day, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{_iso_day(day)}T{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _iso_day(day: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
 
 
 def dt_to_ms(dt: datetime) -> int:

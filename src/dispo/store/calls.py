@@ -270,7 +270,7 @@ def list_calls(
 ) -> CallPage:
     """One page of calls matching ``f``, with the total and the cursor for the next page."""
     stmt = list_statements(f, sort_by=sort_by, order=order, limit=limit, offset=offset, cursor=cursor)
-    rows: list[Row] = list(conn.execute(stmt).mappings())
+    rows: list[Row] = list(conn.execute(stmt).mappings().all())
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
@@ -306,7 +306,8 @@ _BY_OBJECT_ID = select(calls).where(calls.c.id == bindparam("id"), calls.c.org_i
 
 def load_transcripts(conn: Connection, pks: Sequence[int]) -> dict[int, list[Row]]:
     out: dict[int, list[Row]] = {pk: [] for pk in pks}
-    for call_pk, role, content, timestamp in conn.execute(_TRANSCRIPTS, {"pks": list(pks)}):
+    # .all() fetches in one call; iterating the result would fetch row by row.
+    for call_pk, role, content, timestamp in conn.execute(_TRANSCRIPTS, {"pks": list(pks)}).all():
         out[call_pk].append({"role": role, "content": content, "timestamp": timestamp})
     return out
 
