@@ -370,3 +370,29 @@ def test_dates_far_outside_the_data_count_zero(client: TestClient, seeded: Any) 
     older = (datetime.now(UTC) - timedelta(days=5000)).date().isoformat()
     data = client.get("/api/v1/conversation", params={"dateFrom": older, "dateTo": old}).json()["data"]
     assert data["pagination"]["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"minDuration": 60, "maxDuration": 200},
+        {"durationFilter": "1-5,5+"},
+        {"search": "+91"},
+        {"search": "CALL-1"},
+        {"minDuration": 30, "sortBy": "updatedAt", "sortOrder": "asc"},
+    ],
+)
+def test_demoted_plans_return_the_same_calls(
+    client: TestClient, db: Database, seeded: Any, params: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = all_calls(client, **params)
+    assert expected
+    monkeypatch.setattr(call_store, "DEMOTE_AT", 1)
+    assert all_calls(client, **params) == expected
+    # On SQLite the demoted form is really what ran: the duration or search column is wrapped.
+    if db.is_sqlite:
+        from dispo import calllog
+
+        q = calllog.parse_list_query("x" * 24, {k: str(v) for k, v in params.items()})
+        sql = str(call_store.list_statements(q.filter, sort_by=q.sort_by, order=q.order, matching=5000))
+        assert "+ :duration_1" in sql or "|| :" in sql, sql

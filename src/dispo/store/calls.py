@@ -156,8 +156,16 @@ def _dimensions(columns: Any, f: CallFilter) -> list[tuple[Any, tuple[str, ...]]
     ]
 
 
-def _where(f: CallFilter, *, date_from: int | None, date_to: int | None) -> list[ColumnElement[bool]]:
+def _where(
+    f: CallFilter, *, date_from: int | None, date_to: int | None, demote: bool = False
+) -> list[ColumnElement[bool]]:
+    """WHERE terms for ``f``. ``demote`` writes the duration and search terms so that no index
+    can serve them (``duration + 0``, ``from_number || ''``): see ``list_statements``."""
     c = calls.c
+    duration: Any = c.duration + 0 if demote else c.duration
+    from_number: Any = c.from_number.concat("") if demote else c.from_number
+    to_number: Any = c.to_number.concat("") if demote else c.to_number
+    call_id: Any = c.call_id.concat("") if demote else c.call_id
     where: list[ColumnElement[bool]] = [c.org_id == f.org_id]
     for column, values in _dimensions(c, f):
         if len(values) == 1:
@@ -168,26 +176,28 @@ def _where(f: CallFilter, *, date_from: int | None, date_to: int | None) -> list
         ranges = []
         for name in f.duration_buckets:
             low, high = DURATION_BUCKETS[name]
-            ranges.append(c.duration >= low if high is None else and_(c.duration >= low, c.duration < high))
+            ranges.append(duration >= low if high is None else and_(duration >= low, duration < high))
         where.append(or_(*ranges))
     if f.min_duration is not None:
-        where.append(c.duration >= f.min_duration)
+        where.append(duration >= f.min_duration)
     if f.max_duration is not None:
-        where.append(c.duration <= f.max_duration)
+        where.append(duration <= f.max_duration)
     if date_from is not None:
         where.append(c.created_at >= date_from)
     if date_to is not None:
         where.append(c.created_at <= date_to)
     if f.search:
         terms: list[ColumnElement[bool]] = []
+        looks_like_call_id = f.search.upper().startswith("CALL-")
         for term in _search_terms(f.search):
-            terms.append(
-                c.call_id == term
-                if term.startswith("CALL-") and len(term) > 20
-                else _prefix_range(c.call_id, term)
-            )
-            terms.append(_prefix_range(c.from_number, term))
-            terms.append(_prefix_range(c.to_number, term))
+            if looks_like_call_id:
+                # Phone numbers never start with CALL-, and call ids never start with a digit or +.
+                terms.append(call_id == term if len(term) > 20 else _prefix_range(call_id, term))
+                continue
+            if not term.startswith("+"):
+                terms.append(_prefix_range(call_id, term))
+            terms.append(_prefix_range(from_number, term))
+            terms.append(_prefix_range(to_number, term))
         where.append(or_(*terms))
     return where
 
@@ -231,6 +241,14 @@ def _count_rollup(conn: Connection, f: CallFilter, first_day: int | None, last_d
     return int(conn.execute(select(func.coalesce(func.sum(k.calls), 0)).where(*where)).scalar_one())
 
 
+# Above this many matches, a page is found faster by walking the time index (see list_statements).
+DEMOTE_AT = 2000
+
+
+def _has_duration_terms(f: CallFilter) -> bool:
+    return bool(f.duration_buckets) or f.min_duration is not None or f.max_duration is not None
+
+
 def list_statements(
     f: CallFilter,
     *,
@@ -239,10 +257,22 @@ def list_statements(
     limit: int = 10,
     offset: int = 0,
     cursor: Cursor | None = None,
+    matching: int | None = None,
 ) -> Select[Any]:
-    """The SELECT for one page (one row more than ``limit``, to tell whether more follow)."""
+    """The SELECT for one page (one row more than ``limit``, to tell whether more follow).
+
+    ``matching`` is the page's total when already known. On SQLite, a duration range or a search
+    that matches thousands of calls would otherwise drive the query from that column's index and
+    sort every match to return ten; demoting those terms lets SQLite walk the sort order's index
+    and stop after one page. Few matches keep the index, which then finds them directly.
+    """
     column = SORT_COLUMNS[sort_by]
-    where = _where(f, date_from=f.date_from, date_to=f.date_to)
+    demote = (
+        matching is not None
+        and matching >= DEMOTE_AT
+        and (f.search is not None or (sort_by != "callDuration" and _has_duration_terms(f)))
+    )
+    where = _where(f, date_from=f.date_from, date_to=f.date_to, demote=demote)
     if cursor is not None:
         key = tuple_(column, calls.c.pk)
         where.append(
@@ -269,7 +299,17 @@ def list_calls(
     with_details: bool = True,
 ) -> CallPage:
     """One page of calls matching ``f``, with the total and the cursor for the next page."""
-    stmt = list_statements(f, sort_by=sort_by, order=order, limit=limit, offset=offset, cursor=cursor)
+    total = count_calls(conn, f)
+    stmt = list_statements(
+        f,
+        sort_by=sort_by,
+        order=order,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+        # PostgreSQL's planner weighs ranges itself (it keeps histograms); SQLite needs the hint.
+        matching=total if conn.dialect.name == "sqlite" else None,
+    )
     rows: list[Row] = list(conn.execute(stmt).mappings().all())
     has_more = len(rows) > limit
     rows = rows[:limit]
@@ -278,7 +318,7 @@ def list_calls(
         last = rows[-1]
         value = last[SORT_COLUMNS[sort_by].name]
         next_cursor = Cursor(sort_by, order, value, last["pk"]).encode()
-    page = CallPage(rows=rows, total=count_calls(conn, f), next_cursor=next_cursor, has_more=has_more)
+    page = CallPage(rows=rows, total=total, next_cursor=next_cursor, has_more=has_more)
     if with_details and rows:
         pks = [r["pk"] for r in rows]
         page.transcripts = load_transcripts(conn, pks)
