@@ -272,14 +272,19 @@ def test_updating_a_call_moves_it_between_rollup_cells(
     )
 
 
-def test_rebuild_counts_reproduces_incremental_counts(db: Database, org: Org, seeded: Any) -> None:
+@pytest.mark.parametrize("table_name", ["call_counts", "call_counts_weekly"])
+def test_rebuild_counts_reproduces_incremental_counts(
+    db: Database, org: Org, seeded: Any, table_name: str
+) -> None:
     from sqlalchemy import select
 
-    from dispo.store.tables import call_counts
+    from dispo.store import tables
+
+    table = getattr(tables, table_name)
 
     def snapshot() -> list[tuple[Any, ...]]:
         with db.read() as conn:
-            stmt = select(call_counts).where(call_counts.c.org_id == org.id, call_counts.c.calls != 0)
+            stmt = select(table).where(table.c.org_id == org.id, table.c.calls != 0)
             return sorted(tuple(r) for r in conn.execute(stmt))
 
     incremental = snapshot()
@@ -287,6 +292,25 @@ def test_rebuild_counts_reproduces_incremental_counts(db: Database, org: Org, se
         call_store.rebuild_counts(conn, org.id)
     assert snapshot() == incremental
     assert sum(r[-1] for r in incremental) == 150
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "unit", "blocks", "ends"),
+    [
+        (None, None, 7, (None, None), []),
+        (0, 13, 7, (0, 1), []),
+        (3, 19, 7, (1, 1), [(3, 6), (14, 19)]),
+        (3, 20, 7, (1, 2), [(3, 6)]),
+        (3, 5, 7, None, [(3, 5)]),
+        (None, 10, 7, (None, 0), [(7, 10)]),
+        (10, None, 7, (2, None), [(10, 13)]),
+        (86_400_000 + 5, 3 * 86_400_000 - 1, 86_400_000, (2, 2), [(86_400_005, 2 * 86_400_000 - 1)]),
+    ],
+)
+def test_split_into_whole_blocks_and_ragged_ends(
+    lo: int | None, hi: int | None, unit: int, blocks: Any, ends: list[tuple[int, int]]
+) -> None:
+    assert call_store._split(lo, hi, unit) == (blocks, ends)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Table,
     and_,
     bindparam,
     case,
@@ -33,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dispo.errors import BadRequest
-from dispo.store.tables import analytics_results, call_counts, calls, transcript_messages
+from dispo.store.tables import analytics_results, call_counts, call_counts_weekly, calls, transcript_messages
 from dispo.types import Row
 
 DAY_MS = 86_400_000
@@ -207,20 +208,43 @@ def _where(
 
 
 def count_calls(conn: Connection, f: CallFilter) -> int:
-    """The number of calls matching ``f``, from the rollup where it can answer."""
+    """The number of calls matching ``f``, from the rollups where they can answer.
+
+    A date range splits three ways: whole weeks (``call_counts_weekly``), the whole days at
+    either end of those (``call_counts``), and the part-days at either end (counted in ``calls``).
+    """
     if not f.countable_by_rollup:
         return _count_exact(conn, f, f.date_from, f.date_to)
-    # Whole UTC days inside [date_from, date_to] come from the rollup; the ragged ends from calls.
-    first_day = None if f.date_from is None else -(-f.date_from // DAY_MS)  # first day starting at/after
-    last_day = None if f.date_to is None else (f.date_to + 1) // DAY_MS - 1  # last day ending at/before
-    if first_day is not None and last_day is not None and first_day > last_day:
-        return _count_exact(conn, f, f.date_from, f.date_to)
-    total = _count_rollup(conn, f, first_day, last_day)
-    if first_day is not None and f.date_from is not None and f.date_from < first_day * DAY_MS:
-        total += _count_exact(conn, f, f.date_from, first_day * DAY_MS - 1)
-    if last_day is not None and f.date_to is not None and f.date_to >= (last_day + 1) * DAY_MS:
-        total += _count_exact(conn, f, (last_day + 1) * DAY_MS, f.date_to)
+    days, ragged = _split(f.date_from, f.date_to, DAY_MS)
+    total = sum(_count_exact(conn, f, lo, hi) for lo, hi in ragged)
+    if days is None:
+        return total
+    weeks, loose_days = _split(days[0], days[1], 7)
+    if weeks is not None:
+        total += _count_rollup(conn, f, call_counts_weekly, weeks)
+    for day_range in loose_days:
+        total += _count_rollup(conn, f, call_counts, day_range)
     return total
+
+
+Span = tuple[int | None, int | None]  # inclusive bounds; None is unbounded
+
+
+def _split(lo: int | None, hi: int | None, unit: int) -> tuple[Span | None, list[tuple[int, int]]]:
+    """Split the inclusive range [lo, hi] into the whole ``unit``-sized blocks inside it (as block
+    numbers, ``None`` when there are none) and the leftover ranges at either end."""
+    first = None if lo is None else -(-lo // unit)  # first block starting at or after lo
+    last = None if hi is None else (hi + 1) // unit - 1  # last block ending at or before hi
+    if first is not None and last is not None and first > last:
+        assert lo is not None
+        assert hi is not None
+        return None, [(lo, hi)]
+    ends: list[tuple[int, int]] = []
+    if lo is not None and first is not None and lo < first * unit:
+        ends.append((lo, first * unit - 1))
+    if hi is not None and last is not None and hi >= (last + 1) * unit:
+        ends.append(((last + 1) * unit, hi))
+    return (first, last), ends
 
 
 def _count_exact(conn: Connection, f: CallFilter, date_from: int | None, date_to: int | None) -> int:
@@ -228,16 +252,17 @@ def _count_exact(conn: Connection, f: CallFilter, date_from: int | None, date_to
     return int(conn.execute(stmt).scalar_one())
 
 
-def _count_rollup(conn: Connection, f: CallFilter, first_day: int | None, last_day: int | None) -> int:
-    k = call_counts.c
+def _count_rollup(conn: Connection, f: CallFilter, table: Table, span: Span) -> int:
+    k = table.c
+    period = k.week if table is call_counts_weekly else k.day
     where: list[ColumnElement[bool]] = [k.org_id == f.org_id]
     for column, values in [*_dimensions(k, f), (k.duration_bucket, f.duration_buckets)]:
         if values:
             where.append(column.in_(values))
-    if first_day is not None:
-        where.append(k.day >= first_day)
-    if last_day is not None:
-        where.append(k.day <= last_day)
+    if span[0] is not None:
+        where.append(period >= span[0])
+    if span[1] is not None:
+        where.append(period <= span[1])
     return int(conn.execute(select(func.coalesce(func.sum(k.calls), 0)).where(*where)).scalar_one())
 
 
@@ -403,11 +428,12 @@ def _count_key(row: Row) -> dict[str, Any]:
 
 
 def _bump(conn: Connection, key: Row, delta: int) -> None:
-    dialect = conn.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(call_counts).values(**key, calls=delta)
-    stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={"calls": call_counts.c.calls + delta})
-    conn.execute(stmt)
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    weekly_key = {("week" if k == "day" else k): (v // 7 if k == "day" else v) for k, v in key.items()}
+    for table, cell in ((call_counts, key), (call_counts_weekly, weekly_key)):
+        stmt = insert(table).values(**cell, calls=delta)
+        stmt = stmt.on_conflict_do_update(index_elements=list(cell), set_={"calls": table.c.calls + delta})
+        conn.execute(stmt)
 
 
 def insert_call(
@@ -467,6 +493,22 @@ def rebuild_counts(conn: Connection, org_id: str | None = None) -> None:
     grouped = select(*keys, func.count().label("calls")).group_by(*keys)
     conn.execute(delete)
     conn.execute(call_counts.insert().from_select([*_COUNT_DIMENSIONS, "calls"], grouped))
+    rebuild_weekly_counts(conn, org_id)
+
+
+def rebuild_weekly_counts(conn: Connection, org_id: str | None = None) -> None:
+    """Recompute ``call_counts_weekly`` by summing ``call_counts`` per week."""
+    d = call_counts.c
+    others = [d[name] for name in _COUNT_DIMENSIONS if name != "day"]
+    week = (d.day // 7).label("week")
+    grouped = select(week, *others, func.sum(d.calls).label("calls")).group_by(week, *others)
+    delete = call_counts_weekly.delete()
+    if org_id is not None:
+        grouped = grouped.where(d.org_id == org_id)
+        delete = delete.where(call_counts_weekly.c.org_id == org_id)
+    conn.execute(delete)
+    names = ["week", *(col.name for col in others), "calls"]
+    conn.execute(call_counts_weekly.insert().from_select(names, grouped))
 
 
 _COUNT_DIMENSIONS = (

@@ -247,7 +247,8 @@ analytics_results = Table(
     Index("ix_analytics_results_call", "call_pk", "created_at"),
 )
 
-# Per-day counts of calls by every dimension the list filters use. Totals for filtered lists are
+# Per-day (call_counts) and per-week (call_counts_weekly) counts of calls by every dimension the
+# list filters use. Totals for filtered lists are
 # sums over this table instead of counts over millions of call rows; see store/calls.py.
 call_counts = Table(
     "call_counts",
@@ -255,6 +256,23 @@ call_counts = Table(
     Column("org_id", ObjectId, primary_key=True),
     Column("day", Integer, primary_key=True, autoincrement=False),  # days since 1970-01-01 UTC
     Column("agent_id", ObjectId, primary_key=True),  # "" for none: primary-key columns can't be NULL
+    Column("campaign_id", ObjectId, primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("type", String(24), primary_key=True),
+    Column("disconnection_reason", String(24), primary_key=True),
+    Column("duration_bucket", String(8), primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# The same counts per week (days since 1970-01-01 // 7): a 90-day total sums 13 weeks of cells
+# instead of 90 days of them. Kept in step with call_counts by every write (store/calls.py).
+call_counts_weekly = Table(
+    "call_counts_weekly",
+    metadata,
+    Column("org_id", ObjectId, primary_key=True),
+    Column("week", Integer, primary_key=True, autoincrement=False),
+    Column("agent_id", ObjectId, primary_key=True),
     Column("campaign_id", ObjectId, primary_key=True),
     Column("status", String(16), primary_key=True),
     Column("type", String(24), primary_key=True),
