@@ -411,12 +411,16 @@ def test_demoted_plans_return_the_same_calls(
 ) -> None:
     expected = all_calls(client, **params)
     assert expected
-    monkeypatch.setattr(call_store, "DEMOTE_AT", 1)
+    monkeypatch.setattr(call_store, "DEMOTE_AT", 1)  # every match count takes the demoted plan
     assert all_calls(client, **params) == expected
-    # On SQLite the demoted form is really what ran: the duration or search column is wrapped.
-    if db.is_sqlite:
-        from dispo import calllog
+    monkeypatch.setattr(call_store, "DEMOTE_AT", 10**9)  # every match count takes the sort-key hint
+    assert all_calls(client, **params) == expected
+    # The two forms really differ: demoted wraps the filtered column, hinted wraps the sort key.
+    from dispo import calllog
 
-        q = calllog.parse_list_query("x" * 24, {k: str(v) for k, v in params.items()})
-        sql = str(call_store.list_statements(q.filter, sort_by=q.sort_by, order=q.order, matching=5000))
-        assert "+ :duration_1" in sql or "|| :" in sql, sql
+    q = calllog.parse_list_query("x" * 24, {k: str(v) for k, v in params.items()})
+    hinted = str(call_store.list_statements(q.filter, sort_by=q.sort_by, order=q.order, matching=5))
+    assert f"ORDER BY calls.{'updated_at' if 'sortBy' in params else 'created_at'} + :" in hinted, hinted
+    monkeypatch.setattr(call_store, "DEMOTE_AT", 1)
+    demoted = str(call_store.list_statements(q.filter, sort_by=q.sort_by, order=q.order, matching=5))
+    assert "+ :duration_1" in demoted or "|| :" in demoted, demoted

@@ -286,18 +286,23 @@ def list_statements(
 ) -> Select[Any]:
     """The SELECT for one page (one row more than ``limit``, to tell whether more follow).
 
-    ``matching`` is the page's total when already known. On SQLite, a duration range or a search
-    that matches thousands of calls would otherwise drive the query from that column's index and
-    sort every match to return ten; demoting those terms lets SQLite walk the sort order's index
-    and stop after one page. Few matches keep the index, which then finds them directly.
+    ``matching`` is the page's total when already known (SQLite only). SQLite's planner cannot
+    tell how many calls a duration range or a search matches, and guesses wrong both ways: with
+    thousands of matches it drives the query from that column's index and sorts every match to
+    return ten, so those terms are demoted and it walks the sort order's index, stopping after
+    one page; with few matches it walks the whole time index looking for them, so the sort key is
+    made an expression and it uses the search or duration index instead.
     """
-    column = SORT_COLUMNS[sort_by]
-    demote = (
-        matching is not None
-        and matching >= DEMOTE_AT
-        and (f.search is not None or (sort_by != "callDuration" and _has_duration_terms(f)))
+    column: ColumnElement[Any] = SORT_COLUMNS[sort_by]
+    hinted = matching is not None and (
+        f.search is not None or (sort_by != "callDuration" and _has_duration_terms(f))
     )
+    demote = hinted and matching is not None and matching >= DEMOTE_AT
     where = _where(f, date_from=f.date_from, date_to=f.date_to, demote=demote)
+    if hinted and not demote:
+        # Few matches: sorting them is cheap, so order by an expression no index provides and
+        # SQLite finds them through the search or duration index instead of walking time.
+        column = column + 0
     if cursor is not None:
         key = tuple_(column, calls.c.pk)
         where.append(
