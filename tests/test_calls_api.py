@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dispo.store import calls as call_store
+from dispo.store import counts
 from dispo.store.database import Database
 from dispo.timeutil import ms_to_iso, now_ms
 from tests.conftest import Org
@@ -53,7 +54,14 @@ def test_default_list_is_newest_first_with_pagination_block(client: TestClient, 
     data = body["data"]
     assert len(data["logs"]) == 10
     p = data["pagination"]
-    assert p == {**p, "total": 150, "page": 1, "limit": 10, "hasMore": True, "totalPages": 15}
+    assert p == {
+        **p,
+        "total": 150,
+        "page": 1,
+        "limit": 10,
+        "hasMore": True,
+        "totalPages": 15,
+    }
     assert p["nextCursor"]
     created = [log["createdAt"] for log in data["logs"]]
     assert created == sorted(created, reverse=True)
@@ -178,7 +186,11 @@ def test_sorting_and_cursor_walk_every_call_once(
     logs = all_calls(client, sortBy=sort_by, sortOrder=order, limit=17)
     assert len(logs) == 150
     assert len({c["callId"] for c in logs}) == 150
-    key = {"createdAt": "createdAt", "updatedAt": "updatedAt", "callDuration": "duration"}.get(sort_by)
+    key = {
+        "createdAt": "createdAt",
+        "updatedAt": "updatedAt",
+        "callDuration": "duration",
+    }.get(sort_by)
     if key:
         values = [c[key] for c in logs]
         assert values == sorted(values, reverse=order == "desc")
@@ -266,7 +278,8 @@ def test_updating_a_call_moves_it_between_rollup_cells(
     ]
     assert after["total"] == before["total"] + 1
     assert client.get(
-        "/api/v1/conversation", params={"statusFilter": "completed", "durationFilter": "5+"}
+        "/api/v1/conversation",
+        params={"statusFilter": "completed", "durationFilter": "5+"},
     ).json()["data"]["pagination"]["total"] == len(
         all_calls(client, statusFilter="completed", durationFilter="5+")
     )
@@ -304,13 +317,19 @@ def test_rebuild_counts_reproduces_incremental_counts(
         (3, 5, 7, None, [(3, 5)]),
         (None, 10, 7, (None, 0), [(7, 10)]),
         (10, None, 7, (2, None), [(10, 13)]),
-        (86_400_000 + 5, 3 * 86_400_000 - 1, 86_400_000, (2, 2), [(86_400_005, 2 * 86_400_000 - 1)]),
+        (
+            86_400_000 + 5,
+            3 * 86_400_000 - 1,
+            86_400_000,
+            (2, 2),
+            [(86_400_005, 2 * 86_400_000 - 1)],
+        ),
     ],
 )
 def test_split_into_whole_blocks_and_ragged_ends(
     lo: int | None, hi: int | None, unit: int, blocks: Any, ends: list[tuple[int, int]]
 ) -> None:
-    assert call_store._split(lo, hi, unit) == (blocks, ends)
+    assert counts.split(lo, hi, unit) == (blocks, ends)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,7 +426,11 @@ def test_dates_far_outside_the_data_count_zero(client: TestClient, seeded: Any) 
     ],
 )
 def test_demoted_plans_return_the_same_calls(
-    client: TestClient, db: Database, seeded: Any, params: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    client: TestClient,
+    db: Database,
+    seeded: Any,
+    params: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     expected = all_calls(client, **params)
     assert expected

@@ -22,7 +22,13 @@ from sqlalchemy import Connection, insert, select
 from dispo.ids import new_object_id
 from dispo.store import agents as agent_store
 from dispo.store import calls as call_store
-from dispo.store.tables import analytics_results, audiences, calls, campaigns, transcript_messages
+from dispo.store.tables import (
+    analytics_results,
+    audiences,
+    calls,
+    campaigns,
+    transcript_messages,
+)
 from dispo.timeutil import now_ms
 
 DAY_MS = 86_400_000
@@ -82,7 +88,11 @@ class Fleet:
 
 
 def create_fleet(
-    conn: Connection, org_id: str, n_agents: int = 5, n_campaigns: int = 12, seed: int = 7
+    conn: Connection,
+    org_id: str,
+    n_agents: int = 5,
+    n_campaigns: int = 12,
+    seed: int = 7,
 ) -> Fleet:
     """Create real agents, an audience and completed campaigns for synthetic calls to belong to."""
     rng = random.Random(seed)
@@ -102,7 +112,11 @@ def create_fleet(
     audience_id = new_object_id()
     conn.execute(
         insert(audiences).values(
-            id=audience_id, org_id=org_id, name="Synthetic audience", created_at=now, updated_at=now
+            id=audience_id,
+            org_id=org_id,
+            name="Synthetic audience",
+            created_at=now,
+            updated_at=now,
         )
     )
     campaign_map: dict[str, str] = {}
@@ -202,7 +216,7 @@ def generate(
             "created_at": created,
             "updated_at": created + int(duration * 1000) + 1000,
         }
-        row["avg_latency"] = call_store._mean_latency(row)
+        row["avg_latency"] = call_store.mean_latency(row)
         transcript: list[dict[str, Any]] = []
         if connected and with_transcripts:
             turns = rng.randint(10, 40)
@@ -242,7 +256,8 @@ def generate(
 
 
 def insert_calls(
-    conn: Connection, items: Sequence[tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]]
+    conn: Connection,
+    items: Sequence[tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]],
 ) -> list[int]:
     """Insert through the store, one call at a time (keeps ``call_counts`` exact incrementally)."""
     pks = []

@@ -1,11 +1,7 @@
-"""Call-log queries: list with filters, totals, cursors; fetch by id; insert and update.
+"""Call-log queries: one page of a filtered list, calls by id, and the writes.
 
-Totals. A filtered list reports ``total``, and counting a million call rows takes ~25 ms on SQLite
-and longer on PostgreSQL. So every write to ``calls`` also maintains ``call_counts``, per-day
-counts by every dimension the list filters use, in the same transaction. A total whose filters
-are all such dimensions is a sum over that much smaller table; the partial days at either end
-of a date range are counted exactly from ``calls``. Filters that are not dimensions (``search``,
-``minDuration``/``maxDuration``) count from ``calls``.
+Every write goes through ``insert_call``/``update_call`` so that the rollups behind list totals
+(``store/counts.py``) stay exact.
 """
 
 from __future__ import annotations
@@ -21,31 +17,38 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
-    Table,
-    and_,
     bindparam,
-    case,
-    func,
     literal,
     or_,
     select,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dispo.errors import BadRequest
-from dispo.store.tables import analytics_results, call_counts, call_counts_weekly, calls, transcript_messages
+from dispo.store.counts import bump, count_calls, count_key, rebuild_counts
+from dispo.store.filters import DURATION_BUCKETS, CallFilter, conditions, has_duration_terms
+from dispo.store.tables import analytics_results, calls, transcript_messages
 from dispo.types import Row
 
-DAY_MS = 86_400_000
-
-# Duration buckets of the Atoms call-log filter, as half-open ranges of seconds.
-DURATION_BUCKETS: dict[str, tuple[float, float | None]] = {
-    "0-30": (0, 30),
-    "30-60": (30, 60),
-    "1-5": (60, 300),
-    "5+": (300, None),
-}
+__all__ = [
+    "DEMOTE_AT",
+    "DURATION_BUCKETS",
+    "SORT_COLUMNS",
+    "CallFilter",
+    "CallPage",
+    "Cursor",
+    "count_calls",
+    "get_call",
+    "get_calls_by_ids",
+    "insert_call",
+    "list_calls",
+    "list_statements",
+    "load_latest_analytics",
+    "load_transcripts",
+    "mean_latency",
+    "rebuild_counts",
+    "update_call",
+]
 
 SORT_COLUMNS = {
     "createdAt": calls.c.created_at,
@@ -56,35 +59,6 @@ SORT_COLUMNS = {
 
 SortKey = Literal["createdAt", "updatedAt", "callDuration", "avgLatency"]
 SortOrder = Literal["asc", "desc"]
-
-
-def duration_bucket(seconds: float) -> str:
-    for name, (low, high) in DURATION_BUCKETS.items():
-        if seconds >= low and (high is None or seconds < high):
-            return name
-    return "0-30"  # negative durations never happen; a call of no length is "0-30"
-
-
-@dataclass(frozen=True)
-class CallFilter:
-    """Validated list filters. Empty tuples mean "any"."""
-
-    org_id: str
-    agent_ids: tuple[str, ...] = ()
-    campaign_ids: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    types: tuple[str, ...] = ()
-    disconnect_reasons: tuple[str, ...] = ()
-    duration_buckets: tuple[str, ...] = ()
-    min_duration: float | None = None
-    max_duration: float | None = None
-    date_from: int | None = None  # inclusive, epoch ms
-    date_to: int | None = None  # inclusive, epoch ms
-    search: str | None = None
-
-    @property
-    def countable_by_rollup(self) -> bool:
-        return self.search is None and self.min_duration is None and self.max_duration is None
 
 
 @dataclass(frozen=True)
@@ -127,151 +101,8 @@ class CallPage:
     analytics: dict[int, Row] = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------------------------------------
-# Filters
-
-
-def _prefix_range(column: Any, prefix: str) -> ColumnElement[bool]:
-    """``column LIKE 'prefix%'`` written as a range, so both databases walk an index."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return and_(column >= prefix, column < upper)
-
-
-def _search_terms(text: str) -> list[str]:
-    """Forms of a search string worth matching: as typed, and as a phone number."""
-    terms = [text]
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if digits and all(ch.isdigit() or ch in "+-() ." for ch in text):
-        terms = [f"+{digits}", digits] if not text.startswith("+") else [f"+{digits}"]
-    return list(dict.fromkeys(terms))
-
-
-def _dimensions(columns: Any, f: CallFilter) -> list[tuple[Any, tuple[str, ...]]]:
-    """The filter's value lists next to their columns, in ``calls`` or in ``call_counts``."""
-    return [
-        (columns.agent_id, f.agent_ids),
-        (columns.campaign_id, f.campaign_ids),
-        (columns.status, f.statuses),
-        (columns.type, f.types),
-        (columns.disconnection_reason, f.disconnect_reasons),
-    ]
-
-
-def _where(
-    f: CallFilter, *, date_from: int | None, date_to: int | None, demote: bool = False
-) -> list[ColumnElement[bool]]:
-    """WHERE terms for ``f``. ``demote`` writes the duration and search terms so that no index
-    can serve them (``duration + 0``, ``from_number || ''``): see ``list_statements``."""
-    c = calls.c
-    duration: Any = c.duration + 0 if demote else c.duration
-    from_number: Any = c.from_number.concat("") if demote else c.from_number
-    to_number: Any = c.to_number.concat("") if demote else c.to_number
-    call_id: Any = c.call_id.concat("") if demote else c.call_id
-    where: list[ColumnElement[bool]] = [c.org_id == f.org_id]
-    for column, values in _dimensions(c, f):
-        if len(values) == 1:
-            where.append(column == values[0])
-        elif values:
-            where.append(column.in_(values))
-    if f.duration_buckets:
-        ranges = []
-        for name in f.duration_buckets:
-            low, high = DURATION_BUCKETS[name]
-            ranges.append(duration >= low if high is None else and_(duration >= low, duration < high))
-        where.append(or_(*ranges))
-    if f.min_duration is not None:
-        where.append(duration >= f.min_duration)
-    if f.max_duration is not None:
-        where.append(duration <= f.max_duration)
-    if date_from is not None:
-        where.append(c.created_at >= date_from)
-    if date_to is not None:
-        where.append(c.created_at <= date_to)
-    if f.search:
-        terms: list[ColumnElement[bool]] = []
-        looks_like_call_id = f.search.upper().startswith("CALL-")
-        for term in _search_terms(f.search):
-            if looks_like_call_id:
-                # Phone numbers never start with CALL-, and call ids never start with a digit or +.
-                terms.append(call_id == term if len(term) > 20 else _prefix_range(call_id, term))
-                continue
-            if not term.startswith("+"):
-                terms.append(_prefix_range(call_id, term))
-            terms.append(_prefix_range(from_number, term))
-            terms.append(_prefix_range(to_number, term))
-        where.append(or_(*terms))
-    return where
-
-
-# ---------------------------------------------------------------------------------------------
-# Totals
-
-
-def count_calls(conn: Connection, f: CallFilter) -> int:
-    """The number of calls matching ``f``, from the rollups where they can answer.
-
-    A date range splits three ways: whole weeks (``call_counts_weekly``), the whole days at
-    either end of those (``call_counts``), and the part-days at either end (counted in ``calls``).
-    """
-    if not f.countable_by_rollup:
-        return _count_exact(conn, f, f.date_from, f.date_to)
-    days, ragged = _split(f.date_from, f.date_to, DAY_MS)
-    total = sum(_count_exact(conn, f, lo, hi) for lo, hi in ragged)
-    if days is None:
-        return total
-    weeks, loose_days = _split(days[0], days[1], 7)
-    if weeks is not None:
-        total += _count_rollup(conn, f, call_counts_weekly, weeks)
-    for day_range in loose_days:
-        total += _count_rollup(conn, f, call_counts, day_range)
-    return total
-
-
-Span = tuple[int | None, int | None]  # inclusive bounds; None is unbounded
-
-
-def _split(lo: int | None, hi: int | None, unit: int) -> tuple[Span | None, list[tuple[int, int]]]:
-    """Split the inclusive range [lo, hi] into the whole ``unit``-sized blocks inside it (as block
-    numbers, ``None`` when there are none) and the leftover ranges at either end."""
-    first = None if lo is None else -(-lo // unit)  # first block starting at or after lo
-    last = None if hi is None else (hi + 1) // unit - 1  # last block ending at or before hi
-    if first is not None and last is not None and first > last:
-        assert lo is not None
-        assert hi is not None
-        return None, [(lo, hi)]
-    ends: list[tuple[int, int]] = []
-    if lo is not None and first is not None and lo < first * unit:
-        ends.append((lo, first * unit - 1))
-    if hi is not None and last is not None and hi >= (last + 1) * unit:
-        ends.append(((last + 1) * unit, hi))
-    return (first, last), ends
-
-
-def _count_exact(conn: Connection, f: CallFilter, date_from: int | None, date_to: int | None) -> int:
-    stmt = select(func.count()).select_from(calls).where(*_where(f, date_from=date_from, date_to=date_to))
-    return int(conn.execute(stmt).scalar_one())
-
-
-def _count_rollup(conn: Connection, f: CallFilter, table: Table, span: Span) -> int:
-    k = table.c
-    period = k.week if table is call_counts_weekly else k.day
-    where: list[ColumnElement[bool]] = [k.org_id == f.org_id]
-    for column, values in [*_dimensions(k, f), (k.duration_bucket, f.duration_buckets)]:
-        if values:
-            where.append(column.in_(values))
-    if span[0] is not None:
-        where.append(period >= span[0])
-    if span[1] is not None:
-        where.append(period <= span[1])
-    return int(conn.execute(select(func.coalesce(func.sum(k.calls), 0)).where(*where)).scalar_one())
-
-
 # Above this many matches, a page is found faster by walking the time index (see list_statements).
 DEMOTE_AT = 2000
-
-
-def _has_duration_terms(f: CallFilter) -> bool:
-    return bool(f.duration_buckets) or f.min_duration is not None or f.max_duration is not None
 
 
 def list_statements(
@@ -295,10 +126,10 @@ def list_statements(
     """
     column: ColumnElement[Any] = SORT_COLUMNS[sort_by]
     hinted = matching is not None and (
-        f.search is not None or (sort_by != "callDuration" and _has_duration_terms(f))
+        f.search is not None or (sort_by != "callDuration" and has_duration_terms(f))
     )
     demote = hinted and matching is not None and matching >= DEMOTE_AT
-    where = _where(f, date_from=f.date_from, date_to=f.date_to, demote=demote)
+    where = conditions(f, date_from=f.date_from, date_to=f.date_to, demote=demote)
     if hinted and not demote:
         # Few matches: sorting them is cheap, so order by an expression no index provides and
         # SQLite finds them through the search or duration index instead of walking time.
@@ -399,7 +230,8 @@ def get_calls_by_ids(conn: Connection, org_id: str, call_ids: Iterable[str]) -> 
     """Calls of ``org_id`` among ``call_ids`` (``CALL-…`` ids or ``_id``s), in the order asked."""
     wanted = list(dict.fromkeys(call_ids))
     stmt = select(calls).where(
-        calls.c.org_id == org_id, or_(calls.c.call_id.in_(wanted), calls.c.id.in_(wanted))
+        calls.c.org_id == org_id,
+        or_(calls.c.call_id.in_(wanted), calls.c.id.in_(wanted)),
     )
     found: dict[str, Row] = {}
     for row in conn.execute(stmt).mappings():
@@ -415,46 +247,20 @@ def get_calls_by_ids(conn: Connection, org_id: str, call_ids: Iterable[str]) -> 
     return out
 
 
-# ---------------------------------------------------------------------------------------------
-# Writes: every path that changes a counted column goes through here, keeping call_counts exact.
-
-
-def _count_key(row: Row) -> dict[str, Any]:
-    return {
-        "org_id": row["org_id"],
-        "day": row["created_at"] // DAY_MS,
-        "agent_id": row.get("agent_id") or "",
-        "campaign_id": row.get("campaign_id") or "",
-        "status": row["status"],
-        "type": row["type"],
-        "disconnection_reason": row.get("disconnection_reason") or "",
-        "duration_bucket": duration_bucket(row.get("duration") or 0),
-    }
-
-
-def _bump(conn: Connection, key: Row, delta: int) -> None:
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    weekly_key = {("week" if k == "day" else k): (v // 7 if k == "day" else v) for k, v in key.items()}
-    for table, cell in ((call_counts, key), (call_counts_weekly, weekly_key)):
-        stmt = insert(table).values(**cell, calls=delta)
-        stmt = stmt.on_conflict_do_update(index_elements=list(cell), set_={"calls": table.c.calls + delta})
-        conn.execute(stmt)
-
-
 def insert_call(
     conn: Connection,
     values: Row,
     transcript: Sequence[Row] = (),
 ) -> int:
     """Insert one call (and its transcript); returns its ``pk``."""
-    row = {"avg_latency": _mean_latency(values), **values}
+    row = {"avg_latency": mean_latency(values), **values}
     pk = int(conn.execute(calls.insert().values(**row).returning(calls.c.pk)).scalar_one())
     if transcript:
         conn.execute(
             transcript_messages.insert(),
             [{"call_pk": pk, "seq": i, **m} for i, m in enumerate(transcript)],
         )
-    _bump(conn, _count_key(row), 1)
+    bump(conn, count_key(row), 1)
     return pk
 
 
@@ -463,72 +269,15 @@ def update_call(conn: Connection, pk: int, changes: Row) -> None:
     before = conn.execute(select(calls).where(calls.c.pk == pk)).mappings().one()
     after = {**before, **changes}
     if any(k.startswith("avg_") for k in changes):
-        changes = {**changes, "avg_latency": _mean_latency(after)}
+        changes = {**changes, "avg_latency": mean_latency(after)}
     conn.execute(calls.update().where(calls.c.pk == pk).values(**changes))
-    old_key, new_key = _count_key(before), _count_key(after)
+    old_key, new_key = count_key(before), count_key(after)
     if old_key != new_key:
-        _bump(conn, old_key, -1)
-        _bump(conn, new_key, 1)
+        bump(conn, old_key, -1)
+        bump(conn, new_key, 1)
 
 
-def rebuild_counts(conn: Connection, org_id: str | None = None) -> None:
-    """Recompute ``call_counts`` from ``calls`` (after a bulk load that bypassed ``insert_call``)."""
-    c = calls.c
-    cells = select(
-        c.org_id,
-        (c.created_at // DAY_MS).label("day"),
-        func.coalesce(c.agent_id, "").label("agent_id"),
-        func.coalesce(c.campaign_id, "").label("campaign_id"),
-        c.status,
-        c.type,
-        func.coalesce(c.disconnection_reason, "").label("disconnection_reason"),
-        case(
-            (c.duration >= 300, literal("5+")),
-            (c.duration >= 60, literal("1-5")),
-            (c.duration >= 30, literal("30-60")),
-            else_=literal("0-30"),
-        ).label("duration_bucket"),
-    )
-    delete = call_counts.delete()
-    if org_id is not None:
-        cells = cells.where(c.org_id == org_id)
-        delete = delete.where(call_counts.c.org_id == org_id)
-    sub = cells.subquery()
-    keys = [sub.c[name] for name in _COUNT_DIMENSIONS]
-    grouped = select(*keys, func.count().label("calls")).group_by(*keys)
-    conn.execute(delete)
-    conn.execute(call_counts.insert().from_select([*_COUNT_DIMENSIONS, "calls"], grouped))
-    rebuild_weekly_counts(conn, org_id)
-
-
-def rebuild_weekly_counts(conn: Connection, org_id: str | None = None) -> None:
-    """Recompute ``call_counts_weekly`` by summing ``call_counts`` per week."""
-    d = call_counts.c
-    others = [d[name] for name in _COUNT_DIMENSIONS if name != "day"]
-    week = (d.day // 7).label("week")
-    grouped = select(week, *others, func.sum(d.calls).label("calls")).group_by(week, *others)
-    delete = call_counts_weekly.delete()
-    if org_id is not None:
-        grouped = grouped.where(d.org_id == org_id)
-        delete = delete.where(call_counts_weekly.c.org_id == org_id)
-    conn.execute(delete)
-    names = ["week", *(col.name for col in others), "calls"]
-    conn.execute(call_counts_weekly.insert().from_select(names, grouped))
-
-
-_COUNT_DIMENSIONS = (
-    "org_id",
-    "day",
-    "agent_id",
-    "campaign_id",
-    "status",
-    "type",
-    "disconnection_reason",
-    "duration_bucket",
-)
-
-
-def _mean_latency(values: Row) -> float:
+def mean_latency(values: Row) -> float:
     measured = [
         v
         for v in (
