@@ -1,11 +1,11 @@
 """Totals of call lists, from rollups kept in step with every write.
 
-Totals. A filtered list reports ``total``, and counting a million call rows takes ~25 ms on SQLite
-and longer on PostgreSQL. So every write to ``calls`` also maintains ``call_counts``, per-day
-counts by every dimension the list filters use, in the same transaction. A total whose filters
-are all such dimensions is a sum over that much smaller table; the partial days at either end
-of a date range are counted exactly from ``calls``. Filters that are not dimensions (``search``,
-``minDuration``/``maxDuration``) count from ``calls``.
+A filtered list reports ``total``, and counting a million call rows takes ~25 ms on SQLite and
+longer on PostgreSQL. So every write to ``calls`` also maintains ``call_counts`` (per day) and
+``call_counts_weekly`` (per week): counts by every dimension the list filters use, in the same
+transaction. A total whose filters are all such dimensions sums whole weeks, then the whole days
+around them, then counts the part-days at either end of a date range exactly from ``calls``.
+Filters that are not dimensions (``search``, ``minDuration``/``maxDuration``) count from ``calls``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Table, case, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dispo.store.filters import DAY_MS, CallFilter, conditions, dimensions, duration_bucket
+from dispo.store.filters import DAY_MS, DURATION_BUCKETS, CallFilter, conditions, dimensions, duration_bucket
 from dispo.store.tables import call_counts, call_counts_weekly, calls
 from dispo.types import Row
 
@@ -112,11 +112,10 @@ def rebuild_counts(conn: Connection, org_id: str | None = None) -> None:
         c.status,
         c.type,
         func.coalesce(c.disconnection_reason, "").label("disconnection_reason"),
+        # The same buckets as duration_bucket(), highest first, as SQL.
         case(
-            (c.duration >= 300, literal("5+")),
-            (c.duration >= 60, literal("1-5")),
-            (c.duration >= 30, literal("30-60")),
-            else_=literal("0-30"),
+            *((c.duration >= low, literal(name)) for name, (low, _) in _BUCKETS_DESC[:-1]),
+            else_=literal(_BUCKETS_DESC[-1][0]),
         ).label("duration_bucket"),
     )
     delete = call_counts.delete()
@@ -146,6 +145,7 @@ def rebuild_weekly_counts(conn: Connection, org_id: str | None = None) -> None:
     conn.execute(call_counts_weekly.insert().from_select(names, grouped))
 
 
+_BUCKETS_DESC = sorted(DURATION_BUCKETS.items(), key=lambda item: -item[1][0])
 _COUNT_DIMENSIONS = (
     "org_id",
     "day",
