@@ -2,11 +2,12 @@
 
 Calls spread over a window of days (busier in business hours), across agents and campaigns; the
 mix of statuses, disconnection reasons, durations, latencies and costs resembles a real outbound
-sales operation. Connected calls carry a 10-40 turn transcript and an analytics result. Every
-value comes from a seeded ``random.Random``, so a seed always yields the same calls.
+sales operation. Connected calls carry a 10-40 turn transcript; completed ones an analytics result
+(marked ``model: "synthetic"``: no model wrote it). Every value comes from a ``random.Random``
+seeded with the organization and a seed, so the same pair always yields the same calls.
 
-``load_calls`` inserts through the bulk path (fast, then rebuilds ``call_counts``); small sets for
-tests can go through ``store.calls.insert_call`` instead via ``insert_calls``.
+``load_calls`` inserts through the bulk path (fast, then rebuilds the count rollups); small sets
+for tests go through ``store.calls.insert_call`` one by one via ``insert_calls``.
 """
 
 from __future__ import annotations

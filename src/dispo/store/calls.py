@@ -37,6 +37,8 @@ __all__ = [
     "CallFilter",
     "CallPage",
     "Cursor",
+    "SortKey",
+    "SortOrder",
     "count_calls",
     "get_call",
     "get_calls_by_ids",
