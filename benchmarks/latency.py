@@ -13,7 +13,6 @@ import random
 import re
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -162,6 +161,3 @@ def _row_count(data: dict[str, Any]) -> int:
     if "logs" in data:
         return len(data["logs"])
     return 1  # a single call
-
-
-Progress = Callable[[CaseResult], None]

@@ -34,3 +34,11 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:  # type: i
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     db.dispose()
+
+
+def test_postgresql_sessions_run_without_jit(db: Database) -> None:
+    # JIT-compiling generic plans of large IN lists made 1000-call pages 10x slower (BENCHMARKS.md).
+    if db.is_sqlite:
+        return
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
