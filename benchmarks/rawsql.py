@@ -113,7 +113,8 @@ class SqliteReplayer(Replayer):
 class PostgresReplayer(Replayer):
     def __init__(self, conninfo: str) -> None:
         # Not autocommit: the first statement opens a transaction, as the server's read() does.
-        self.conn = psycopg.connect(conninfo)
+        # Session settings as the server's (store/database.py): JIT off.
+        self.conn = psycopg.connect(conninfo, options="-c jit=off")
 
     def run(self, statements: tuple[Statement, ...]) -> float:
         conn = self.conn
