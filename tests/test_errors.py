@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -248,3 +249,13 @@ def test_no_garbage_query_causes_a_500(client: TestClient) -> None:
     for value in ["\x00", "%", "☃", "x" * 300]:
         r = client.get("/api/v1/agent", params={"search": value})
         assert r.status_code in (200, 400), (value, r.text)
+
+
+def test_every_response_says_how_long_the_app_took(client: TestClient, anon_client: TestClient) -> None:
+    for r in (
+        client.get("/api/v1/conversation"),
+        anon_client.get("/api/v1/conversation"),
+        anon_client.get("/health"),
+    ):
+        timing = r.headers["server-timing"]
+        assert re.fullmatch(r"app;dur=\d+\.\d{3}", timing), timing

@@ -42,3 +42,33 @@ def test_postgresql_sessions_run_without_jit(db: Database) -> None:
         return
     with db.read() as conn:
         assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+
+
+def test_migration_0002_fills_weekly_counts_from_daily_ones(empty_db_url: str) -> None:
+    from sqlalchemy import insert, select
+
+    from dispo.store.tables import call_counts, call_counts_weekly
+
+    db = Database(empty_db_url)
+    try:
+        migrate(db, "0001")
+        cell = {
+            "org_id": "o" * 24,
+            "agent_id": "",
+            "campaign_id": "",
+            "status": "completed",
+            "type": "chat",
+            "disconnection_reason": "",
+            "duration_bucket": "0-30",
+        }
+        with db.write() as conn:
+            # Days 14..20 are week 2; day 21 starts week 3.
+            conn.execute(
+                insert(call_counts), [{**cell, "day": d, "calls": n} for d, n in ((14, 2), (20, 3), (21, 5))]
+            )
+        migrate(db)
+        with db.read() as conn:
+            rows = conn.execute(select(call_counts_weekly.c.week, call_counts_weekly.c.calls)).all()
+        assert sorted(tuple(r) for r in rows) == [(2, 5), (3, 5)]
+    finally:
+        db.dispose()

@@ -159,7 +159,6 @@ def list_calls(
     limit: int = 10,
     offset: int = 0,
     cursor: Cursor | None = None,
-    with_details: bool = True,
 ) -> CallPage:
     """One page of calls matching ``f``, with the total and the cursor for the next page."""
     total = count_calls(conn, f)
@@ -182,7 +181,7 @@ def list_calls(
         value = last[SORT_COLUMNS[sort_by].name]
         next_cursor = Cursor(sort_by, order, value, last["pk"]).encode()
     page = CallPage(rows=rows, total=total, next_cursor=next_cursor, has_more=has_more)
-    if with_details and rows:
+    if rows:
         pks = [r["pk"] for r in rows]
         page.transcripts = load_transcripts(conn, pks)
         page.analytics = load_latest_analytics(conn, pks)

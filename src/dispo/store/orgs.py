@@ -97,11 +97,7 @@ _ORG_FOR_KEY = select(api_keys.c.org_id).where(
 )
 
 
-def org_for_key(conn: Connection, secret: str) -> str | None:
-    """The organization a live key belongs to, or None for an unknown or revoked key."""
-    return org_for_key_hash(conn, hash_key(secret))
-
-
 def org_for_key_hash(conn: Connection, key_hash: str) -> str | None:
+    """The organization of a live key (by ``hash_key`` of it), or None if unknown or revoked."""
     row = conn.execute(_ORG_FOR_KEY, {"key_hash": key_hash}).first()
     return None if row is None else str(row[0])
