@@ -4,13 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean help
+.PHONY: run test lint bench eval install clean help
 
 help:
 	@echo "make run    set up (virtualenv, install, migrate) and start Dispo on http://127.0.0.1:8000"
 	@echo "make test   set up and run the test suite (SQLite, plus PostgreSQL where reachable)"
 	@echo "make lint   ruff + mypy"
 	@echo "make bench  benchmarks; writes BENCHMARKS.md (BENCH_CALLS=1000000 by default)"
+	@echo "make demo   start a fresh server, run the Post-Call Analytics page's complete example, stop"
+	@echo "make eval   post-call analytics on $(EVAL_DATA): reports in eval-reports/, section in BENCHMARKS.md"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Dispo needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -32,8 +34,24 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# Extraction and summaries, the naive baseline first (the engine's report compares with it).
+# EVAL_ARGS passes options to every run, e.g. EVAL_ARGS="--limit 20" or "--backend openai".
+EVAL_DATA ?= ../shared/eval
+EVAL_ARGS ?=
+EVAL_OUT  := eval-reports
+eval: $(STAMP)
+	mkdir -p $(EVAL_OUT)
+	$(BIN)/dispo eval $(EVAL_DATA)/extraction.jsonl --strategy naive $(EVAL_ARGS) --report $(EVAL_OUT)/extraction-naive.json
+	$(BIN)/dispo eval $(EVAL_DATA)/extraction.jsonl $(EVAL_ARGS) --baseline $(EVAL_OUT)/extraction-naive.json --report $(EVAL_OUT)/extraction-engine.json
+	$(BIN)/dispo eval $(EVAL_DATA)/summaries.jsonl --strategy naive $(EVAL_ARGS) --report $(EVAL_OUT)/summaries-naive.json
+	$(BIN)/dispo eval $(EVAL_DATA)/summaries.jsonl $(EVAL_ARGS) --baseline $(EVAL_OUT)/summaries-naive.json --report $(EVAL_OUT)/summaries-engine.json
+	$(BIN)/python -m benchmarks.analytics $(EVAL_OUT)/extraction-engine.json $(EVAL_OUT)/extraction-naive.json $(EVAL_OUT)/summaries-engine.json $(EVAL_OUT)/summaries-naive.json
+
 clean:
-	rm -rf $(VENV) dispo-data bench-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dispo-data bench-data eval-reports .pytest_cache .mypy_cache .ruff_cache

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks import sections
 from benchmarks.latency import CaseResult
 from benchmarks.load import BenchDatabase
 from benchmarks.machine import Machine
 from benchmarks.throughput import Round, Throughput
+from dispo.evaluation.report import keep_section
 from dispo.timeutil import ms_to_iso
 
 # The targets, as the project states them.
@@ -269,7 +271,10 @@ def markdown(run: Report) -> str:
 
 
 def write(run: Report, path: Path) -> None:
-    path.write_text(markdown(run))
+    # `make eval` owns the "Analytics evaluation" section: carry it over.
+    old = path.read_text() if path.exists() else ""
+    # Sections benchmarks run on their own write (`python -m benchmarks dialer`) stay too.
+    path.write_text(sections.keep(path, keep_section(markdown(run), old)))
 
 
 def now() -> datetime:

@@ -51,7 +51,6 @@ from dispo.sdk import (
     ResponseDict,
     ServerError,
 )
-from dispo.sdk import _client as sdk_client
 from dispo.store.database import Database
 from dispo.timeutil import ms_to_iso
 
@@ -1080,16 +1079,74 @@ def test_live_agents_through_atoms_client(live_server: LiveServer, seeded: Seede
             client.create_agent({"name": "X", "slmModel": "gpt-2"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotFoundError,
-    reason="GET /product/phone-numbers, /audience and /campaign land with the campaigns issue",
-)
 def test_live_audience_campaign_and_phone_endpoints(live_server: LiveServer, seeded: Seeded) -> None:
     with AtomsClient(live_server.api, seeded.org.key) as client:
         assert isinstance(client.get_phone_numbers()["data"], list)
         assert isinstance(client.get_audiences()["data"], list)
         assert "campaigns" in client.get_campaigns()["data"]
+
+
+def test_audience_delete_members(api: FakeAPI) -> None:
+    aid = "a" * 24
+    with Audience(BASE, KEY, transport=api.transport) as audience:
+        audience.delete_members(aid, ["m" * 24])
+    assert (api.last.method, api.last.url.path) == ("DELETE", f"/api/v1/audience/{aid}/members")
+    assert api.body() == {"memberIds": ["m" * 24]}
+
+
+def test_live_audiences_and_campaigns(live_server: LiveServer, seeded: Seeded, db: Database) -> None:
+    """Audience and Campaign against the real server: the shapes they document, the errors they raise."""
+    from dispo.store import phone_numbers
+
+    with db.write() as conn:
+        phone_numbers.add_number(conn, seeded.org.id, "+14155550100")
+    with AtomsClient(live_server.api, seeded.org.key) as client:
+        audience, campaign = client.audience, client.campaign
+        phone_id = client.get_phone_numbers()["data"][0]["_id"]
+        aud = audience.create(
+            name="Spring leads",
+            phone_numbers=["+14155550123", "+14155550124"],
+            names=[("Lee, Jordan", 'Sam "S"')],
+        )
+        audience_id = aud["data"]["_id"]
+        members = audience.get_members(audience_id)["data"]["members"]
+        assert members[0]["data"] == {
+            "firstName": "Lee, Jordan",
+            "lastName": 'Sam "S"',
+            "phoneNumber": "+14155550123",
+        }
+        added = audience.add_contacts(audience_id, ["+14155550124", "+14155550125"])
+        assert added["data"][0]["data"] == {"added": 1, "skipped": 1}
+        assert audience.delete_members(audience_id, [members[1]["_id"]])["data"] == {"deletedCount": 1}
+        assert audience.get(audience_id)["data"]["membersCount"] == 2
+        with pytest.raises(BadRequestError) as bad:
+            audience.create(name="Bad", phone_numbers=["12345"])
+        assert bad.value.errors[0].startswith("Row 2: '12345' is not a valid E.164 phone number")
+
+        agent_id = seeded.fleet.agent_ids[0]
+        camp = campaign.create("Spring", agent_id, audience_id, [phone_id], max_retries=0, retry_delay=60)
+        campaign_id = camp["data"]["_id"]
+        assert (camp["data"]["status"], camp["data"]["maxRetries"], camp["data"]["retryDelay"]) == (
+            "draft",
+            0,
+            60,
+        )
+        assert campaign.start(campaign_id)["data"]["status"] == "running"
+        assert campaign.list()["data"]["campaigns"][0]["_id"] == campaign_id
+        assert client.get_campaigns({"page": 1, "limit": 1})["data"]["pagination"]["limit"] == 1
+        assert campaign.get(campaign_id)["data"]["metrics"]["total_participants"] == 2
+        with pytest.raises(BadRequestError) as in_use:
+            audience.delete(audience_id)
+        assert in_use.value.errors[0].startswith(f"Audience {audience_id} is used by campaign(s) 'Spring'")
+        assert campaign.pause(campaign_id)["data"]["status"] == "paused"
+        assert client.stop_campaign(campaign_id)["data"]["status"] == "completed"
+        with pytest.raises(ConflictError) as done:
+            campaign.start(campaign_id)
+        assert done.value.errors[0].startswith(f"Campaign {campaign_id} is completed")
+        assert campaign.delete(campaign_id)["status"] is True
+        assert audience.delete(audience_id)["data"] == [audience_id]
+        with pytest.raises(NotFoundError):
+            campaign.create("Gone", agent_id, audience_id, [phone_id])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1171,14 +1228,17 @@ def run_samples(samples: list[Sample]) -> list[str]:
 
 def test_docs_mark_every_sample() -> None:
     modes = [s.mode for s in doc_samples()]
-    assert modes.count("live") >= 5
-    assert "mock" in modes
+    assert modes.count("live") >= 6
     assert modes.count("official") == 2
 
 
 def test_docs_live_samples_run(
-    monkeypatch: pytest.MonkeyPatch, live_server: LiveServer, seeded: Seeded
+    monkeypatch: pytest.MonkeyPatch, live_server: LiveServer, seeded: Seeded, db: Database
 ) -> None:
+    from dispo.store import phone_numbers
+
+    with db.write() as conn:  # the audience and campaign sample calls from the first number
+        phone_numbers.add_number(conn, seeded.org.id, "+14155550100")
     monkeypatch.setenv("DISPO_BASE_URL", live_server.api)
     monkeypatch.setenv("DISPO_API_KEY", seeded.org.key)
     outputs = run_samples([s for s in doc_samples() if s.mode == "live"])
@@ -1186,41 +1246,6 @@ def test_docs_live_samples_run(
     completed = [r for r in seeded.rows if r["status"] == "completed"]
     assert f"{len(completed)} completed calls" in outputs[2]
     assert "Found 1 of 2 calls" in outputs[3]
-
-
-class FakeAtoms:
-    """Just enough of the Atoms audience, campaign and phone-number API for the docs sample."""
-
-    def __init__(self) -> None:
-        self.campaigns: dict[str, dict[str, Any]] = {}
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        path, method = request.url.path.removeprefix("/api/v1"), request.method
-        new_id = uuid.uuid4().hex[:24]
-        if (method, path) == ("POST", "/agent"):
-            return envelope(new_id, 201)
-        if (method, path) == ("GET", "/product/phone-numbers"):
-            return envelope([{"_id": "p" * 24, "attributes": {"phoneNumber": "+14155550100"}}])
-        if (method, path) == ("POST", "/audience"):
-            assert b"Jordan,Lee,+14155550123" in request.read()
-            return envelope({"_id": new_id, "name": "Spring leads"})
-        if (method, path) == ("POST", "/campaign"):
-            self.campaigns[new_id] = {"_id": new_id, **json.loads(request.read()), "status": "draft"}
-            return envelope(self.campaigns[new_id], 201)
-        if method == "POST" and path.endswith("/start"):
-            self.campaigns[path.split("/")[2]]["status"] = "running"
-            return envelope({"message": "Campaign started"}, 202)
-        if method == "GET" and path.startswith("/campaign/"):
-            return envelope({"campaign": self.campaigns[path.split("/")[2]], "events": [], "metrics": {}})
-        return failure(404, f"No endpoint {method} {path}")
-
-
-def test_docs_pending_endpoint_samples_run_against_a_mock(monkeypatch: pytest.MonkeyPatch) -> None:
-    transport = httpx.MockTransport(FakeAtoms())
-    monkeypatch.setattr(sdk_client, "_new_http_client", lambda timeout, _: httpx.Client(transport=transport))
-    monkeypatch.setenv("DISPO_API_KEY", KEY)
-    outputs = run_samples([s for s in doc_samples() if s.mode == "mock"])
-    assert outputs == ["running\n"]
 
 
 def test_docs_official_samples_run(

@@ -213,6 +213,13 @@ def render_call(
         "endedAt": ms_to_iso(row["ended_at"]),
         "transcript": [
             {"role": m["role"], "content": m["content"], "timestamp": ms_to_iso(m["timestamp"])}
+            if "latency_ms" not in m
+            else {
+                "role": m["role"],
+                "content": m["content"],
+                "timestamp": ms_to_iso(m["timestamp"]),
+                "latencyMs": m["latency_ms"],
+            }
             for m in transcript
         ],
         "recordingUrl": row["recording_url"],
@@ -230,17 +237,39 @@ def render_call(
 
 
 def render_analytics(row: Row, result: Row | None) -> dict[str, Any]:
-    """Always an object, so ``data["postCallAnalytics"].get("summary")`` never fails on a new call."""
-    if result is None:
-        return {"status": row["analytics_status"], "summary": None, "dispositionMetrics": []}
-    return {
-        "status": row["analytics_status"] or "completed",
-        "summary": result["summary"],
-        "dispositionMetrics": result["disposition_metrics"],
-        "configId": result["config_id"],
-        "model": result["model"],
-        "createdAt": ms_to_iso(result["created_at"]),
+    """Always an object, so ``data["postCallAnalytics"].get("summary")`` never fails on a new call.
+
+    ``status`` follows the job (``pending``, ``running``, ``completed``, ``failed``; null for a call
+    that has not ended); ``summary`` and ``dispositionMetrics`` are the newest result's (kept while
+    a re-analysis is pending or running).
+    """
+    status = row["analytics_status"]
+    if status is None and result is None:  # a call that has not ended (or predates analytics jobs)
+        return {"status": None, "summary": None, "dispositionMetrics": []}
+    finished = row.get("analytics_finished_at")
+    out: dict[str, Any] = {
+        "status": status or ("completed" if result is not None else None),
+        "summary": None,
+        "dispositionMetrics": [],
+        "queuedAt": ms_to_iso(row.get("analytics_queued_at")),
+        "startedAt": None if status == "pending" else ms_to_iso(row.get("analytics_started_at")),
+        "completedAt": ms_to_iso(finished) if status == "completed" else None,
+        "failedAt": ms_to_iso(finished) if status == "failed" else None,
+        "attempts": row.get("analytics_attempts") or 0,
+        "error": row.get("analytics_error"),
     }
+    if result is not None:
+        out.update(
+            summary=result["summary"],
+            dispositionMetrics=result["disposition_metrics"],
+            configId=result["config_id"],
+            configVersion=result.get("config_version"),
+            model=result["model"],
+            createdAt=ms_to_iso(result["created_at"]),
+        )
+        if out["completedAt"] is None and status in (None, "completed"):
+            out["completedAt"] = out["createdAt"]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

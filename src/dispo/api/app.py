@@ -18,9 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dispo import __version__
 from dispo.api.auth import KeyCache
 from dispo.api.responses import error, ok
-from dispo.api.routes import agents, conversations
+from dispo.api.routes import agents, audiences, campaigns, conversations, live_calls, phone_numbers, reanalyze
 from dispo.config import Settings
 from dispo.errors import DispoError, RateLimited
+from dispo.runner import CallRunner
 from dispo.store.database import Database
 
 log = logging.getLogger("dispo.api")
@@ -29,17 +30,52 @@ PREFIXES = ("/api/v1", "/atoms/v1")  # SDK 4.x helpers use the first, SDK 5.x th
 
 
 @asynccontextmanager
-async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Move everything alive at start-up (modules, SQLAlchemy's compiled caches) out of the
     # collector's reach: otherwise each full collection walks it all, and those pauses were the
     # p99 tails of large responses (limit=100: p99 39 ms -> 10 ms).
     gc.collect()
     gc.freeze()
-    yield
+    workers = None
+    if app.state.run_workers:
+        # Analytics workers in process (`dispo serve` with the SQLite queue): started with the
+        # server, stopped with it (a job cut short is picked up again by the sweeper).
+        from dispo.analytics.jobs import InProcessWorkers, get_jobs
+
+        workers = InProcessWorkers(get_jobs(app.state.settings, app.state.db), app.state.run_workers)
+        workers.start()
+    dialer = None
+    if app.state.run_dialer:
+        # The campaign dialer (`dispo serve`): resumes running campaigns, reconciling any member a
+        # previous process left mid-call, and stops with the server after its calls in progress.
+        from dispo.dialer import Dialer
+
+        dialer = app.state.dialer = Dialer(app.state.db, app.state.settings, app.state.runner)
+        dialer.start()
+    try:
+        yield
+    finally:
+        if dialer is not None:
+            dialer.stop()
+        app.state.runner.shutdown(wait=False)
+        if workers is not None:
+            workers.stop()
 
 
-def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
-    """Build the app. ``db`` defaults to the settings' database (already migrated by the caller)."""
+def create_app(
+    settings: Settings,
+    db: Database | None = None,
+    *,
+    run_workers: int = 0,
+    run_dialer: bool = False,
+    runner: CallRunner | None = None,
+) -> FastAPI:
+    """Build the app. ``db`` defaults to the settings' database (already migrated by the caller).
+
+    ``run_workers`` > 0 runs that many post-call analytics worker threads while the app is up;
+    ``run_dialer`` runs the campaign dialer. ``runner`` places calls (outbound, campaigns, chat
+    replies); by default one with the configured LLM backend and telephony providers.
+    """
     app = FastAPI(
         title="Dispo",
         version=__version__,
@@ -52,9 +88,13 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db or Database(settings.effective_database_url, pool_size=settings.db_pool_size)
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
+    app.state.run_workers = run_workers
+    app.state.run_dialer = run_dialer
+    app.state.runner = runner or CallRunner(app.state.db, settings)
+    app.state.dialer = None
 
     for i, prefix in enumerate(PREFIXES):
-        for module in (conversations, agents):
+        for module in (conversations, reanalyze, live_calls, agents, phone_numbers, audiences, campaigns):
             app.include_router(module.router, prefix=prefix, include_in_schema=i == 0)
 
     @app.get("/health", tags=["meta"], summary="Liveness and database check")

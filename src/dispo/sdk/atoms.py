@@ -321,7 +321,8 @@ class AtomsClient(BaseClient):
     def get_campaigns(self, campaign_get_request: Body | None = None) -> ResponseDict:
         """A page of campaigns. ``{"page": 1, "limit": 10}`` (the defaults) are sent as query parameters.
 
-        4.3.1 sends them as a JSON body on ``GET``, which proxies may drop; the query is the same data.
+        4.3.1 puts them in a JSON body on ``GET``, which its HTTP layer never sends (so it always gets
+        the first 10); here they take effect.
         """
         request = _body(campaign_get_request) if campaign_get_request is not None else {}
         params: dict[str, str | int | float] = {

@@ -79,7 +79,7 @@ class Audience(BaseClient):
         )
 
     def get(self, audience_id: str) -> ResponseDict:
-        """One audience."""
+        """One audience (with ``membersCount``)."""
         return self._request("GET", f"/audience/{segment(audience_id)}")
 
     def get_members(
@@ -104,11 +104,20 @@ class Audience(BaseClient):
         phone_numbers: Sequence[str],
         names: Sequence[tuple[str, str]] | None = None,
     ) -> ResponseDict:
-        """Add contacts; numbers already in the audience are skipped."""
+        """Add contacts; numbers already in the audience are skipped.
+
+        ``data = [{message, data: {added, skipped}}]`` (a one-item list, as in the Atoms API).
+        """
         return self._request(
             "POST",
             f"/audience/{segment(audience_id)}/members",
             json={"members": contacts_json(phone_numbers, names)},
+        )
+
+    def delete_members(self, audience_id: str, member_ids: Sequence[str]) -> ResponseDict:
+        """**Dispo** (not in 4.3.1): delete members by ``_id``; ``data = {deletedCount}``."""
+        return self._request(
+            "DELETE", f"/audience/{segment(audience_id)}/members", json={"memberIds": list(member_ids)}
         )
 
     # Last, so that the method does not shadow the built-in `list` in the annotations above.

@@ -67,15 +67,18 @@ class Campaign(BaseClient):
         return self._request("GET", f"/campaign/{segment(campaign_id)}")
 
     def delete(self, campaign_id: str) -> ResponseDict:
-        """Delete a campaign."""
+        """Delete a campaign: queued contacts are cancelled; it stays readable with status ``deleted``."""
         return self._request("DELETE", f"/campaign/{segment(campaign_id)}")
 
     def start(self, campaign_id: str) -> ResponseDict:
-        """Start (or resume) a campaign; dialling happens in the background."""
+        """Start (or resume) a campaign (202); dialling happens in the background.
+
+        Raises ``ConflictError`` for a running, completed or deleted campaign.
+        """
         return self._request("POST", f"/campaign/{segment(campaign_id)}/start")
 
     def stop(self, campaign_id: str) -> ResponseDict:
-        """Stop a campaign for good."""
+        """Stop a campaign for good: queued contacts are cancelled and it becomes ``completed``."""
         return self._request("POST", f"/campaign/{segment(campaign_id)}/stop")
 
     def pause(self, campaign_id: str) -> ResponseDict:

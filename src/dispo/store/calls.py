@@ -193,7 +193,7 @@ def list_calls(
 _t = transcript_messages.c
 _a = analytics_results.c
 _TRANSCRIPTS = (
-    select(_t.call_pk, _t.role, _t.content, _t.timestamp)
+    select(_t.call_pk, _t.role, _t.content, _t.timestamp, _t.latency_ms)
     .where(_t.call_pk.in_(bindparam("pks", expanding=True)))
     .order_by(_t.call_pk, _t.seq)
 )
@@ -209,8 +209,11 @@ _BY_OBJECT_ID = select(calls).where(calls.c.id == bindparam("id"), calls.c.org_i
 def load_transcripts(conn: Connection, pks: Sequence[int]) -> dict[int, list[Row]]:
     out: dict[int, list[Row]] = {pk: [] for pk in pks}
     # .all() fetches in one call; iterating the result would fetch row by row.
-    for call_pk, role, content, timestamp in conn.execute(_TRANSCRIPTS, {"pks": list(pks)}).all():
-        out[call_pk].append({"role": role, "content": content, "timestamp": timestamp})
+    for call_pk, role, content, timestamp, latency in conn.execute(_TRANSCRIPTS, {"pks": list(pks)}).all():
+        message = {"role": role, "content": content, "timestamp": timestamp}
+        if latency is not None:  # agent turns of calls Dispo placed itself
+            message["latency_ms"] = latency
+        out[call_pk].append(message)
     return out
 
 

@@ -129,6 +129,8 @@ audiences = Table(
     Column("phone_number_column_name", String(64), nullable=False, default="phoneNumber"),
     Column("created_at", Ms, nullable=False),
     Column("updated_at", Ms, nullable=False),
+    # DELETE /audience removes the members and sets this: finished campaigns keep pointing at the row.
+    Column("deleted_at", Ms),
     Index("ix_audiences_org_created", "org_id", "created_at"),
 )
 
@@ -164,6 +166,38 @@ campaigns = Table(
     Index("ix_campaigns_org_created", "org_id", "created_at"),
 )
 
+# A campaign's history (created, started, paused, resumed, stopped, completed, deleted), oldest first.
+campaign_events = Table(
+    "campaign_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", ObjectId, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("created_at", Ms, nullable=False),
+    Index("ix_campaign_events_campaign", "campaign_id", "id"),
+)
+
+# One row per (campaign, audience member): the dialer's work list and the campaign's per-member
+# progress. A row is claimed by setting status "dialing" and lease_until in one UPDATE, so two
+# dialers (or one restarted) never call the same member twice; an expired lease is a crashed
+# attempt and is reconciled against the calls table before anyone dials again.
+campaign_members = Table(
+    "campaign_members",
+    metadata,
+    Column("campaign_id", ObjectId, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", ObjectId, primary_key=True),
+    Column("phone_number", String(20), nullable=False),
+    # queued → dialing → completed | no_answer | busy | failed | cancelled; retried rows go back to queued.
+    Column("status", String(16), nullable=False, default="queued"),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_attempt_at", Ms, nullable=False, default=0, server_default="0"),
+    Column("lease_until", Ms),
+    Column("last_call_id", SearchKey),
+    Column("last_outcome", String(24)),
+    Column("updated_at", Ms, nullable=False),
+    Index("ix_campaign_members_due", "campaign_id", "status", "next_attempt_at"),
+)
+
 calls = Table(
     "calls",
     metadata,
@@ -191,7 +225,16 @@ calls = Table(
     # Mean of the measured stage latencies, 0 when none was measured (a call nobody answered).
     # Kept NOT NULL so that sortBy=avgLatency walks an index and orders alike on both databases.
     Column("avg_latency", Float, nullable=False, default=0),
+    # Post-call analytics lifecycle (see dispo.analytics.jobs): pending → running → completed|failed.
+    # Setting "pending" in the same transaction that ends the call is the durable record of the job;
+    # the queue only carries it, and the sweeper re-enqueues what a crashed worker dropped.
     Column("analytics_status", String(16)),
+    Column("analytics_config_id", Integer),
+    Column("analytics_queued_at", Ms),
+    Column("analytics_started_at", Ms),
+    Column("analytics_finished_at", Ms),
+    Column("analytics_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("analytics_error", Text),
     Column("started_at", Ms),
     Column("ended_at", Ms),
     Column("created_at", Ms, nullable=False),
@@ -210,6 +253,8 @@ calls = Table(
     # search= matches a prefix of either number; the call id has its own unique index.
     Index("ix_calls_org_from", "org_id", "from_number"),
     Index("ix_calls_org_to", "org_id", "to_number"),
+    # The analytics sweeper's scan: calls pending or running, oldest first.
+    Index("ix_calls_analytics_status", "analytics_status", "analytics_queued_at"),
 )
 
 transcript_messages = Table(
@@ -225,6 +270,8 @@ transcript_messages = Table(
     Column("role", String(16), nullable=False),
     Column("content", Text, nullable=False),
     Column("timestamp", Ms),
+    # The agent's LLM time for this turn, in milliseconds (agent turns the model generated only).
+    Column("latency_ms", Float),
     # Clustered by (call_pk, seq): one call's transcript sits together on disk.
     sqlite_with_rowid=False,
 )
@@ -240,9 +287,13 @@ analytics_results = Table(
         nullable=False,
     ),
     Column("config_id", Integer, ForeignKey("analytics_configs.id", ondelete="SET NULL")),
+    Column("config_version", Integer),
     Column("summary", Text),
     Column("disposition_metrics", JSON, nullable=False),
     Column("model", String(200)),
+    # Wall time of the whole analysis and the part spent inside the model, in milliseconds.
+    Column("duration_ms", Float),
+    Column("model_ms", Float),
     Column("created_at", Ms, nullable=False),
     Index("ix_analytics_results_call", "call_pk", "created_at"),
 )

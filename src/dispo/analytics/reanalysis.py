@@ -1,0 +1,164 @@
+"""Re-analysis: pick calls (by id or by the call-list filters) and queue their analytics again.
+
+Shared by ``POST /conversation/reanalyze`` and ``dispo analytics rerun``. Only calls that have
+ended (:data:`TERMINAL_STATUSES`) are re-analyzed, at most :data:`REANALYZE_MAX` per request.
+Each call is analyzed with its agent's newest config, or with the version asked for; earlier
+results are kept (the newest is the one shown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from dispo import calllog
+from dispo.analytics.pipeline import TERMINAL_STATUSES, latest_config_ids, mark_pending_many
+from dispo.errors import Conflict, NotFound, ValidationFailed
+from dispo.store import calls as call_store
+from dispo.store.filters import CallFilter, conditions
+from dispo.store.tables import analytics_configs, calls
+from dispo.types import Row
+
+__all__ = [
+    "FILTER_PARAMETERS",
+    "REANALYZE_MAX",
+    "TERMINAL_STATUSES",
+    "config_ids_for",
+    "mark_for_reanalysis",
+    "parse_filters",
+    "select_by_filter",
+    "select_by_ids",
+]
+
+# Most calls one request re-analyzes: a request answers within seconds and a mistake (a filter
+# that matches the whole history) costs at most this much model time. Send several requests
+# (e.g. by date range) for more.
+REANALYZE_MAX = 10_000
+
+# The call-list filters a re-analysis takes (GET /conversation's, less paging and sorting).
+FILTER_PARAMETERS = tuple(
+    p for p in calllog.LIST_PARAMETERS if p not in ("page", "limit", "cursor", "sortBy", "sortOrder")
+)
+
+_c = calls.c
+
+
+def parse_filters(org_id: str, raw: Mapping[str, Any]) -> CallFilter:
+    """Validate filters given as a JSON object or CLI options; values are strings (comma-separated
+    lists allowed), lists of strings, or numbers, named as in ``GET /conversation``."""
+    errors: list[str] = []
+    params: dict[str, str] = {}
+    for name, value in raw.items():
+        if name not in FILTER_PARAMETERS:
+            errors.append(
+                f"filters.{name} is not a filter: use {', '.join(FILTER_PARAMETERS)} "
+                "(the call list's filters; paging and sorting do not apply)."
+            )
+        elif value is None:
+            continue
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            params[name] = ",".join(value)
+        elif isinstance(value, str):
+            params[name] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            params[name] = str(value)
+        else:
+            errors.append(f"filters.{name} must be a string, a list of strings or a number.")
+    if errors:
+        raise ValidationFailed(errors[0], errors=errors)
+    query = calllog.parse_list_query(org_id, params)
+    return query.filter
+
+
+def _ended(statuses: tuple[str, ...]) -> tuple[str, ...]:
+    if not statuses:
+        return TERMINAL_STATUSES
+    ended = tuple(s for s in statuses if s in TERMINAL_STATUSES)
+    if not ended:
+        raise ValidationFailed(
+            f"statusFilter {', '.join(statuses)} selects only calls that have not ended; re-analysis "
+            f"takes calls that have: {', '.join(TERMINAL_STATUSES)}."
+        )
+    return ended
+
+
+_COLUMNS = (_c.pk, _c.id, _c.call_id, _c.agent_id, _c.status)
+
+
+def select_by_filter(conn: Connection, f: CallFilter, *, limit: int | None = None) -> list[Row]:
+    """Ended calls matching ``f``, oldest first; refuses (400) when more than ``limit`` (default
+    :data:`REANALYZE_MAX`) match."""
+    limit = REANALYZE_MAX if limit is None else limit
+    where = conditions(f, date_from=f.date_from, date_to=f.date_to)
+    where.append(_c.status.in_(_ended(f.statuses)))
+    stmt = select(*_COLUMNS).where(*where).order_by(_c.created_at, _c.pk).limit(limit + 1)
+    rows: list[Row] = list(conn.execute(stmt).mappings())
+    if len(rows) > limit:
+        raise ValidationFailed(
+            f"These filters match more than {limit} calls that have ended; re-analyze at most {limit} "
+            "per request: narrow the filters (e.g. a shorter dateFrom/dateTo range) and send several requests."
+        )
+    return rows
+
+
+def select_by_ids(conn: Connection, org_id: str, call_ids: Sequence[str]) -> list[Row]:
+    """The calls named (``CALL-…`` ids or ``_id``s), in the order given; 404 for unknown ids and 409
+    for calls that have not ended."""
+    rows = call_store.get_calls_by_ids(conn, org_id, call_ids)
+    known = {r["call_id"] for r in rows} | {r["id"] for r in rows}
+    missing = [cid for cid in dict.fromkeys(call_ids) if cid not in known]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise NotFound(
+            f"No call {shown} in this organization: check the ids (GET /conversation lists calls). "
+            "Nothing was queued."
+        )
+    running = [r for r in rows if r["status"] not in TERMINAL_STATUSES]
+    if running:
+        shown = ", ".join(f"{r['call_id']} ({r['status']})" for r in running[:5])
+        raise Conflict(
+            f"Call {shown} has not ended: only calls that have ({', '.join(TERMINAL_STATUSES)}) can be "
+            "re-analyzed. Nothing was queued."
+        )
+    return [{k: r[k] for k in ("pk", "id", "call_id", "agent_id", "status")} for r in rows]
+
+
+def config_ids_for(
+    conn: Connection, rows: Sequence[Row], version: int | None
+) -> dict[str | None, int | None]:
+    """The config each call's agent will use: ``version`` (400 when an agent lacks it) or the newest."""
+    agent_ids = sorted({r["agent_id"] for r in rows if r["agent_id"]})
+    out: dict[str | None, int | None] = {None: None}
+    if version is None:
+        latest = latest_config_ids(conn, agent_ids)
+        out.update({a: latest[a][0] if a in latest else None for a in agent_ids})
+        return out
+    orphans = [r["call_id"] for r in rows if not r["agent_id"]]
+    if orphans:
+        raise ValidationFailed(
+            f"configVersion={version} needs an agent, and call {', '.join(orphans[:5])} has none: "
+            "leave configVersion out to use the default analysis."
+        )
+    ac = analytics_configs.c
+    stmt = select(ac.agent_id, ac.id).where(ac.agent_id.in_(agent_ids), ac.version == version)
+    found: dict[str, int] = {row.agent_id: row.id for row in conn.execute(stmt)}
+    lacking = [a for a in agent_ids if a not in found]
+    if lacking:
+        raise ValidationFailed(
+            f"Agent {', '.join(lacking[:5])} has no post-call analytics config version {version}: "
+            "GET /agent/{id}/post-call-analytics/versions lists the versions; leave configVersion out "
+            "to use each agent's newest."
+        )
+    out.update(found)
+    return out
+
+
+def mark_for_reanalysis(
+    conn: Connection, rows: Sequence[Row], *, config_version: int | None = None, now_ms: int | None = None
+) -> None:
+    """Mark ``rows`` (with ``pk`` and ``agent_id``) pending with the config to use; enqueue after commit."""
+    if not rows:
+        return
+    mark_pending_many(conn, rows, config_ids_for(conn, rows, config_version), now_ms)

@@ -1,0 +1,301 @@
+"""Calls Dispo places or holds itself: ``POST /conversation/outbound`` and chat (HTTP and WebSocket)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Body, Request, WebSocket, WebSocketDisconnect
+from sqlalchemy import Connection, select
+from starlette.responses import Response
+
+from dispo import chat
+from dispo.api.auth import authenticate
+from dispo.api.bodies import json_object
+from dispo.api.deps import DbDep, OrgDep, SettingsDep
+from dispo.api.responses import ok
+from dispo.conversation import Turn
+from dispo.errors import DispoError, NotFound, ValidationFailed
+from dispo.ids import is_call_id, is_object_id
+from dispo.phones import EXAMPLE, to_e164
+from dispo.runner import CallRunner, PlannedCall, new_call_values
+from dispo.store import calls as call_store
+from dispo.store.tables import agents, phone_numbers
+from dispo.timeutil import ms_to_iso, now_ms
+from dispo.types import Row
+
+router = APIRouter(tags=["live calls"])
+log = logging.getLogger("dispo.api")
+
+
+def _agent(conn: Connection, org_id: str, agent_id: Any) -> Row:
+    if not isinstance(agent_id, str) or not agent_id:
+        raise ValidationFailed(
+            'agentId is required: the id of one of your agents, e.g. {"agentId": "696e…"}.'
+        )
+    row = (
+        conn.execute(select(agents).where(agents.c.id == agent_id, agents.c.org_id == org_id))
+        .mappings()
+        .first()
+        if is_object_id(agent_id)
+        else None
+    )
+    if row is None:
+        raise NotFound(f"No agent {agent_id} in this organization: list agents with GET /agent.")
+    if row["archived_at"] is not None:
+        raise ValidationFailed(
+            f"Agent {agent_id} is archived: restore it with DELETE /agent/{agent_id}/archive?on=false."
+        )
+    return row
+
+
+def _variables(body: dict[str, Any]) -> dict[str, Any]:
+    variables = body.get("variables")
+    if variables is None:
+        return {}
+    if not isinstance(variables, dict) or not all(
+        isinstance(v, str | int | float | bool) or v is None for v in variables.values()
+    ):
+        raise ValidationFailed(
+            'variables must be an object of strings or numbers, e.g. {"customer_name": "Asha"}.'
+        )
+    return dict(variables)
+
+
+def _refuse_unknown(body: dict[str, Any], allowed: set[str], what: str) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown field {', '.join(unknown)}: {what} takes {', '.join(sorted(allowed))}."
+        )
+
+
+def _from_number(conn: Connection, org_id: str, agent_id: str) -> Row | None:
+    """The number to call from: one assigned to the agent, else the organization's first active one."""
+    p = phone_numbers.c
+    rows = list(
+        conn.execute(
+            select(phone_numbers)
+            .where(p.org_id == org_id, p.is_active.is_(True))
+            .order_by(p.created_at, p.id)
+        ).mappings()
+    )
+    return next((r for r in rows if r["agent_id"] == agent_id), rows[0] if rows else None)
+
+
+def _runner(request: Request) -> CallRunner:
+    runner: CallRunner = request.app.state.runner
+    return runner
+
+
+@router.post(
+    "/conversation/outbound",
+    summary="Place an outbound call from an agent; answers at once with the call id",
+    description="Body {agentId, phoneNumber (E.164), variables?}. The call is placed asynchronously; "
+    "follow it with GET /conversation/{callId}.",
+)
+def start_outbound_call(
+    request: Request,
+    db: DbDep,
+    org_id: OrgDep,
+    settings: SettingsDep,
+    body: Any = Body(..., examples=[{"agentId": "696e655577e1d88ff54b4fbf", "phoneNumber": EXAMPLE}]),
+) -> Response:
+    body = json_object(body)
+    _refuse_unknown(body, {"agentId", "phoneNumber", "variables"}, "POST /conversation/outbound")
+    errors: list[str] = []
+    raw_number = body.get("phoneNumber")
+    number = to_e164(raw_number) if isinstance(raw_number, str) else None
+    if number is None:
+        errors.append(
+            f"phoneNumber {raw_number!r} is not a valid phone number: give it in E.164 with the country code, e.g. {EXAMPLE}."
+            if raw_number is not None
+            else f"phoneNumber is required: the number to call in E.164, e.g. {EXAMPLE}."
+        )
+    try:
+        variables = _variables(body)
+    except ValidationFailed as exc:
+        errors += exc.errors
+    if errors:
+        raise ValidationFailed(errors[0], errors=errors)
+    assert number is not None
+    with db.write() as conn:
+        agent = _agent(conn, org_id, body.get("agentId"))
+        source = _from_number(conn, org_id, agent["id"])
+        values = new_call_values(
+            org_id=org_id,
+            agent_id=agent["id"],
+            to_number=number,
+            from_number=source["phone_number"] if source else None,
+            status="in_queue",
+            variables=variables,
+        )
+        pk = call_store.insert_call(conn, values)
+    provider = (source["provider"] if source else None) or settings.telephony_provider
+    _runner(request).submit(
+        PlannedCall(pk, values["call_id"], agent["id"], number, values["from_number"], provider, variables)
+    )
+    return ok({"conversationId": values["call_id"]})
+
+
+# ---------------------------------------------------------------------------------------------
+# Chat over HTTP
+
+
+def _turn(t: Turn) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": t.role, "content": t.content, "timestamp": ms_to_iso(t.timestamp_ms)}
+    if t.latency_ms is not None:
+        out["latencyMs"] = t.latency_ms
+    return out
+
+
+def _chat_answer(state: chat.ChatState, turns: list[Turn]) -> dict[str, Any]:
+    return {
+        "conversationId": state.call_id,
+        "status": state.status,
+        "ended": state.ended,
+        "disconnectionReason": state.reason if state.ended else None,
+        "messages": [_turn(t) for t in turns],
+    }
+
+
+def _chat_id(call_id: str) -> str:
+    if not is_call_id(call_id):
+        raise NotFound(
+            f"No chat {call_id!r}: chat ids look like CALL-1768807723178-4561d0 (from POST /conversation/chat)."
+        )
+    return call_id
+
+
+@router.post(
+    "/conversation/chat",
+    summary="Start a chat with an agent; answers with its id and the agent's opening message",
+)
+def start_chat(
+    request: Request,
+    db: DbDep,
+    org_id: OrgDep,
+    settings: SettingsDep,
+    body: Any = Body(..., examples=[{"agentId": "696e655577e1d88ff54b4fbf", "variables": {"name": "Asha"}}]),
+) -> Response:
+    body = json_object(body)
+    _refuse_unknown(body, {"agentId", "variables"}, "POST /conversation/chat")
+    variables = _variables(body)
+    with db.read() as conn:
+        agent = _agent(conn, org_id, body.get("agentId"))
+    state = chat.start(db, settings, org_id, agent, variables, _runner(request).brain_factory)
+    return ok(_chat_answer(state, state.turns))
+
+
+@router.post(
+    "/conversation/chat/{call_id}",
+    summary="Send the person's message; answers with the agent's reply",
+)
+def send_chat_message(
+    request: Request,
+    call_id: str,
+    db: DbDep,
+    org_id: OrgDep,
+    settings: SettingsDep,
+    body: Any = Body(..., examples=[{"message": "Yes, I'm interested. My name is Asha."}]),
+) -> Response:
+    body = json_object(body)
+    _refuse_unknown(body, {"message"}, "a chat message")
+    message = body.get("message")
+    if not isinstance(message, str) or not message.strip():
+        raise ValidationFailed('message is required: the person\'s words, e.g. {"message": "Hello"}.')
+    with chat.chat_lock(_chat_id(call_id)):
+        state, _ = chat.load(db, org_id, call_id)
+        turns = chat.user_says(
+            db, settings, state, message.strip(), _runner(request).brain_factory(state.profile)
+        )
+    return ok(_chat_answer(state, turns))
+
+
+@router.post("/conversation/chat/{call_id}/end", summary="Hang up a chat (the person leaves)")
+def end_chat(call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> Response:
+    with chat.chat_lock(_chat_id(call_id)):
+        state, _ = chat.load(db, org_id, call_id)
+        if not state.ended:
+            chat.end(db, settings, state, "user_hangup")
+    return ok(_chat_answer(state, []))
+
+
+# ---------------------------------------------------------------------------------------------
+# Chat over a WebSocket
+
+
+@router.websocket("/conversation/chat/ws")
+async def chat_socket(websocket: WebSocket) -> None:
+    """Protocol (JSON text frames): the server sends ``{"type": "started", "conversationId"}``, then
+    ``{"type": "message", "role": "agent", "content", "timestamp", "latencyMs"}`` per agent turn,
+    and ``{"type": "ended", "disconnectionReason", "conversationId"}`` last; the client sends
+    ``{"type": "message", "content"}`` and may send ``{"type": "hangup"}``. Errors arrive as
+    ``{"type": "error", "errors": [...]}`` and close the socket."""
+    app = websocket.app
+    db, settings = app.state.db, app.state.settings
+    runner: CallRunner = app.state.runner
+    await websocket.accept()
+    try:
+        header = websocket.headers.get("authorization")
+        key = websocket.query_params.get("apiKey")
+        org_id = await authenticate(header or (f"Bearer {key}" if key else None), db, app.state.key_cache)
+        agent_id = websocket.query_params.get("agentId")
+        variables = {k[4:]: v for k, v in websocket.query_params.items() if k.startswith("var.")}
+
+        def open_chat() -> chat.ChatState:
+            with db.read() as conn:
+                agent = _agent(conn, org_id, agent_id)
+            return chat.start(db, settings, org_id, agent, variables, runner.brain_factory)
+
+        state = await anyio.to_thread.run_sync(open_chat)
+    except DispoError as exc:
+        await websocket.send_json({"type": "error", "errors": exc.errors})
+        await websocket.close(code=4000 + min(exc.status_code, 999) % 1000)
+        return
+    await websocket.send_json({"type": "started", "conversationId": state.call_id})
+    for turn in state.turns:
+        await websocket.send_json({"type": "message", **_turn(turn)})
+    brain = runner.brain_factory(state.profile)
+    reason: str = "user_hangup"
+    try:
+        while not state.ended:
+            remaining = settings.call_max_duration_seconds - (now_ms() - state.started_ms) / 1000
+            try:
+                frame = await asyncio.wait_for(
+                    websocket.receive_json(),
+                    timeout=max(0.0, min(settings.call_silence_timeout_seconds, remaining)),
+                )
+            except TimeoutError:
+                reason = "timeout"
+                break
+            kind = frame.get("type") if isinstance(frame, dict) else None
+            if kind == "hangup":
+                break
+            content = frame.get("content") if isinstance(frame, dict) else None
+            if kind != "message" or not isinstance(content, str) or not content.strip():
+                await websocket.send_json(
+                    {
+                        "type": "error",
+                        "errors": ['Send {"type": "message", "content": "…"} or {"type": "hangup"}.'],
+                    }
+                )
+                continue
+            turns = await anyio.to_thread.run_sync(
+                chat.user_says, db, settings, state, content.strip(), brain
+            )
+            for turn in turns[1:]:
+                await websocket.send_json({"type": "message", **_turn(turn)})
+    except WebSocketDisconnect:
+        reason = "user_hangup"
+    if not state.ended:
+        await anyio.to_thread.run_sync(chat.end, db, settings, state, reason)
+    try:
+        await websocket.send_json(
+            {"type": "ended", "conversationId": state.call_id, "disconnectionReason": state.reason}
+        )
+        await websocket.close()
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the person already left

@@ -1,0 +1,227 @@
+"""Chat calls (``type: chat``): a person talks to an agent in text; logged like any other call.
+
+The same agent turn as on the phone (:func:`dispo.conversation.agent_turn`), driven by the
+person's messages instead of a telephony session. Each turn is stored as it happens, so a chat
+read back mid-conversation shows its transcript so far. A chat ends when the person hangs up
+(``user_hangup``), the agent says goodbye (``agent_hangup``), or the person is silent for
+``call_silence_timeout_seconds`` or the chat reaches ``call_max_duration_seconds`` (``timeout``);
+an idle chat is ended when its next message arrives or by the dialer's periodic sweep.
+
+Durations are wall-clock time; cost is credits per minute, as for phone calls.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from dispo.config import Settings
+from dispo.conversation import AgentProfile, Brain, DisconnectReason, Turn, agent_turn
+from dispo.errors import Conflict, NotFound
+from dispo.runner import enqueue_analytics, finish, new_call_values
+from dispo.store import calls as call_store
+from dispo.store.database import Database
+from dispo.store.tables import agents, calls, organizations, transcript_messages
+from dispo.timeutil import now_ms
+from dispo.types import Row
+
+ACTIVE = "in_progress"
+
+
+@dataclass
+class ChatState:
+    call_pk: int
+    call_id: str
+    org_id: str
+    profile: AgentProfile
+    started_ms: int
+    last_activity_ms: int
+    status: str
+    turns: list[Turn] = field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status != ACTIVE
+
+
+# One message at a time per chat in this process: turns are numbered in order.
+_CHAT_LOCKS: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
+_GUARD = threading.Lock()
+
+
+def chat_lock(call_id: str) -> threading.Lock:
+    with _GUARD:
+        lock = _CHAT_LOCKS.get(call_id)
+        if lock is None:
+            lock = threading.Lock()
+            _CHAT_LOCKS[call_id] = lock
+        return lock
+
+
+def start(
+    db: Database, settings: Settings, org_id: str, agent: Row, variables: dict[str, Any], brain_for: Any
+) -> ChatState:
+    """Create the chat call and write the agent's opening turn."""
+    profile = AgentProfile.from_row(agent, variables)
+    values = new_call_values(
+        org_id=org_id,
+        agent_id=agent["id"],
+        to_number=None,
+        from_number=None,
+        call_type="chat",
+        variables=variables,
+    )
+    values["started_at"] = values["created_at"]
+    with db.write() as conn:
+        pk = call_store.insert_call(conn, values)
+    state = ChatState(
+        pk, values["call_id"], org_id, profile, values["started_at"], values["started_at"], ACTIVE
+    )
+    _agent_speaks(db, settings, state, brain_for(profile))
+    return state
+
+
+def load(db: Database, org_id: str, call_id: str) -> tuple[ChatState, Row]:
+    with db.read() as conn:
+        row = call_store.get_call(conn, org_id, call_id)
+        if row is None or row["type"] != "chat":
+            raise NotFound(f"No chat {call_id} in this organization: start one with POST /conversation/chat.")
+        agent = conn.execute(select(agents).where(agents.c.id == row["agent_id"])).mappings().one()
+        turns = [
+            Turn(m["role"], m["content"], m["timestamp"] or 0, m.get("latency_ms"))
+            for m in call_store.load_transcripts(conn, [row["pk"]])[row["pk"]]
+        ]
+    profile = AgentProfile.from_row(agent, row["variables"] or {})
+    last = max([row["started_at"] or row["created_at"], *(t.timestamp_ms for t in turns)])
+    state = ChatState(
+        row["pk"],
+        row["call_id"],
+        org_id,
+        profile,
+        row["started_at"] or row["created_at"],
+        last,
+        row["status"],
+        turns,
+    )
+    state.reason = row["disconnection_reason"]
+    return state, row
+
+
+def expired_reason(state: ChatState, settings: Settings, now: int) -> DisconnectReason | None:
+    if now - state.started_ms >= settings.call_max_duration_seconds * 1000:
+        return "timeout"
+    if now - state.last_activity_ms >= settings.call_silence_timeout_seconds * 1000:
+        return "timeout"
+    return None
+
+
+def user_says(db: Database, settings: Settings, state: ChatState, text: str, brain: Brain) -> list[Turn]:
+    """The person's message and the agent's reply; the chat may end with them."""
+    if state.ended:
+        raise Conflict(
+            f"Chat {state.call_id} has ended ({state.reason}): start a new one with POST /conversation/chat."
+        )
+    now = now_ms()
+    timed_out = expired_reason(state, settings, now)
+    if timed_out is not None:
+        end(
+            db,
+            settings,
+            state,
+            timed_out,
+            at=min(now, state.last_activity_ms + int(settings.call_silence_timeout_seconds * 1000)),
+        )
+        raise Conflict(
+            f"Chat {state.call_id} ended on a timeout (no message for {settings.call_silence_timeout_seconds:g} s, "
+            "or the maximum duration): start a new one with POST /conversation/chat."
+        )
+    before = len(state.turns)
+    user = Turn("user", text, now)
+    state.turns.append(user)
+    state.last_activity_ms = now
+    with db.write() as conn:
+        _append(conn, state.call_pk, [user], before)
+    _agent_speaks(db, settings, state, brain)
+    return state.turns[before:]
+
+
+def _agent_speaks(db: Database, settings: Settings, state: ChatState, brain: Brain) -> None:
+    reply = agent_turn(brain, state.profile, state.turns)
+    turn = Turn("agent", reply.text, now_ms(), reply.latency_ms)
+    state.turns.append(turn)
+    state.last_activity_ms = turn.timestamp_ms
+    with db.write() as conn:
+        _append(conn, state.call_pk, [turn], len(state.turns) - 1)
+        call_store.update_call(conn, state.call_pk, {"updated_at": turn.timestamp_ms})
+    if reply.end_call:
+        end(db, settings, state, "agent_hangup")
+
+
+def _append(conn: Connection, call_pk: int, turns: list[Turn], first_seq: int) -> None:
+    conn.execute(
+        transcript_messages.insert(),
+        [{"call_pk": call_pk, "seq": first_seq + i, **t.to_row()} for i, t in enumerate(turns)],
+    )
+
+
+def end(
+    db: Database,
+    settings: Settings,
+    state: ChatState,
+    reason: DisconnectReason | str,
+    *,
+    at: int | None = None,
+) -> bool:
+    """End the chat (idempotent); returns False when it had already ended."""
+    ended_at = at if at is not None else now_ms()
+    duration = round(max(0, ended_at - state.started_ms) / 1000, 1)
+    latencies = [t.latency_ms for t in state.turns if t.latency_ms is not None]
+    changes = {
+        "status": "completed",
+        "disconnection_reason": reason,
+        "duration": duration,
+        "call_cost": round(duration / 60 * settings.credits_per_minute, 4),
+        "avg_agent_latency": round(sum(latencies) / len(latencies), 1) if latencies else None,
+        "ended_at": ended_at,
+        "updated_at": max(ended_at, now_ms()),
+    }
+    with db.write() as conn:
+        status = conn.execute(select(calls.c.status).where(calls.c.pk == state.call_pk)).scalar_one()
+        if status != ACTIVE:
+            state.status = str(status)
+            return False
+        marked = finish(conn, state.call_pk, changes)
+    state.status, state.reason = "completed", str(reason)
+    if marked:
+        enqueue_analytics(settings, state.call_pk)
+    return True
+
+
+def sweep_idle(db: Database, settings: Settings, now: int | None = None, limit: int = 200) -> int:
+    """End chats nobody wrote to for the silence timeout (or past the maximum duration)."""
+    at = now if now is not None else now_ms()
+    idle_before = at - int(settings.call_silence_timeout_seconds * 1000)
+    c = calls.c
+    rows: list[Any] = []
+    with db.read() as conn:
+        # Per organization, so that ix_calls_org_status_created finds the few calls in progress.
+        for (org_id,) in conn.execute(select(organizations.c.id)).all():
+            rows += conn.execute(
+                select(c.org_id, c.call_id)
+                .where(c.org_id == org_id, c.status == ACTIVE, c.type == "chat", c.updated_at < idle_before)
+                .limit(limit)
+            ).all()
+    ended = 0
+    for org_id, call_id in rows:
+        with chat_lock(call_id):
+            state, _ = load(db, org_id, call_id)
+            reason = expired_reason(state, settings, at)
+            if reason is not None and not state.ended:
+                stop_at = min(at, state.last_activity_ms + int(settings.call_silence_timeout_seconds * 1000))
+                ended += end(db, settings, state, reason, at=stop_at)
+    return ended

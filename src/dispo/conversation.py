@@ -1,0 +1,261 @@
+"""Agents that talk: the conversation loop, and the "brains" that write the agent's turns.
+
+A :class:`Brain` writes the agent's next turn from the conversation so far. :class:`LLMBrain`
+asks an LLM backend (the embedded model by default, any OpenAI-compatible server in production)
+with the agent's global prompt, its variables substituted; :class:`ScriptedBrain` says fixed
+lines, for tests and the dialer benchmark.
+
+:func:`converse` runs one connected call over a :class:`~dispo.telephony.CallSession`: the agent
+opens (its ``firstMessage``, or a generated greeting), then agent and person take turns until the
+agent says goodbye (``agent_hangup``), the person hangs up (``user_hangup``), the person stays
+silent for ``call_silence_timeout_seconds`` or the call reaches ``call_max_duration_seconds``
+(both ``timeout``). Every turn is recorded with its timestamp on the call's clock, and agent turns
+with the real time the model took (``latency_ms``), which also advances a simulated clock.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from dispo.llm import Backend, Message
+from dispo.telephony.base import CallSession
+from dispo.types import Row
+
+Role = Literal["agent", "user"]
+
+# Appended to every agent's prompt: replies are spoken on a phone line.
+PHONE_STYLE = (
+    "You are speaking on a phone call. Reply with one or two short, natural sentences, no lists "
+    "or markup. When the conversation is finished, say goodbye."
+)
+OPENING_CUE = "(The call has just been answered. Greet the person and begin.)"
+DEFAULT_OPENING = "Hello! Do you have a moment to talk?"
+FALLBACK_REPLY = "Sorry, could you say that again?"
+
+_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
+_FAREWELL = re.compile(
+    r"\b(goodbye|good bye|bye|have a (great|good|nice|wonderful) (day|one|evening|week))\b", re.I
+)
+_END_MARKER = re.compile(r"<\s*end[_ ]?call\s*>|\[\s*end[_ ]?call\s*\]", re.I)
+
+
+def substitute(text: str, variables: Mapping[str, Any]) -> str:
+    """``{{name}}`` placeholders replaced by ``variables``; unknown ones are left as they are."""
+
+    def value(match: re.Match[str]) -> str:
+        key = match.group(1)
+        return str(variables[key]) if key in variables and variables[key] is not None else match.group(0)
+
+    return _VARIABLE.sub(value, text)
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    """What a call needs of an agent, with the call's variables already substituted."""
+
+    agent_id: str
+    name: str
+    prompt: str
+    first_message: str | None
+
+    @classmethod
+    def from_row(cls, agent: Row, variables: Mapping[str, Any]) -> AgentProfile:
+        merged = {**(agent["default_variables"] or {}), **variables}
+        first = agent["first_message"]
+        return cls(
+            agent_id=agent["id"],
+            name=agent["name"],
+            prompt=substitute(agent["global_prompt"] or f"You are {agent['name']}, a helpful agent.", merged),
+            first_message=substitute(first, merged) if first and first.strip() else None,
+        )
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: Role
+    content: str
+    timestamp_ms: int
+    latency_ms: float | None = None  # agent turns the model generated: its real time
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "content": self.content,
+            "timestamp": self.timestamp_ms,
+            "latency_ms": self.latency_ms,
+        }
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    text: str
+    latency_ms: float | None
+    end_call: bool = False
+
+
+class Brain(Protocol):
+    def reply(self, history: Sequence[Turn]) -> AgentReply:
+        """The agent's next turn; ``history`` is empty for the opening line."""
+
+
+class ScriptedBrain:
+    """Says ``lines`` in order; the last one ends the call. ``latency_ms`` is reported per turn."""
+
+    def __init__(self, lines: Sequence[str] | None = None, *, latency_ms: float = 0.0) -> None:
+        self.lines = list(
+            lines
+            or (
+                "Hi! I'm calling from Brightline about our AI assistant. Are you interested?",
+                "Great. May I have your name, please?",
+                "Thank you. Can I schedule a follow-up call next week?",
+                "Thanks for your time. Goodbye!",
+            )
+        )
+        self.latency_ms = latency_ms
+
+    def reply(self, history: Sequence[Turn]) -> AgentReply:
+        said = sum(1 for t in history if t.role == "agent")
+        index = min(said, len(self.lines) - 1)
+        return AgentReply(self.lines[index], self.latency_ms, end_call=index == len(self.lines) - 1)
+
+
+# Backends serve one thread at a time (dispo.llm.base); calls in parallel queue here per backend.
+_BACKEND_LOCKS: weakref.WeakKeyDictionary[Backend, threading.Lock] = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def backend_lock(backend: Backend) -> threading.Lock:
+    with _LOCKS_LOCK:
+        lock = _BACKEND_LOCKS.get(backend)
+        if lock is None:
+            lock = _BACKEND_LOCKS[backend] = threading.Lock()
+        return lock
+
+
+class LLMBrain:
+    """The agent's turns from an LLM backend, prompted with the agent's global prompt."""
+
+    def __init__(self, backend: Backend, profile: AgentProfile, *, max_tokens: int = 96) -> None:
+        self.backend = backend
+        self.profile = profile
+        self.max_tokens = max_tokens
+
+    def messages(self, history: Sequence[Turn]) -> list[Message]:
+        out: list[Message] = [
+            {"role": "system", "content": f"{self.profile.prompt.strip()}\n\n{PHONE_STYLE}"}
+        ]
+        if not history or history[0].role == "agent":
+            out.append({"role": "user", "content": OPENING_CUE})
+        for turn in history:
+            role: Literal["assistant", "user"] = "assistant" if turn.role == "agent" else "user"
+            if out[-1]["role"] == role:  # keep roles alternating, as chat templates expect
+                out[-1] = {"role": role, "content": f"{out[-1]['content']} {turn.content}"}
+            else:
+                out.append({"role": role, "content": turn.content})
+        return out
+
+    def reply(self, history: Sequence[Turn]) -> AgentReply:
+        messages = self.messages(history)
+        with backend_lock(self.backend):
+            started = time.perf_counter()
+            completion = self.backend.chat(
+                messages, max_tokens=self.max_tokens, temperature=0.0, stop=("\n\n",)
+            )
+            latency = (time.perf_counter() - started) * 1000
+        ended = bool(_END_MARKER.search(completion.text))
+        text = clean_reply(completion.text)
+        if not text:
+            text = DEFAULT_OPENING if not history else FALLBACK_REPLY
+        return AgentReply(text, round(latency, 1), end_call=ended or is_farewell(text))
+
+
+def clean_reply(text: str) -> str:
+    """The spoken part of a model's reply: no end marker, no speaker label, at most three sentences."""
+    text = _END_MARKER.sub("", text)
+    text = re.sub(r"^\s*(agent|assistant|ai)\s*:\s*", "", text.strip(), flags=re.I)
+    text = text.split("\n")[0].strip().strip('"').strip()
+    # A small model sometimes writes the other side's lines too: keep only the agent's.
+    text = re.split(r"\b(?:user|customer|caller|human)\s*:", text, flags=re.I)[0].strip()
+    sentences = re.findall(r"[^.!?]+[.!?]*", text)
+    return " ".join(s.strip() for s in sentences[:3]).strip()
+
+
+def is_farewell(text: str) -> bool:
+    return bool(_FAREWELL.search(text))
+
+
+def agent_turn(brain: Brain, profile: AgentProfile, history: Sequence[Turn]) -> AgentReply:
+    """The agent's next turn: the first message verbatim when it opens, else the brain's reply."""
+    if not history and profile.first_message:
+        return AgentReply(profile.first_message, None, end_call=False)
+    return brain.reply(history)
+
+
+DisconnectReason = Literal["agent_hangup", "user_hangup", "timeout", "system_error"]
+
+
+@dataclass
+class ConversationResult:
+    started_ms: int
+    ended_ms: int
+    reason: DisconnectReason
+    turns: list[Turn] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return round((self.ended_ms - self.started_ms) / 1000, 1)
+
+    @property
+    def agent_latency_ms(self) -> float | None:
+        measured = [t.latency_ms for t in self.turns if t.latency_ms is not None]
+        return round(sum(measured) / len(measured), 1) if measured else None
+
+
+def converse(
+    session: CallSession,
+    brain: Brain,
+    profile: AgentProfile,
+    *,
+    max_duration_s: float,
+    silence_timeout_s: float,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ConversationResult:
+    """Run one connected call to its end."""
+    started = session.now_ms()
+    turns: list[Turn] = []
+
+    def elapsed_s() -> float:
+        return (session.now_ms() - started) / 1000
+
+    def finish(reason: DisconnectReason, *, hang_up: bool = True) -> ConversationResult:
+        if hang_up:
+            session.hang_up()
+        return ConversationResult(started, session.now_ms(), reason, turns)
+
+    while True:
+        try:
+            reply = agent_turn(brain, profile, turns)
+        except Exception:
+            session.say("Sorry, we are having technical trouble. Goodbye.")
+            return finish("system_error")
+        if reply.latency_ms:
+            session.agent_thought(reply.latency_ms)
+        turns.append(Turn("agent", reply.text, session.now_ms(), reply.latency_ms))
+        session.say(reply.text)
+        if reply.end_call:
+            return finish("agent_hangup")
+        if elapsed_s() >= max_duration_s or should_stop():
+            return finish("timeout" if elapsed_s() >= max_duration_s else "agent_hangup")
+        heard = session.listen(min(silence_timeout_s, max(0.0, max_duration_s - elapsed_s())))
+        if heard.text:
+            turns.append(Turn("user", heard.text, heard.at_ms))
+        if heard.hung_up:
+            return finish("user_hangup", hang_up=False)
+        if heard.text is None or elapsed_s() >= max_duration_s:
+            return finish("timeout")

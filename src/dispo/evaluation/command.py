@@ -1,0 +1,139 @@
+"""``dispo eval FILE.jsonl``: the command, registered on the ``dispo`` app by :mod:`dispo.cli`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from dispo.errors import DispoError
+
+BACKENDS = ("local", "openai")
+PARTIAL_EVERY = 10  # dialogues between two writes of the report while a run goes on
+
+
+def eval_command(
+    file: Annotated[
+        Path,
+        typer.Argument(help="Evaluation JSONL: extraction or summaries records (the kind is detected)."),
+    ],
+    limit: Annotated[int | None, typer.Option(help="Only the first N dialogues of the file.")] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(help="engine: dispo.analytics; naive: one plain prompt for everything (the baseline)."),
+    ] = "engine",
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report to this file.")] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="A naive run's JSON report, to report the relative gain over it."),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="LLM backend, local or openai (default: DISPO_LLM_BACKEND)."),
+    ] = None,
+) -> None:
+    """Measure post-call analytics on labelled dialogues: accuracy, abstention, validity, ROUGE, latency."""
+    from dispo.config import get_settings
+    from dispo.evaluation import report as reporting
+    from dispo.evaluation.dataset import load_dataset
+    from dispo.evaluation.runner import STRATEGIES, Run, run
+
+    out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    err = Console(stderr=True, soft_wrap=True)
+
+    def fail(message: str) -> typer.Exit:
+        err.print(f"[red]error:[/red] {message}")
+        return typer.Exit(code=1)
+
+    if strategy not in STRATEGIES:
+        raise fail(f"--strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}.")
+    if backend is not None and backend not in BACKENDS:
+        raise fail(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}.")
+    try:
+        dataset = load_dataset(file, limit=limit)
+    except DispoError as exc:
+        raise fail("\n  ".join(["cannot use " + str(file) + ":", *exc.errors])) from None
+    base: dict[str, Any] | None = None
+    if baseline is not None:
+        base = _read_report(baseline, dataset.kind, fail)
+
+    settings = get_settings()
+    if backend is not None:
+        settings = settings.model_copy(update={"llm_backend": backend})
+    import dispo.llm
+
+    started = time.perf_counter()
+    try:
+        model = dispo.llm.get_backend(settings)
+    except DispoError as exc:
+        raise fail(exc.message) from None
+    err.print(
+        f"{dataset.kind}: {len(dataset)} dialogues from {file}; strategy {strategy}; "
+        f"{model.name} backend, model {model.model_id} (ready in {time.perf_counter() - started:.1f} s)"
+    )
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+    task = progress.add_task(f"{strategy} on {file.name}", total=len(dataset))
+
+    def step(so_far: Run) -> None:
+        progress.advance(task)
+        # A long run keeps its report current, so a stopped run still leaves its figures.
+        if report is not None and so_far.done % PARTIAL_EVERY == 0 and so_far.done < len(dataset):
+            _write(report, reporting.build(so_far, limit=limit))
+
+    with progress:
+        try:
+            result = run(dataset, model, strategy, progress=step)
+        except NotImplementedError:
+            raise fail(
+                "the analytics engine is not implemented yet (dispo.analytics.engine raised "
+                "NotImplementedError); --strategy naive measures the baseline meanwhile."
+            ) from None
+    try:
+        data = reporting.build(result, limit=limit, baseline=base)
+    except ValueError as exc:
+        raise fail(f"--baseline {baseline}: {exc}") from None
+    reporting.print_report(data, out)
+    if report is not None:
+        _write(report, data)
+        err.print(f"Wrote {report}")
+    if data["errors"]:
+        raise typer.Exit(code=1)
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
+def _read_report(path: Path, kind: str, fail: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise fail(f"--baseline {path} is not a readable JSON report ({exc}).") from None
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise fail(
+            f"--baseline {path} is not a report on {kind}: give the naive run's report of the same file."
+        )
+    return data

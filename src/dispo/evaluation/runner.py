@@ -1,0 +1,276 @@
+"""Run a strategy (the engine or the naive baseline) over a dataset, timing each call.
+
+Each dialogue is timed twice: the wall time of the strategy's call (what a call's analytics costs)
+and the model's own time inside it. The model time comes from the backend's cumulative
+``model_ms_total`` counter when it has one (it covers generation and scoring); otherwise from the
+``Completion.model_ms`` of every ``chat`` reply, collected by a thin wrapper (scoring calls, if any,
+then count as pipeline time). Their difference is the pipeline's overhead.
+"""
+
+from __future__ import annotations
+
+import time as clock
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from typing import Any, ClassVar, Literal
+
+from dispo.analytics.config import DispositionMetric
+from dispo.analytics.engine import MetricValue, Turn
+from dispo.evaluation import naive
+from dispo.evaluation.dataset import Dataset, ExtractionRecord, SummaryRecord
+from dispo.evaluation.rouge import ROUGE_TYPES, Score, score_multi
+from dispo.evaluation.scoring import TargetResult, is_type_valid, matches
+from dispo.llm import Backend, Completion, Message
+
+Strategy = Literal["engine", "naive"]
+STRATEGIES: tuple[Strategy, ...] = ("engine", "naive")
+Extractor = Callable[[Backend, Sequence[Turn], Sequence[DispositionMetric], datetime], list[MetricValue]]
+Summarizer = Callable[[Backend, Sequence[Turn]], str]
+Progress = Callable[["Run"], None]  # called with the run so far, after each dialogue
+
+# A dialogue's call starts at noon UTC of its call_date: "today" is call_date in every timezone from
+# UTC-12 to UTC+11, so an engine that reads the start in a local timezone still gets the same day.
+CALL_START_TIME = time(12, 0, tzinfo=UTC)
+CALL_START_RULE = "call_date at 12:00 UTC"
+
+
+def call_start(record: ExtractionRecord) -> datetime:
+    return datetime.combine(record.call_date, CALL_START_TIME)
+
+
+def extractor(strategy: Strategy) -> Extractor:
+    if strategy == "naive":
+        return naive.extract
+    from dispo.analytics import engine
+
+    return engine.extract
+
+
+def summarizer(strategy: Strategy) -> Summarizer:
+    if strategy == "naive":
+        return naive.summarize
+    from dispo.analytics import engine
+
+    return lambda backend, transcript: engine.summarize(backend, transcript, None)
+
+
+class _Metered(Backend):
+    """Forwards to a backend and adds up the ``model_ms`` of its chat replies."""
+
+    name: ClassVar[str] = "metered"
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.chat_model_ms = 0.0
+
+    def chat(self, messages: Sequence[Message], **options: Any) -> Completion:
+        reply = self.inner.chat(messages, **options)
+        self.chat_model_ms += reply.model_ms
+        return reply
+
+    def score(self, messages: Sequence[Message], continuations: Sequence[str], **options: Any) -> list[float]:
+        return self.inner.score(messages, continuations, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class ModelClock:
+    """The model's cumulative time in ms, from the backend's counter or from its chat replies."""
+
+    def __init__(self, backend: Backend) -> None:
+        counter = getattr(backend, "model_ms_total", None)
+        if isinstance(counter, int | float) and not isinstance(counter, bool):
+            # The backend counts itself: use it as it is, unwrapped, so the strategy sees the real thing.
+            self.backend: Backend = backend
+            self._read: Callable[[], float] = lambda: float(getattr(backend, "model_ms_total", 0.0))
+            self.source = "backend.model_ms_total"
+        else:
+            cls = type(
+                f"Metered{type(backend).__name__}",
+                (_Metered,),
+                {"can_score": backend.can_score},
+            )
+            metered: _Metered = cls(backend)
+            self.backend = metered
+            self._read = lambda: metered.chat_model_ms
+            self.source = "sum of Completion.model_ms (chat replies only)"
+
+    def read(self) -> float:
+        return self._read()
+
+
+@dataclass(frozen=True)
+class CallTiming:
+    wall_ms: float
+    model_ms: float
+
+
+@dataclass
+class ExtractionOutcome:
+    record: ExtractionRecord
+    timing: CallTiming
+    targets: list[TargetResult] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)  # identifiers returned that were not asked for
+    error: str | None = None
+
+
+@dataclass
+class SummaryOutcome:
+    record: SummaryRecord
+    timing: CallTiming
+    summary: Any = None
+    scores: dict[str, Score] = field(default_factory=dict)
+    valid: bool = False
+    error: str | None = None
+
+
+@dataclass
+class Run:
+    dataset: Dataset
+    strategy: Strategy
+    backend_name: str
+    model_id: str
+    model_ms_source: str
+    started: datetime
+    extraction: list[ExtractionOutcome] = field(default_factory=list)
+    summaries: list[SummaryOutcome] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def done(self) -> int:
+        """Dialogues run so far."""
+        return len(self.extraction) if self.dataset.kind == "extraction" else len(self.summaries)
+
+    @property
+    def timings(self) -> list[CallTiming]:
+        outcomes: Sequence[ExtractionOutcome | SummaryOutcome] = (
+            self.extraction if self.dataset.kind == "extraction" else self.summaries
+        )
+        return [o.timing for o in outcomes if o.error is None]
+
+    @property
+    def errors(self) -> list[tuple[str, str]]:
+        outcomes: Sequence[ExtractionOutcome | SummaryOutcome] = (
+            self.extraction if self.dataset.kind == "extraction" else self.summaries
+        )
+        return [(o.record.id, o.error) for o in outcomes if o.error is not None]
+
+
+def run(
+    dataset: Dataset,
+    backend: Backend,
+    strategy: Strategy,
+    *,
+    progress: Progress | None = None,
+) -> Run:
+    """Run ``strategy`` over every record of ``dataset``; NotImplementedError stops it at once."""
+    model_clock = ModelClock(backend)
+    result = Run(
+        dataset=dataset,
+        strategy=strategy,
+        backend_name=backend.name,
+        model_id=backend.model_id,
+        model_ms_source=model_clock.source,
+        started=datetime.now(UTC),
+    )
+    began = clock.perf_counter()
+    if dataset.kind == "extraction":
+        extract = extractor(strategy)
+        for record in dataset.extraction:
+            result.extraction.append(_extract_one(record, extract, model_clock))
+            result.elapsed_s = clock.perf_counter() - began
+            if progress:
+                progress(result)
+    else:
+        summarize = summarizer(strategy)
+        for summary_record in dataset.summaries:
+            result.summaries.append(_summarize_one(summary_record, summarize, model_clock))
+            result.elapsed_s = clock.perf_counter() - began
+            if progress:
+                progress(result)
+    result.elapsed_s = clock.perf_counter() - began
+    return result
+
+
+def _timed(model_clock: ModelClock, fn: Callable[[], Any]) -> tuple[Any, CallTiming, str | None]:
+    model_before = model_clock.read()
+    started = clock.perf_counter()
+    value: Any = None
+    error: str | None = None
+    try:
+        value = fn()
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # one failed dialogue is reported, the others still measured
+        error = f"{type(exc).__name__}: {exc}"
+    wall_ms = (clock.perf_counter() - started) * 1000
+    return value, CallTiming(wall_ms, model_clock.read() - model_before), error
+
+
+def _extract_one(record: ExtractionRecord, extract: Extractor, model_clock: ModelClock) -> ExtractionOutcome:
+    backend = model_clock.backend
+    values, timing, error = _timed(
+        model_clock,
+        lambda: extract(backend, record.transcript, record.metrics, call_start(record)),
+    )
+    outcome = ExtractionOutcome(record, timing, error=error)
+    if error is not None:
+        return outcome
+    by_id: dict[str, Any] = {}
+    for value in values or []:
+        if isinstance(value, MetricValue) and value.identifier not in by_id:
+            by_id[value.identifier] = value.value
+    asked = {m.identifier for m in record.metrics}
+    outcome.unexpected = sorted(set(by_id) - asked)
+    for metric in record.metrics:
+        name = metric.identifier
+        expected = record.expected[name]
+        predicted = by_id.get(name)
+        outcome.targets.append(
+            TargetResult(
+                record_id=record.id,
+                identifier=name,
+                type=metric.type,
+                origin=record.origins.get(name, ""),
+                expected=expected,
+                predicted=predicted,
+                correct=matches(
+                    metric,
+                    expected,
+                    predicted,
+                    accepted=record.accepted_values.get(name, ()),
+                    datetime_part=record.datetime_parts.get(name, "date"),
+                ),
+                valid=is_type_valid(metric, predicted),
+                missing=name not in by_id,
+            )
+        )
+    return outcome
+
+
+def _summarize_one(record: SummaryRecord, summarize: Summarizer, model_clock: ModelClock) -> SummaryOutcome:
+    backend = model_clock.backend
+    text, timing, error = _timed(model_clock, lambda: summarize(backend, record.transcript))
+    outcome = SummaryOutcome(record, timing, summary=text, error=error)
+    if error is None:
+        outcome.valid = isinstance(text, str) and bool(text.strip())
+        outcome.scores = (
+            score_multi(record.references, text)
+            if outcome.valid
+            else dict.fromkeys(ROUGE_TYPES, Score(0.0, 0.0, 0.0))
+        )
+    return outcome
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) with linear interpolation between ranks, as numpy's default."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

@@ -1,0 +1,284 @@
+"""Placing calls: dial through a provider, hold the conversation, record the call. Threads.
+
+The :class:`CallRunner` runs each call in a thread of its own pool: ``dial`` and the LLM block,
+and a provider serves many calls at once. Both the dialer (campaign members) and
+``POST /conversation/outbound`` hand it a :class:`PlannedCall` whose call row already exists (the
+caller inserts it, so the id is known before anything rings). When the call ends, one transaction
+writes the call's terminal status, duration, cost and latencies, its transcript, marks its
+post-call analytics pending, and runs the caller's ``settle`` hook (the dialer settles the
+campaign member there); after the commit the analytics job is enqueued.
+
+A call whose row already reached a terminal status when it ends (a restarted dialer reconciled it
+as lost) is left as it is: the row is the record, and it was already settled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from dispo.config import Settings
+from dispo.conversation import AgentProfile, Brain, ConversationResult, LLMBrain, ScriptedBrain, converse
+from dispo.ids import new_call_id, new_object_id
+from dispo.store import calls as call_store
+from dispo.store.database import Database
+from dispo.store.members import TERMINAL_CALL_STATUSES
+from dispo.store.tables import agents, calls, transcript_messages
+from dispo.telephony import UNCONNECTED, DialOutcome, DialRequest, Provider, make_provider
+from dispo.timeutil import now_ms
+from dispo.types import Row
+
+log = logging.getLogger("dispo.calls")
+
+BrainFactory = Callable[[AgentProfile], Brain]
+# settle(conn, call_status) runs inside the transaction that ends the call.
+Settle = Callable[[Connection, str], None]
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    call_pk: int
+    call_id: str
+    agent_id: str
+    to_number: str
+    from_number: str | None
+    provider: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 0
+
+
+def new_call_values(
+    *,
+    org_id: str,
+    agent_id: str,
+    to_number: str | None,
+    from_number: str | None,
+    call_type: str = "telephony_outbound",
+    status: str = "in_progress",
+    campaign_id: str | None = None,
+    variables: dict[str, Any] | None = None,
+    retry_count: int = 0,
+    now: int | None = None,
+) -> dict[str, Any]:
+    """The row of a call about to be placed (insert it with ``calls.insert_call``)."""
+    at = now if now is not None else now_ms()
+    return {
+        "id": new_object_id(at),
+        "call_id": new_call_id(at),
+        "org_id": org_id,
+        "agent_id": agent_id,
+        "campaign_id": campaign_id,
+        "type": call_type,
+        "status": status,
+        "from_number": from_number,
+        "to_number": to_number,
+        "retry_count": retry_count,
+        "variables": variables or {},
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def ended_values(result: ConversationResult, settings: Settings) -> dict[str, Any]:
+    """The columns of a connected call that has ended."""
+    duration = result.duration_s
+    return {
+        "status": "completed",
+        "disconnection_reason": result.reason,
+        "duration": duration,
+        "call_cost": round(duration / 60 * settings.credits_per_minute, 4),
+        "avg_agent_latency": result.agent_latency_ms,
+        "started_at": result.started_ms,
+        "ended_at": result.ended_ms,
+        "updated_at": max(now_ms(), result.started_ms),
+    }
+
+
+def finish(
+    conn: Connection,
+    call_pk: int,
+    changes: dict[str, Any],
+    transcript: list[dict[str, Any]] | None = None,
+) -> bool:
+    """End a call in the caller's transaction: status, transcript, analytics pending.
+
+    Returns True when analytics were marked pending (enqueue after the commit).
+    """
+    from dispo.analytics import jobs
+
+    if transcript:
+        first = int(
+            conn.execute(
+                select(transcript_messages.c.seq)
+                .where(transcript_messages.c.call_pk == call_pk)
+                .order_by(transcript_messages.c.seq.desc())
+                .limit(1)
+            ).scalar()
+            or -1
+        )
+        conn.execute(
+            transcript_messages.insert(),
+            [{"call_pk": call_pk, "seq": first + 1 + i, **turn} for i, turn in enumerate(transcript)],
+        )
+    return jobs.finish_call(conn, call_pk, changes)
+
+
+def enqueue_analytics(settings: Settings, call_pk: int) -> None:
+    from dispo.analytics import jobs
+
+    jobs.enqueue(settings, call_pk)
+
+
+class CallRunner:
+    """A pool of threads placing calls. ``brain_factory`` defaults to the configured LLM backend."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        brain_factory: BrainFactory | None = None,
+        providers: dict[str, Provider] | None = None,
+        max_workers: int | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.brain_factory = brain_factory or self._llm_brain
+        self._providers: dict[str, Provider] = dict(providers or {})
+        self._lock = threading.Lock()
+        # Outbound calls share the pool with the dialer, which keeps its own count under this.
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_workers or settings.dialer_concurrency + 4, thread_name_prefix="dispo-call"
+        )
+        self._active = 0
+
+    @property
+    def active(self) -> int:
+        return self._active
+
+    def provider(self, name: str) -> Provider:
+        with self._lock:
+            provider = self._providers.get(name)
+            if provider is None:
+                provider = self._providers[name] = make_provider(name, self.settings)
+            return provider
+
+    def _llm_brain(self, profile: AgentProfile) -> Brain:
+        if self.settings.agent_brain == "scripted":
+            return ScriptedBrain()
+        from dispo.llm import get_backend
+
+        return LLMBrain(get_backend(self.settings), profile, max_tokens=self.settings.agent_max_tokens)
+
+    def submit(self, call: PlannedCall, settle: Settle | None = None) -> Future[str]:
+        with self._lock:
+            self._active += 1
+        return self._pool.submit(self._run_counted, call, settle)
+
+    def _run_counted(self, call: PlannedCall, settle: Settle | None) -> str:
+        try:
+            return self.run(call, settle)
+        except Exception:
+            log.exception("Call %s failed in Dispo", call.call_id)
+            self._record_failure(call, settle)
+            return "failed"
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def run(self, call: PlannedCall, settle: Settle | None = None) -> str:
+        """Place ``call`` now, in this thread; returns its final status."""
+        with self.db.read() as conn:
+            agent = conn.execute(select(agents).where(agents.c.id == call.agent_id)).mappings().one()
+            status = conn.execute(select(calls.c.status).where(calls.c.pk == call.call_pk)).scalar_one()
+        if status == "in_queue":
+            with self.db.write() as conn:
+                call_store.update_call(conn, call.call_pk, {"status": "in_progress", "updated_at": now_ms()})
+        provider = self.provider(call.provider)
+        dialed = provider.dial(
+            DialRequest(call.call_id, call.to_number, call.from_number, call.attempt, call.variables)
+        )
+        transcript: list[dict[str, Any]] = []
+        if dialed.outcome is DialOutcome.ANSWERED and dialed.session is not None:
+            profile = AgentProfile.from_row(agent, call.variables)
+            result = converse(
+                dialed.session,
+                self.brain_factory(profile),
+                profile,
+                max_duration_s=self.settings.call_max_duration_seconds,
+                silence_timeout_s=self.settings.call_silence_timeout_seconds,
+            )
+            changes = ended_values(result, self.settings)
+            transcript = [t.to_row() for t in result.turns]
+        else:
+            final, reason = UNCONNECTED[dialed.outcome]
+            ended = dialed.ended_ms or now_ms()
+            changes = {
+                "status": final,
+                "disconnection_reason": reason,
+                "call_failure_reason": dialed.failure_reason,
+                "ended_at": ended,
+                "updated_at": max(now_ms(), ended),
+            }
+        return self._record(call, changes, transcript, settle)
+
+    def _record(
+        self,
+        call: PlannedCall,
+        changes: dict[str, Any],
+        transcript: list[dict[str, Any]],
+        settle: Settle | None,
+    ) -> str:
+        with self.db.write() as conn:
+            current = conn.execute(select(calls.c.status).where(calls.c.pk == call.call_pk)).scalar_one()
+            if current in TERMINAL_CALL_STATUSES:
+                log.warning("Call %s ended after it was recorded as %s; keeping that.", call.call_id, current)
+                return str(current)
+            marked = finish(conn, call.call_pk, changes, transcript)
+            if settle is not None:
+                settle(conn, changes["status"])
+        if marked:
+            enqueue_analytics(self.settings, call.call_pk)
+        return str(changes["status"])
+
+    def _record_failure(self, call: PlannedCall, settle: Settle | None) -> None:
+        try:
+            now = now_ms()
+            self._record(
+                call,
+                {
+                    "status": "failed",
+                    "disconnection_reason": "system_error",
+                    "call_failure_reason": "Dispo could not place or continue the call: see the server log.",
+                    "ended_at": now,
+                    "updated_at": now,
+                },
+                [],
+                settle,
+            )
+        except Exception:
+            log.exception("Could not record the failure of call %s", call.call_id)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        for provider in self._providers.values():
+            provider.close()
+
+
+def planned_from_row(row: Row, *, provider: str, attempt: int = 0) -> PlannedCall:
+    return PlannedCall(
+        call_pk=row["pk"],
+        call_id=row["call_id"],
+        agent_id=row["agent_id"],
+        to_number=row["to_number"],
+        from_number=row["from_number"],
+        provider=provider,
+        variables=dict(row["variables"] or {}),
+        attempt=attempt,
+    )
