@@ -61,7 +61,9 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str, Database]]:
 
 
 def test_the_complete_example_runs_unmodified(
-    demo_server: tuple[str, str, Database], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    demo_server: tuple[str, str, Database],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     base_url, key, db = demo_server
     monkeypatch.setenv("SMALLEST_BASE_URL", base_url)
@@ -97,7 +99,9 @@ def test_the_complete_example_runs_unmodified(
     assert "Call Status: completed" in lines
     duration = next(line for line in lines if line.startswith("Duration: "))
     assert float(duration.removeprefix("Duration: ").removesuffix("s")) > 0
-    transcript = lines[lines.index("Transcript:") + 1 : next(i for i, x in enumerate(lines) if x.startswith("Summary: "))]
+    transcript = lines[
+        lines.index("Transcript:") + 1 : next(i for i, x in enumerate(lines) if x.startswith("Summary: "))
+    ]
     roles = [line.split("]")[0].strip() for line in transcript if line.strip()]
     assert roles[0] == "[AGENT"
     assert "[USER" in roles

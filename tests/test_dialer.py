@@ -392,7 +392,13 @@ def test_pause_stops_new_calls_and_start_resumes(
     wait_for(lambda: sum(provider.dials.values()) >= 20, what="20 calls")
     with db.write() as conn:
         assert campaign_store.pause(conn, campaign.id)
-    wait_for(lambda: dialer.in_flight == 0, what="calls in progress to finish")
+
+    def settled() -> bool:
+        return dialer.in_flight == 0 and not [
+            r for r in member_rows(db, campaign.id) if r["status"] == "dialing"
+        ]
+
+    wait_for(settled, what="calls in progress to finish")
     paused_at = sum(provider.dials.values())
     time.sleep(0.3)
     assert sum(provider.dials.values()) == paused_at < 200
@@ -416,7 +422,13 @@ def test_stop_cancels_the_rest_and_lets_calls_in_progress_finish(
     wait_for(lambda: sum(provider.dials.values()) >= 20, what="20 calls")
     with db.write() as conn:
         assert campaign_store.stop(conn, campaign.id)
-    wait_for(lambda: dialer.in_flight == 0, what="calls in progress to finish")
+    wait_for(
+        lambda: (
+            dialer.in_flight == 0
+            and not [r for r in member_rows(db, campaign.id) if r["status"] == "dialing"]
+        ),
+        what="calls in progress to finish",
+    )
     time.sleep(0.2)
     rows = member_rows(db, campaign.id)
     statuses = Counter(str(r["status"]) for r in rows)

@@ -553,7 +553,7 @@ def test_markdown_section_replaces_only_itself(monkeypatch: pytest.MonkeyPatch) 
     section = report.markdown([engine_report], generated="2024-05-10 12:00 UTC", machine="test box")
     assert section.startswith(report.SECTION_START)
     assert section.endswith(report.SECTION_END)
-    assert "| engine | 2 | 66.7% | 70.0% |" in section
+    assert "| engine | 2 | 12 (2) | 66.7% | 70.0% |" in section
     doc = "# Benchmarks\n\n## Targets\n\n- ✓ fast\n"
     once = report.replace_section(doc, section)
     assert once.startswith(doc)
@@ -763,7 +763,7 @@ def test_baseline_is_compared_on_the_shared_dialogues(monkeypatch: pytest.Monkey
     assert gains["answerable_accuracy"]["baseline"] == 0.0
     assert gains["answerable_accuracy"]["relative_gain"] is None
     section = report.markdown([compared, baseline], generated="now", machine="box")
-    assert "| engine (first 1) | 1 | 100.0% |" in section
+    assert "| engine (first 1) | 1 | 6 (1) | 100.0% |" in section
     assert "engine vs naive on 1 dialogues: accuracy 100.0% vs 16.7% (+500.0% relative)" in section
     with pytest.raises(ValueError, match="no dialogue in common"):
         report.compare(compared, {**baseline, "details": []})

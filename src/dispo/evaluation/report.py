@@ -357,21 +357,21 @@ def markdown(reports: Sequence[dict[str, Any]], *, generated: str, machine: str)
         out += [
             "### Extraction",
             "",
-            f"`{r0['file']}`: {r0['dialogues']} dialogues, {r0['extraction']['overall']['targets']} "
-            f"metric values to extract ({r0['extraction']['abstention']['expected_null']} of them "
-            f"absent from the call: the right answer is null); calls start at {r0.get('call_start', '?')}. "
-            "Accuracy counts every value, abstentions included; *answerable* only those the call contains.",
+            f"`{r0['file']}`; calls start at {r0.get('call_start', '?')}. *values* are the metric values "
+            "to extract (*null*: absent from the call, the right answer is null). Accuracy counts every "
+            "value, abstentions included; *answerable* only those the call contains.",
             "",
-            "| strategy | dialogues | accuracy | answerable | "
+            "| strategy | dialogues | values (null) | accuracy | answerable | "
             + " | ".join(TYPES)
             + " | abstention P | abstention R | type-valid | p50 ms | p95 ms | wall / model s | overhead |",
-            "|---|--:|--:|--:|" + "--:|" * len(TYPES) + "--:|--:|--:|--:|--:|--:|--:|",
+            "|---|--:|--:|--:|--:|" + "--:|" * len(TYPES) + "--:|--:|--:|--:|--:|--:|--:|",
         ]
         for r in extraction:
             ex, lat = r["extraction"], r["latency"]
             per_type = [pct(ex["per_type"].get(t, {}).get("accuracy")) for t in TYPES]
             out.append(
-                f"| {_label(r)} | {r['dialogues']} | {pct(ex['overall']['accuracy'])} | "
+                f"| {_label(r)} | {r['dialogues']} | {ex['overall']['targets']} ({ex['abstention']['expected_null']}) | "
+                f"{pct(ex['overall']['accuracy'])} | "
                 f"{pct(ex['overall']['answerable_accuracy'])} | "
                 + " | ".join(per_type)
                 + f" | {pct(ex['abstention']['precision'])} | {pct(ex['abstention']['recall'])} | "
@@ -405,17 +405,20 @@ def markdown(reports: Sequence[dict[str, Any]], *, generated: str, machine: str)
         out.append("")
     lines = []
     for r in reports:
-        for t in r["targets"]:
+        if r["strategy"] == "naive":
+            continue  # the targets are the engine's; the baseline is what it is measured against
+        gains: dict[str, Any] = r.get("baseline") or _gains_over_naive(r, reports) or {}
+        for t in targets_of({**r, "baseline": gains or None}):
             lines.append(
-                f"- {mark(t['met'])} {r['kind']}, {r['strategy']}: {t['name']} {pct(t['value'])} "
+                f"- {mark(t['met'])} {r['kind']}, {_label(r)}: {t['name']} {pct(t['value'])} "
                 f"(target {t['target']})"
             )
-        for name, gain in (r.get("baseline") or {}).items():
+        for name, gain in gains.items():
             if isinstance(gain, dict) and not (r["kind"] == "summaries" and name == "rougeL"):
                 lines.append(
-                    f"- {r['kind']}, {r['strategy']} vs {r['baseline']['strategy']} on "
-                    f"{r['baseline']['dialogues_compared']} dialogues: {name} "
-                    f"{pct(gain['value'])} vs {pct(gain['baseline'])} ({_signed(gain['relative_gain'])} relative)"
+                    f"- {r['kind']}, {r['strategy']} vs {gains['strategy']} on {gains['dialogues_compared']} "
+                    f"dialogues: {name} {pct(gain['value'])} vs {pct(gain['baseline'])} "
+                    f"({_signed(gain['relative_gain'])} relative)"
                 )
     if lines:
         out += ["### Targets", "", *lines, ""]
@@ -429,8 +432,21 @@ def markdown(reports: Sequence[dict[str, Any]], *, generated: str, machine: str)
     return "\n".join(out)
 
 
+def _gains_over_naive(report: dict[str, Any], reports: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    for other in reports:
+        if other["kind"] == report["kind"] and other["strategy"] == "naive":
+            try:
+                return compare(report, other)
+            except ValueError:
+                return None
+    return None
+
+
 def _label(report: dict[str, Any]) -> str:
-    return str(report["strategy"]) + (f" (first {report['limit']})" if report.get("limit") else "")
+    notes = [f"first {report['limit']}"] if report.get("limit") else []
+    if report.get("partial"):
+        notes.append(f"stopped at {report['partial']}")
+    return str(report["strategy"]) + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _wall_model(lat: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, exists, select, update
 
 from dispo.store.tables import audience_members, calls, campaign_members, campaigns
 from dispo.types import Row
@@ -57,9 +57,11 @@ def claim_due(conn: Connection, campaign_id: str, *, limit: int, now: int, lease
     FOR UPDATE SKIP LOCKED)`` is not enough on PostgreSQL: the planner may run the subquery once
     per row, and each run skips the rows the previous one locked, so it claims more than n.)
     """
+    # Checked in the claim's own transaction: once a pause or stop commits, nobody new is claimed.
+    running = exists().where(campaigns.c.id == campaign_id, campaigns.c.status == "running")
     due = (
         select(m.member_id)
-        .where(m.campaign_id == campaign_id, m.status == "queued", m.next_attempt_at <= now)
+        .where(m.campaign_id == campaign_id, m.status == "queued", m.next_attempt_at <= now, running)
         .order_by(m.next_attempt_at, m.member_id)
         .limit(limit)
     )
@@ -70,7 +72,7 @@ def claim_due(conn: Connection, campaign_id: str, *, limit: int, now: int, lease
         return []
     stmt = (
         update(campaign_members)
-        .where(m.campaign_id == campaign_id, m.member_id.in_(ids), m.status == "queued")
+        .where(m.campaign_id == campaign_id, m.member_id.in_(ids), m.status == "queued", running)
         .values(status="dialing", lease_until=now + lease_ms, attempts=m.attempts + 1, updated_at=now)
         .returning(m.member_id, m.phone_number, m.attempts)
     )
