@@ -765,6 +765,11 @@ def test_baseline_is_compared_on_the_shared_dialogues(monkeypatch: pytest.Monkey
     section = report.markdown([compared, baseline], generated="now", machine="box")
     assert "| engine (first 1) | 1 | 6 (1) | 100.0% |" in section
     assert "engine vs naive on 1 dialogues: accuracy 100.0% vs 16.7% (+500.0% relative)" in section
+    # Without --baseline, the section compares an engine report with the naive one beside it.
+    plain = report.build(run(first, FakeBackend(lambda _: ""), "engine"), limit=1)
+    section = report.markdown([plain, baseline], generated="now", machine="box")
+    assert "engine vs naive on 1 dialogues: accuracy 100.0% vs 16.7% (+500.0% relative)" in section
+    assert "extraction, naive" not in section  # the targets are the engine's
     with pytest.raises(ValueError, match="no dialogue in common"):
         report.compare(compared, {**baseline, "details": []})
 

@@ -17,18 +17,201 @@ from typing import Any
 from dispo.analytics.normalize import NUMBER_WORDS, find_dates, find_times, parse_spoken_number
 
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had
-    has have having he her here hers herself him himself his how i if in into is it its itself just
-    me more most my myself no nor not now of off on once only or other our ours out over own same she
-    should so some such than that the their theirs them then there these they this those through to
-    too under until up very was we were what when where which while who whom why will with would you
-    your yours yourself caller caller's agent user call request regarding according want wants
-    wanted name type kind please okay ok yes thanks thank also like need get got one much many""".split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "caller",
+        "caller's",
+        "agent",
+        "user",
+        "call",
+        "request",
+        "regarding",
+        "according",
+        "want",
+        "wants",
+        "wanted",
+        "name",
+        "type",
+        "kind",
+        "please",
+        "okay",
+        "ok",
+        "yes",
+        "thanks",
+        "thank",
+        "also",
+        "like",
+        "need",
+        "get",
+        "got",
+        "one",
+        "much",
+        "many",
+    ]
 )
 _GREETINGS = frozenset(
-    "hi hello hey okay ok yes yeah no sure great perfect thanks thank please sorry well alright "
-    "i i'm i'd i'll is it that this what how can could would will do does did the a an and".split()
+    [
+        "hi",
+        "hello",
+        "hey",
+        "okay",
+        "ok",
+        "yes",
+        "yeah",
+        "no",
+        "sure",
+        "great",
+        "perfect",
+        "thanks",
+        "thank",
+        "please",
+        "sorry",
+        "well",
+        "alright",
+        "i",
+        "i'm",
+        "i'd",
+        "i'll",
+        "is",
+        "it",
+        "that",
+        "this",
+        "what",
+        "how",
+        "can",
+        "could",
+        "would",
+        "will",
+        "do",
+        "does",
+        "did",
+        "the",
+        "a",
+        "an",
+        "and",
+    ]
 )
 _WORD = re.compile(r"[A-Za-z0-9][\w'&.-]*")
 
@@ -57,21 +240,6 @@ def stem(word: str) -> str:
     return word.lower()[:5]
 
 
-def evidence(question: str, turns: Sequence[dict[str, str]]) -> tuple[int, int | None]:
-    """How many of the question's key terms the call mentions, and the turn mentioning most."""
-    terms = {stem(t) for t in key_terms(question)}
-    if not terms:
-        return 0, None
-    best, best_turn, seen = 0, None, set()
-    for i, turn in enumerate(turns):
-        words = {stem(w) for w in re.findall(r"[a-z]+", turn["content"].lower())}
-        hits = terms & words
-        seen |= hits
-        if len(hits) > best:
-            best, best_turn = len(hits), i
-    return len(seen), best_turn
-
-
 def term_hits(question: str, turns: Sequence[dict[str, str]]) -> list[int]:
     """For each turn, how many of the question's key terms it mentions."""
     terms = {stem(t) for t in key_terms(question)}
@@ -90,7 +258,9 @@ def spans(turns: Sequence[dict[str, str]], *, max_words: int = 6) -> list[Mentio
             word, start = tokens[j]
             if _starts_name(word, start, text):
                 k = j + 1
-                while k < len(tokens) and k - j < max_words and _continues_name(tokens[k][0], tokens[k - 1][0]):
+                while (
+                    k < len(tokens) and k - j < max_words and _continues_name(tokens[k][0], tokens[k - 1][0])
+                ):
                     k += 1
                 while k > j + 1 and tokens[k - 1][0].lower() in {"of", "the", "and", "&", "at", "de", "in"}:
                     k -= 1
@@ -113,7 +283,7 @@ def _starts_name(word: str, start: int, text: str) -> bool:
         return False
     if word.lower() in _GREETINGS and not word.isupper():
         return False
-    return not (word in {"I", "I'm", "I'd", "I'll", "I've"})
+    return word not in {"I", "I'm", "I'd", "I'll", "I've"}
 
 
 def _continues_name(word: str, previous: str) -> bool:
@@ -122,39 +292,21 @@ def _continues_name(word: str, previous: str) -> bool:
     return word[0].isupper() or word[0].isdigit() or word.lower() in {"of", "the", "and", "&", "de", "#"}
 
 
-def phrases(turns: Sequence[dict[str, str]], *, roles: tuple[str, ...] = ("user",), max_words: int = 3) -> list[Mention]:
-    """Short lower-case phrases (1–``max_words`` words without stopwords at the edges) said by ``roles``."""
-    out: list[Mention] = []
-    order = 0
-    for i, turn in enumerate(turns):
-        if turn["role"] not in roles:
-            continue
-        for clause in re.split(r"[.,!?;:]", turn["content"]):
-            words = re.findall(r"[A-Za-z][\w'-]*", clause)
-            for n in range(1, max_words + 1):
-                for j in range(len(words) - n + 1):
-                    gram = words[j : j + n]
-                    if gram[0].lower() in STOPWORDS or gram[-1].lower() in STOPWORDS:
-                        continue
-                    if any(w.lower() in _GREETINGS for w in gram):
-                        continue
-                    surface = " ".join(gram)
-                    out.append(Mention(surface, surface, i, order, turn["role"]))
-                    order += 1
-    return out
-
-
 def numbers(turns: Sequence[dict[str, str]]) -> list[Mention]:
     """Every number said (digits or words), as ints, excluding clock times."""
     out: list[Mention] = []
     order = 0
     pattern = re.compile(
-        r"\$?\d[\d,]*(?:\.\d+)?|\b(?:(?:" + "|".join(sorted(NUMBER_WORDS | {"hundred", "thousand", "couple"}, key=len, reverse=True)) + r")(?:[\s-]+|\b))+",
+        r"\$?\d[\d,]*(?:\.\d+)?|\b(?:(?:"
+        + "|".join(sorted(NUMBER_WORDS | {"hundred", "thousand", "couple"}, key=len, reverse=True))
+        + r")(?:[\s-]+|\b))+",
         re.IGNORECASE,
     )
     for i, turn in enumerate(turns):
         text = turn["content"]
-        clock_spans = [m.span() for m in re.finditer(r"\d{1,2}:\d{2}|\d{1,2}\s*[ap]\.?m\b", text, re.IGNORECASE)]
+        clock_spans = [
+            m.span() for m in re.finditer(r"\d{1,2}:\d{2}|\d{1,2}\s*[ap]\.?m\b", text, re.IGNORECASE)
+        ]
         for m in pattern.finditer(text):
             if any(a <= m.start() < b for a, b in clock_spans):
                 continue
@@ -203,10 +355,8 @@ __all__ = [
     "date",
     "dates",
     "distinct",
-    "evidence",
     "key_terms",
     "numbers",
-    "phrases",
     "spans",
     "time",
     "times",

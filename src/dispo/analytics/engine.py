@@ -43,9 +43,7 @@ from dispo.analytics import normalize as norm
 from dispo.analytics.config import AnalyticsConfig, DispositionMetric
 from dispo.llm import Backend, Message
 
-DEFAULT_SUMMARY_PROMPT = (
-    "Summarize the call in two sentences: what the user wanted and how the agent responded or what was agreed."
-)
+DEFAULT_SUMMARY_PROMPT = "Summarize the call in two sentences: what the user wanted and how the agent responded or what was agreed."
 SYSTEM_PROMPT = (
     "You read transcripts of phone calls between an AI agent and a user and answer questions about "
     "them with short values copied from the call."
@@ -58,7 +56,7 @@ _HINTS = {
     "DATETIME": "Answer with the {part} as said in the call.",
 }
 ANSWER_PREFIX = "Answer:"
-MAX_CANDIDATES = 8
+MAX_CANDIDATES = 6
 # Log-prior added to a candidate's score. Later mentions and the user's own words are likelier to
 # be the value the call settled on; a value said in (or in answer to) a turn that uses the
 # question's own words is likelier to answer it ("What city are you leaving from?" — "London.").
@@ -103,7 +101,9 @@ class Analysis:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def analyze(backend: Backend, transcript: Sequence[Turn], config: AnalyticsConfig, call_start: datetime) -> Analysis:
+def analyze(
+    backend: Backend, transcript: Sequence[Turn], config: AnalyticsConfig, call_start: datetime
+) -> Analysis:
     """Summarise the call and extract every metric of ``config``."""
     started = time.perf_counter()
     model_before = _model_ms(backend)
@@ -114,7 +114,10 @@ def analyze(backend: Backend, transcript: Sequence[Turn], config: AnalyticsConfi
     analysis = Analysis(summary_text, metrics, backend.model_id)
     analysis.duration_ms = (finished - started) * 1000
     analysis.model_ms = _model_ms(backend) - model_before
-    analysis.timings = {"extract_ms": (extracted - started) * 1000, "summary_ms": (finished - extracted) * 1000}
+    analysis.timings = {
+        "extract_ms": (extracted - started) * 1000,
+        "summary_ms": (finished - extracted) * 1000,
+    }
     return analysis
 
 
@@ -123,7 +126,9 @@ def _model_ms(backend: Backend) -> float:
 
 
 def format_transcript(transcript: Sequence[Turn]) -> str:
-    return "\n".join(f"{'User' if t['role'] == 'user' else 'Agent'}: {t['content'].strip()}" for t in transcript)
+    return "\n".join(
+        f"{'User' if t['role'] == 'user' else 'Agent'}: {t['content'].strip()}" for t in transcript
+    )
 
 
 # -- extraction ---------------------------------------------------------------------------------
@@ -135,12 +140,13 @@ def extract(
     """Extract each metric from the transcript; values are always valid for their type or None."""
     if not metrics:
         return []
-    turns = [dict(t) for t in transcript]
+    turns = [{"role": str(t["role"]), "content": str(t["content"])} for t in transcript]
     if not turns:
         return [_abstain(m, "The call has no transcript.") for m in metrics]
     if not backend.can_score:
         return _extract_structured(backend, turns, metrics, call_start)
     ctx = _Context(backend, turns, format_transcript(transcript), call_start)
+    ctx.terms = {m.identifier: {cand.stem(t) for t in cand.key_terms(m.prompt)} for m in metrics}
     extractors: dict[str, Callable[[_Context, DispositionMetric], MetricValue]] = {
         "ENUM": _extract_enum,
         "BOOLEAN": _extract_bool,
@@ -148,7 +154,20 @@ def extract(
         "DATETIME": _extract_datetime,
         "STRING": _extract_string,
     }
-    return [_checked(extractors[m.type](ctx, m), m) for m in metrics]
+    # BOOLEAN questions are asked about a short excerpt, not the whole transcript: they go last,
+    # so the transcript stays the cached prefix of every other question.
+    order = sorted(range(len(metrics)), key=lambda i: metrics[i].type == "BOOLEAN")
+    results: dict[int, MetricValue] = {}
+    for i in order:
+        results[i] = _checked(extractors[metrics[i].type](ctx, metrics[i]), metrics[i])
+    return [results[i] for i in range(len(metrics))]
+
+
+_YES_NO = ("Yes", "No")
+# Content-free baseline scores by (model, question, hint, options): a config's questions are the
+# same for every call, so each baseline is computed once per process.
+_BASELINES: dict[tuple[str, str, str, tuple[str, ...]], list[float]] = {}
+_BASELINES_MAX = 4096
 
 
 @dataclass
@@ -157,19 +176,52 @@ class _Context:
     turns: list[dict[str, str]]
     text: str
     call_start: datetime
+    terms: dict[str, set[str]] = field(default_factory=dict)
 
-    def messages(self, metric: DispositionMetric, hint: str) -> list[Message]:
+    def messages(self, metric: DispositionMetric, hint: str, text: str | None = None) -> list[Message]:
+        transcript = self.text if text is None else text
         return [
             {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"Call transcript:\n{self.text}\n\nQuestion: {metric.prompt}\n{hint}"},
+            {
+                "role": "user",
+                "content": f"Call transcript:\n{transcript}\n\nQuestion: {metric.prompt}\n{hint}",
+            },
         ]
 
+    def baseline(self, metric: DispositionMetric, hint: str, options: Sequence[str]) -> list[float]:
+        """The scores of ``options`` for this question asked of an empty call (contextual calibration).
+
+        A small model prefers some answers whatever the call says (most say "No"). Subtracting
+        what it answers with no call at all (Zhao et al., 2021, "Calibrate before use") leaves
+        what the call itself adds.
+        """
+        key = (self.backend.model_id, metric.prompt, hint, tuple(options))
+        scores = _BASELINES.get(key)
+        if scores is None:
+            scores = self.backend.score(
+                self.messages(metric, hint, "(no transcript)"),
+                [" " + o for o in options],
+                prefix=ANSWER_PREFIX,
+            )
+            if len(_BASELINES) >= _BASELINES_MAX:
+                _BASELINES.clear()
+            _BASELINES[key] = scores
+        return scores
+
     def rank(
-        self, metric: DispositionMetric, hint: str, options: Sequence[tuple[str, float]]
+        self,
+        metric: DispositionMetric,
+        hint: str,
+        options: Sequence[tuple[str, float]],
+        *,
+        calibrate: bool = False,
     ) -> tuple[int, float, list[float]]:
         """Score ``(answer text, log-prior)`` options; the best index, its probability, all scores."""
         texts = [" " + text for text, _ in options]
         scores = self.backend.score(self.messages(metric, hint), texts, prefix=ANSWER_PREFIX)
+        if calibrate:
+            base = self.baseline(metric, hint, [text for text, _ in options])
+            scores = [s - b for s, b in zip(scores, base, strict=True)]
         total = [s + prior for s, (_, prior) in zip(scores, options, strict=True)]
         best = max(range(len(total)), key=total.__getitem__)
         return best, _softmax(total)[best], total
@@ -202,7 +254,9 @@ def _checked(result: MetricValue, metric: DispositionMetric) -> MetricValue:
     return _abstain(metric, f"The extracted value {result.value!r} is not a valid {metric.type}.", 0.0)
 
 
-def _priors(mentions: Sequence[cand.Mention], metric: DispositionMetric, turns: Sequence[dict[str, str]]) -> list[float]:
+def _priors(
+    mentions: Sequence[cand.Mention], metric: DispositionMetric, turns: Sequence[dict[str, str]]
+) -> list[float]:
     hits = cand.term_hits(metric.prompt, turns)
     terms = {cand.stem(t) for t in cand.key_terms(metric.prompt)}
     last = max(len(turns) - 1, 1)
@@ -220,7 +274,11 @@ def _priors(mentions: Sequence[cand.Mention], metric: DispositionMetric, turns: 
 
 
 def _pick(
-    ctx: _Context, metric: DispositionMetric, hint: str, mentions: Sequence[cand.Mention], render: Callable[[cand.Mention], str]
+    ctx: _Context,
+    metric: DispositionMetric,
+    hint: str,
+    mentions: Sequence[cand.Mention],
+    render: Callable[[cand.Mention], str],
 ) -> tuple[cand.Mention, float]:
     priors = _priors(mentions, metric, ctx.turns)
     # The model ranks the likeliest few: scoring costs one short decode per candidate.
@@ -241,7 +299,9 @@ def _extract_enum(ctx: _Context, metric: DispositionMetric) -> MetricValue:
         for choice in choices:
             folded = " ".join(re.findall(r"[a-z0-9]+", choice.lower()))
             choice_stems = " ".join(cand.stem(w) for w in folded.split())
-            if re.search(rf"\b{re.escape(folded)}\b", joined) or re.search(rf"\b{re.escape(choice_stems)}\b", stems):
+            if re.search(rf"\b{re.escape(folded)}\b", joined) or re.search(
+                rf"\b{re.escape(choice_stems)}\b", stems
+            ):
                 named.pop(choice, None)
                 named[choice] = cand.Mention(choice, choice, i, i, turn["role"])
     hint = _HINTS["ENUM"].format(choices=", ".join(choices))
@@ -256,13 +316,84 @@ def _extract_enum(ctx: _Context, metric: DispositionMetric) -> MetricValue:
     return MetricValue(metric.identifier, metric.type, mention.value, confidence, ctx.quote(mention.turn))
 
 
+def _not_mentioned(ctx: _Context, metric: DispositionMetric) -> str:
+    terms = [t for t in cand.key_terms(metric.prompt) if cand.stem(t) in ctx.terms[metric.identifier]]
+    return f"The call does not mention {', '.join(terms[:4]) or 'the subject of the question'}."
+
+
+_POSITIVE = frozenset(
+    [
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "sure",
+        "please",
+        "ok",
+        "okay",
+        "correct",
+        "right",
+        "great",
+        "perfect",
+        "confirmed",
+        "booked",
+        "reserved",
+        "successfully",
+        "success",
+        "done",
+        "sounds",
+        "works",
+        "fine",
+        "absolutely",
+        "definitely",
+    ]
+)
+_NEGATIVE = frozenset(
+    [
+        "no",
+        "nope",
+        "not",
+        "don't",
+        "dont",
+        "doesn't",
+        "won't",
+        "can't",
+        "cannot",
+        "unable",
+        "sorry",
+        "failed",
+        "fail",
+        "unfortunately",
+        "never",
+        "neither",
+        "nor",
+        "without",
+    ]
+)
+POLARITY_WEIGHT = 2.0
+
+
+def _polarity(text: str) -> int:
+    words = re.findall(r"[a-z']+", text.lower())
+    return sum(w in _POSITIVE for w in words) - sum(w in _NEGATIVE for w in words)
+
+
 def _extract_bool(ctx: _Context, metric: DispositionMetric) -> MetricValue:
-    hits, turn = cand.evidence(metric.prompt, ctx.turns)
-    if hits == 0:
-        terms = ", ".join(cand.key_terms(metric.prompt)[:4])
-        return _abstain(metric, f"The call does not mention {terms or 'the subject of the question'}.")
-    best, confidence, _ = ctx.rank(metric, _HINTS["BOOLEAN"], [("Yes", 0.0), ("No", 0.0)])
-    return MetricValue(metric.identifier, metric.type, best == 0, confidence, ctx.quote(turn))
+    hits = cand.term_hits(metric.prompt, ctx.turns)
+    if not any(hits):
+        return _abstain(metric, _not_mentioned(ctx, metric))
+    # The exchange that settles the question: the last turn that speaks of it, and the reply.
+    strongest = max(hits)
+    turn = max(i for i, h in enumerate(hits) if h * 2 >= strongest)
+    excerpt = ctx.turns[turn : turn + 2]
+    answer = excerpt[-1]["content"]
+    focused = _Context(ctx.backend, list(excerpt), format_transcript(excerpt), ctx.call_start)  # type: ignore[arg-type]
+    _, _, scores = focused.rank(metric, _HINTS["BOOLEAN"], [(o, 0.0) for o in _YES_NO], calibrate=True)
+    margin = scores[0] - scores[1] + POLARITY_WEIGHT * max(-1, min(1, _polarity(answer)))
+    confidence = 1 / (1 + math.exp(-abs(margin)))
+    return MetricValue(
+        metric.identifier, metric.type, margin > 0, confidence, focused.quote(len(excerpt) - 1)
+    )
 
 
 def _extract_int(ctx: _Context, metric: DispositionMetric) -> MetricValue:
@@ -270,7 +401,9 @@ def _extract_int(ctx: _Context, metric: DispositionMetric) -> MetricValue:
     if not mentions:
         return _abstain(metric, "The call mentions no number.")
     mention, confidence = _pick(ctx, metric, _HINTS["INTEGER"], mentions, lambda m: str(m.value))
-    return MetricValue(metric.identifier, metric.type, int(mention.value), confidence, ctx.quote(mention.turn))
+    return MetricValue(
+        metric.identifier, metric.type, int(mention.value), confidence, ctx.quote(mention.turn)
+    )
 
 
 def _datetime_part(prompt: str) -> str:
@@ -305,13 +438,12 @@ def _extract_datetime(ctx: _Context, metric: DispositionMetric) -> MetricValue:
 
 
 def _extract_string(ctx: _Context, metric: DispositionMetric) -> MetricValue:
-    hits, _ = cand.evidence(metric.prompt, ctx.turns)
+    # No abstention on missing key terms here: names answer questions in words of their own
+    # ("flying to Seattle" answers "the airport or city to arrive at"), so only a call that names
+    # nothing at all abstains.
     mentions = cand.distinct(cand.spans(ctx.turns))
     if not mentions:
         return _abstain(metric, "The call names nothing that could answer this.")
-    if hits == 0:
-        terms = ", ".join(cand.key_terms(metric.prompt)[:4])
-        return _abstain(metric, f"The call does not mention {terms or 'the subject of the question'}.")
     mention, confidence = _pick(ctx, metric, _HINTS["STRING"], mentions, lambda m: m.surface)
     value = norm.normalize_string(mention.surface)
     return MetricValue(metric.identifier, metric.type, value, confidence, ctx.quote(mention.turn))
@@ -394,7 +526,10 @@ def summarize(backend: Backend, transcript: Sequence[Turn], prompt: str | None =
     completion = backend.chat(
         [
             {"role": "system", "content": "You write short, factual summaries of phone calls."},
-            {"role": "user", "content": f"Call transcript:\n{format_transcript(transcript)}\n\n{instruction}"},
+            {
+                "role": "user",
+                "content": f"Call transcript:\n{format_transcript(transcript)}\n\n{instruction}",
+            },
         ],
         max_tokens=96,
     )

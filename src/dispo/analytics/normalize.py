@@ -119,7 +119,7 @@ _TIME = re.compile(
     r"\b(?P<h>[01]?\d|2[0-3])(?::(?P<m>[0-5]\d))?\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])"
     r"|\b(?P<h24>[01]?\d|2[0-3]):(?P<m24>[0-5]\d)\b"
     r"|\b(?P<hw>noon|midnight)\b"
-    r"|\b(?P<ho>[01]?\d)\s*o['\"’]?\s?clock\b(?:\s+in\s+the\s+(?P<part>morning|afternoon|evening|night))?",
+    r"|\b(?P<ho>[01]?\d)\s*o['\"\u2019]?\s?clock\b(?:\s+in\s+the\s+(?P<part>morning|afternoon|evening|night))?",
     re.IGNORECASE,
 )
 _HALF = re.compile(r"\bhalf past (?P<h>\w+)\b|\bquarter (?P<rel>past|to) (?P<h2>\w+)\b", re.IGNORECASE)
@@ -152,7 +152,9 @@ def find_times(text: str) -> list[tuple[str, time]]:
         minute = 30 if m.group("h") else (15 if m.group("rel") == "past" else 45)
         if m.group("rel") == "to":
             hour = hour - 1 or 12
-        found.append((m.start(), m.group(), time(hour + (12 if hour < 8 else 0) if hour != 12 else 12, minute)))
+        found.append(
+            (m.start(), m.group(), time(hour + (12 if hour < 8 else 0) if hour != 12 else 12, minute))
+        )
     return [(surface, value) for _, surface, value in sorted(found, key=lambda f: f[0])]
 
 
@@ -211,10 +213,15 @@ def resolve_date(phrase: str, reference: datetime) -> date | None:
         days_to_saturday = (5 - base.weekday()) % 7 or 7
         offset = days_to_saturday if m.group(2) == "weekend" else 7 - base.weekday()
         return (base + timedelta(days=offset)).date()
-    m = re.fullmatch(rf"(?:({_MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?|(\d{{1,2}})(?:st|nd|rd|th)?\s+of\s+({_MONTHS}))", text)
+    m = re.fullmatch(
+        rf"(?:({_MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?|(\d{{1,2}})(?:st|nd|rd|th)?\s+of\s+({_MONTHS}))",
+        text,
+    )
     if m:
         month_name = (m.group(1) or m.group(4))[:3]
-        month = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"].index(month_name) + 1
+        month = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"].index(
+            month_name
+        ) + 1
         day = int(m.group(2) or m.group(3))
         # No year said: this year's date unless it has passed, then next year's.
         candidate = _safe_date(base.year, month, day)

@@ -306,7 +306,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         if isinstance(gain, dict):
             facts.append(
                 (
-                    f"{name} vs {report['baseline']['strategy']}",
+                    f"{name} vs {report['baseline']['strategy']} "
+                    f"(same {report['baseline']['dialogues_compared']} dialogues)",
                     f"{pct(gain['value'])} vs {pct(gain['baseline'])} "
                     f"({_signed(gain['relative_gain'])} relative)",
                 )

@@ -66,7 +66,9 @@ class Backend(ABC):
     ) -> Completion:
         """Generate the assistant's next reply."""
 
-    def score(self, messages: Sequence[Message], continuations: Sequence[str], *, prefix: str = "") -> list[float]:
+    def score(
+        self, messages: Sequence[Message], continuations: Sequence[str], *, prefix: str = ""
+    ) -> list[float]:
         """Total log-probability of each continuation, ended, as the assistant's reply after ``prefix``.
 
         ``prefix`` is text the reply is taken to begin with (e.g. ``"Answer:"``); it is shared by all
@@ -108,7 +110,9 @@ def get_backend(settings: Settings) -> Backend:
         if backend is None:
             factory = _REGISTRY.get(name)
             if factory is None:
-                raise LLMError(f"Unknown LLM backend {name!r}; set DISPO_LLM_BACKEND to one of {backend_names()}.")
+                raise LLMError(
+                    f"Unknown LLM backend {name!r}; set DISPO_LLM_BACKEND to one of {backend_names()}."
+                )
             backend = _INSTANCES[key] = factory(settings)
         return backend
 

@@ -51,7 +51,9 @@ class LocalBackend(Backend):
 
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int = 0) -> None:
         if not model_path.is_file():
-            raise LLMError(f"No GGUF model at {model_path}; set DISPO_LLM_MODEL_PATH to an existing .gguf file.")
+            raise LLMError(
+                f"No GGUF model at {model_path}; set DISPO_LLM_MODEL_PATH to an existing .gguf file."
+            )
         try:
             from llama_cpp import Llama
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -116,7 +118,9 @@ class LocalBackend(Backend):
                     ),
                 )
             except (RuntimeError, ValueError) as exc:
-                raise LLMError(f"The local model failed: {exc}. Shorten the input or raise DISPO_LLM_CONTEXT.") from exc
+                raise LLMError(
+                    f"The local model failed: {exc}. Shorten the input or raise DISPO_LLM_CONTEXT."
+                ) from exc
             elapsed = (time.perf_counter() - started) * 1000
             self.model_ms_total += elapsed
         usage = result.get("usage") or {}
@@ -127,7 +131,9 @@ class LocalBackend(Backend):
             completion_tokens=int(usage.get("completion_tokens", 0)),
         )
 
-    def score(self, messages: Sequence[Message], continuations: Sequence[str], *, prefix: str = "") -> list[float]:
+    def score(
+        self, messages: Sequence[Message], continuations: Sequence[str], *, prefix: str = ""
+    ) -> list[float]:
         if not continuations:
             return []
         prompt = self.render(messages) + prefix
@@ -195,7 +201,8 @@ class LocalBackend(Backend):
         batch = [prompt[-1], *continuation]
         llm._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
         llm._ctx.decode(llm._batch)
-        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(batch), self._n_vocab))
+        pointer = llm._ctx.get_logits()  # type: ignore[no-untyped-call]
+        logits = np.ctypeslib.as_array(pointer, shape=(len(batch), self._n_vocab))
         rows = logits[: len(continuation)].astype(np.float64)
         peak = rows.max(axis=1, keepdims=True)
         log_norm = peak[:, 0] + np.log(np.exp(rows - peak).sum(axis=1))

@@ -120,7 +120,9 @@ class OpenAIBackend(Backend):
             try:
                 data = response.json()
             except ValueError as exc:
-                raise LLMError(f"The LLM server answered something that is not JSON: {response.text[:200]}") from exc
+                raise LLMError(
+                    f"The LLM server answered something that is not JSON: {response.text[:200]}"
+                ) from exc
             if not isinstance(data, dict):
                 raise LLMError(f"The LLM server answered {type(data).__name__}, not a JSON object.")
             return data
