@@ -240,10 +240,34 @@ def stem(word: str) -> str:
     return word.lower()[:5]
 
 
+def matches(term: str, word: str) -> bool:
+    """Whether ``word`` says ``term``: the same stem, or one the start of the other ("bed", "bedrooms")."""
+    if stem(term) == stem(word):
+        return True
+    short, long = sorted((term, word), key=len)
+    return len(short) >= 3 and long.startswith(short) and short not in STOPWORDS
+
+
 def term_hits(question: str, turns: Sequence[dict[str, str]]) -> list[int]:
     """For each turn, how many of the question's key terms it mentions."""
-    terms = {stem(t) for t in key_terms(question)}
-    return [len(terms & {stem(w) for w in re.findall(r"[a-z]+", t["content"].lower())}) for t in turns]
+    terms = set(key_terms(question))
+    out = []
+    for t in turns:
+        words = set(re.findall(r"[a-z]+", t["content"].lower()))
+        out.append(sum(any(matches(term, w) for w in words) for term in terms))
+    return out
+
+
+def words(turns: Sequence[dict[str, str]], *, roles: tuple[str, ...] = ("user",)) -> list[Mention]:
+    """Single content words said by ``roles``: candidates for values that are not names ("pop", "comedy")."""
+    out: list[Mention] = []
+    for i, turn in enumerate(turns):
+        if turn["role"] not in roles:
+            continue
+        for w in re.findall(r"[A-Za-z][a-z'-]+", turn["content"]):
+            if w.lower() not in STOPWORDS and w.lower() not in _GREETINGS and len(w) > 2:
+                out.append(Mention(w, w, i, len(out), turn["role"]))
+    return out
 
 
 def spans(turns: Sequence[dict[str, str]], *, max_words: int = 6) -> list[Mention]:

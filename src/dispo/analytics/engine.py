@@ -258,12 +258,12 @@ def _priors(
     mentions: Sequence[cand.Mention], metric: DispositionMetric, turns: Sequence[dict[str, str]]
 ) -> list[float]:
     hits = cand.term_hits(metric.prompt, turns)
-    terms = {cand.stem(t) for t in cand.key_terms(metric.prompt)}
+    terms = set(cand.key_terms(metric.prompt))
     last = max(len(turns) - 1, 1)
     out = []
     for m in mentions:
         topic = max(hits[m.turn], hits[m.turn - 1] if m.turn > 0 else 0)
-        unit = any(cand.stem(w) in terms for w in m.after.split())
+        unit = any(cand.matches(t, w) for t in terms for w in m.after.split())
         out.append(
             RECENCY_WEIGHT * m.turn / last
             + (USER_WEIGHT if m.role == "user" else 0.0)
@@ -292,6 +292,7 @@ def _pick(
 def _extract_enum(ctx: _Context, metric: DispositionMetric) -> MetricValue:
     choices = metric.choices or ()
     named: dict[str, cand.Mention] = {}
+    user_named: dict[str, cand.Mention] = {}
     for i, turn in enumerate(ctx.turns):
         words = re.findall(r"[a-z0-9]+", turn["content"].lower())
         joined = " ".join(words)
@@ -302,17 +303,22 @@ def _extract_enum(ctx: _Context, metric: DispositionMetric) -> MetricValue:
             if re.search(rf"\b{re.escape(folded)}\b", joined) or re.search(
                 rf"\b{re.escape(choice_stems)}\b", stems
             ):
+                mention = cand.Mention(choice, choice, i, i, turn["role"])
                 named.pop(choice, None)
-                named[choice] = cand.Mention(choice, choice, i, i, turn["role"])
+                named[choice] = mention
+                if turn["role"] == "user":
+                    user_named.pop(choice, None)
+                    user_named[choice] = mention
     hint = _HINTS["ENUM"].format(choices=", ".join(choices))
     if not named:
         return _abstain(metric, f"The call names none of the choices ({', '.join(choices)}).")
+    # When the user names a choice, the user's words settle it ("cleaning or whitening?" — "A cleaning").
+    named = user_named or named
     mention, confidence = _pick(ctx, metric, hint, list(named.values()), lambda m: str(m.value))
     if len(named) == 1:
         # One choice named: the model's probability of it among all choices is the confidence.
         _, _, scores = ctx.rank(metric, hint, [(c, 0.0) for c in choices])
         confidence = _softmax(scores)[choices.index(mention.value)]
-        confidence = max(confidence, 0.5)
     return MetricValue(metric.identifier, metric.type, mention.value, confidence, ctx.quote(mention.turn))
 
 
@@ -400,6 +406,8 @@ def _extract_int(ctx: _Context, metric: DispositionMetric) -> MetricValue:
     mentions = cand.distinct(cand.numbers(ctx.turns))
     if not mentions:
         return _abstain(metric, "The call mentions no number.")
+    if not any(cand.term_hits(metric.prompt, ctx.turns)):
+        return _abstain(metric, _not_mentioned(ctx, metric))
     mention, confidence = _pick(ctx, metric, _HINTS["INTEGER"], mentions, lambda m: str(m.value))
     return MetricValue(
         metric.identifier, metric.type, int(mention.value), confidence, ctx.quote(mention.turn)
@@ -409,7 +417,9 @@ def _extract_int(ctx: _Context, metric: DispositionMetric) -> MetricValue:
 def _datetime_part(prompt: str) -> str:
     text = prompt.lower()
     wants_time = bool(re.search(r"\btime\b|\bclock\b|\bhour\b|\(time\)", text))
-    wants_date = bool(re.search(r"\bdate\b|\bday\b|\(date\)|\bwhen\b", text))
+    wants_date = bool(re.search(r"\bdate\b|\bday\b|\(date\)", text))
+    if re.search(r"\bwhen\b", text):
+        wants_time = wants_date = True
     if wants_time and not wants_date:
         return "time"
     if wants_date and not wants_time:
@@ -442,6 +452,14 @@ def _extract_string(ctx: _Context, metric: DispositionMetric) -> MetricValue:
     # ("flying to Seattle" answers "the airport or city to arrive at"), so only a call that names
     # nothing at all abstains.
     mentions = cand.distinct(cand.spans(ctx.turns))
+    if not mentions:
+        # Nothing name-like: the value is a plain word the user said ("pop", "comedy").
+        terms = set(cand.key_terms(metric.prompt))
+        mentions = [
+            m
+            for m in cand.distinct(cand.words(ctx.turns))
+            if not any(cand.matches(t, m.surface.lower()) for t in terms)
+        ]
     if not mentions:
         return _abstain(metric, "The call names nothing that could answer this.")
     mention, confidence = _pick(ctx, metric, _HINTS["STRING"], mentions, lambda m: m.surface)

@@ -62,6 +62,8 @@ def parse_spoken_number(text: str) -> int | None:
         except ValueError:
             return None
     words = [w for w in re.findall(r"[a-z]+|\d+", raw) if w not in {"and", "of"}]
+    if len(words) > 1 and words[0] in {"a", "an"}:
+        words = words[1:]  # "a couple", "a hundred"
     if not words:
         return None
     total, current, seen = 0, 0, False
@@ -89,10 +91,17 @@ def normalize_int(text: Any) -> int | None:
         return text
     if isinstance(text, float):
         return round(text)
-    match = re.search(r"[-+]?\$?\d[\d,]*(?:\.\d+)?", str(text))
-    if match:
-        return parse_spoken_number(match.group())
-    return parse_spoken_number(str(text))
+    whole = parse_spoken_number(str(text))
+    if whole is not None:
+        return whole
+    # The first number said in a longer answer ("about 7 people", "twenty five tickets").
+    words = "|".join(sorted(NUMBER_WORDS | set(_SCALES) | {"couple", "and"}, key=len, reverse=True))
+    pattern = rf"\$?\d[\d,]*(?:\.\d+)?(?:\s+(?:{words})\b)*|\b(?:(?:{words})\b[\s-]*)+"
+    for match in re.finditer(pattern, str(text).lower()):
+        value = parse_spoken_number(match.group())
+        if value is not None:
+            return value
+    return None
 
 
 def normalize_choice(text: Any, choices: tuple[str, ...]) -> str | None:

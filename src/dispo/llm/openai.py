@@ -2,7 +2,9 @@
 
 vLLM, Ollama, llama.cpp's server, llama-cpp-python's server and OpenAI itself all speak it. A JSON
 schema, when given, is sent as ``response_format: {"type": "json_schema", ...}`` so the server
-constrains decoding; the reply's token log-probabilities are requested and their mean is reported
+constrains decoding (servers that only know llama.cpp's older
+``{"type": "json_object", "schema": ...}`` form, such as llama-cpp-python's, get that instead once
+they refuse the first); the reply's token log-probabilities are requested and their mean is reported
 as :attr:`Completion.mean_logprob` (servers that do not return them leave it ``None``).
 
 Requests time out after ``DISPO_LLM_TIMEOUT_SECONDS`` and are retried ``DISPO_LLM_RETRIES`` times
@@ -50,6 +52,7 @@ class OpenAIBackend(Backend):
         self.retries = retries
         self.backoff = backoff
         self.model_ms_total = 0.0
+        self.schema_style: str = "json_schema"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
@@ -73,13 +76,17 @@ class OpenAIBackend(Backend):
         }
         if stop:
             body["stop"] = list(stop)
-        if json_schema is not None:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "schema": json_schema, "strict": True},
-            }
         started = time.perf_counter()
-        payload = self._post("/chat/completions", body)
+        if json_schema is None:
+            payload = self._post("/chat/completions", body)
+        else:
+            body["response_format"] = self._response_format(json_schema)
+            try:
+                payload = self._post("/chat/completions", body)
+            except _FormatRefused:
+                self.schema_style = "json_object"
+                body["response_format"] = self._response_format(json_schema)
+                payload = self._post("/chat/completions", body)
         elapsed = (time.perf_counter() - started) * 1000
         self.model_ms_total += elapsed
         try:
@@ -99,6 +106,11 @@ class OpenAIBackend(Backend):
     def close(self) -> None:
         self._client.close()
 
+    def _response_format(self, schema: dict[str, Any]) -> dict[str, Any]:
+        if self.schema_style == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         last = ""
         for attempt in range(self.retries + 1):
@@ -109,6 +121,13 @@ class OpenAIBackend(Backend):
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 continue
+            if (
+                response.status_code in {400, 422, 500}
+                and "response_format" in response.text
+                and "response_format" in body
+                and self.schema_style == "json_schema"
+            ):
+                raise _FormatRefused(response.text[:300])
             if response.status_code in _RETRYABLE:
                 last = f"HTTP {response.status_code}: {response.text[:200]}"
                 continue
@@ -130,6 +149,10 @@ class OpenAIBackend(Backend):
             f"The LLM server at {self._client.base_url} did not answer after {self.retries + 1} attempts "
             f"({last}); check that it is running and DISPO_LLM_BASE_URL is right."
         )
+
+
+class _FormatRefused(LLMError):
+    """The server does not take ``response_format: json_schema``."""
 
 
 def _mean_logprob(logprobs: Any) -> float | None:
