@@ -52,10 +52,11 @@ class Settings(BaseSettings):
         default="info", description="Server log level: critical, error, warning, info or debug."
     )
     phone_numbers: str = Field(
-        default="",
+        default="+14155550100",
         description="Phone numbers campaigns call from, comma-separated, in E.164 (+14155550123). Each "
         "start adds any that are missing to every organization (provider `test`); `dispo numbers add` "
-        "adds more.",
+        "adds more. The default is one number of the range kept for fiction (555-0100), so that a "
+        "fresh `make run` can place test calls; set it empty for none.",
     )
 
     # --- LLM (post-call analytics and agents that talk) -------------------------------------

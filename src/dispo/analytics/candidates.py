@@ -176,6 +176,8 @@ _GREETINGS = frozenset(
         "hi",
         "hello",
         "hey",
+        "bye",
+        "goodbye",
         "okay",
         "ok",
         "yes",

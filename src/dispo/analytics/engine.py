@@ -56,7 +56,7 @@ _HINTS = {
     "DATETIME": "Answer with the {part} as said in the call.",
 }
 ANSWER_PREFIX = "Answer:"
-MAX_CANDIDATES = 6
+MAX_CANDIDATES = 5
 # Log-prior added to a candidate's score. Later mentions and the user's own words are likelier to
 # be the value the call settled on; a value said in (or in answer to) a turn that uses the
 # question's own words is likelier to answer it ("What city are you leaving from?" — "London.").

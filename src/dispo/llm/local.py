@@ -72,6 +72,8 @@ class LocalBackend(Backend):
             n_ctx=n_ctx,
             n_threads=threads,
             n_threads_batch=threads,
+            # ~10 % faster prompt evaluation on CPU, measured on SmolLM2-135M.
+            flash_attn=True,
             verbose=False,
         )
         metadata = self._llm.metadata
