@@ -28,11 +28,15 @@ TRANSCRIPT: list[Turn] = [
 ]
 METRICS = (
     DispositionMetric("caller_name", "What is the caller's name?", "STRING"),
-    DispositionMetric("service", "Which service does the caller want?", "ENUM", ("cleaning", "whitening", "filling")),
+    DispositionMetric(
+        "service", "Which service does the caller want?", "ENUM", ("cleaning", "whitening", "filling")
+    ),
     DispositionMetric("party_size", "How many people need an appointment?", "INTEGER"),
     DispositionMetric("appointment_time", "When is the appointment?", "DATETIME"),
     DispositionMetric("booked", "Did the caller agree to book the appointment?", "BOOLEAN"),
-    DispositionMetric("insurance", "Which insurance provider does the caller use?", "ENUM", ("Aetna", "Cigna")),
+    DispositionMetric(
+        "insurance", "Which insurance provider does the caller use?", "ENUM", ("Aetna", "Cigna")
+    ),
     DispositionMetric("budget", "What is the caller's budget in dollars?", "INTEGER"),
 )
 
@@ -71,7 +75,9 @@ def test_integer_understands_spoken_numbers(extracted: dict[str, Any]) -> None:
     assert extracted["party_size"].value == 2
 
 
-def test_datetime_resolves_next_tuesday_at_3_against_the_call_start_in_its_zone(extracted: dict[str, Any]) -> None:
+def test_datetime_resolves_next_tuesday_at_3_against_the_call_start_in_its_zone(
+    extracted: dict[str, Any],
+) -> None:
     value = datetime.fromisoformat(extracted["appointment_time"].value)
     assert value == datetime(2026, 11, 24, 15, 0, tzinfo=CALL_START.tzinfo)
 
@@ -165,7 +171,15 @@ def test_the_schema_types_every_metric() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("Yes", True), ("yeah, sure", True), ("TRUE", True), ("No.", False), ("false", False), ("maybe", None), ("", None)],
+    [
+        ("Yes", True),
+        ("yeah, sure", True),
+        ("TRUE", True),
+        ("No.", False),
+        ("false", False),
+        ("maybe", None),
+        ("", None),
+    ],
 )
 def test_normalize_bool(text: str, value: bool | None) -> None:
     assert norm.normalize_bool(text) is value

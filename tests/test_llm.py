@@ -118,7 +118,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's own OpenAI-compatible server, serving the same GGUF."""
-    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is a dev dependency: run make test")
+    pytest.importorskip(
+        "llama_cpp.server", reason="llama-cpp-python[server] is a dev dependency: run make test"
+    )
     port = _free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     log_file = log.open("wb")
@@ -174,7 +176,9 @@ def test_openai_backend_chats_with_a_real_server(llama_server: str) -> None:
 
 def test_openai_backend_gets_json_schema_constrained_output(llama_server: str) -> None:
     backend = get_backend(
-        Settings(llm_backend="openai", llm_base_url=llama_server, llm_model="smollm2", llm_timeout_seconds=120)
+        Settings(
+            llm_backend="openai", llm_base_url=llama_server, llm_model="smollm2", llm_timeout_seconds=120
+        )
     )
     schema = {
         "type": "object",
@@ -196,7 +200,9 @@ def test_openai_backend_retries_server_errors_then_succeeds() -> None:
         except StopIteration:
             return httpx.Response(200, json={"choices": [{"message": {"content": "ok"}}]})
 
-    backend = OpenAIBackend("http://llm.test/v1", "m", retries=3, backoff=0, transport=httpx.MockTransport(handler))
+    backend = OpenAIBackend(
+        "http://llm.test/v1", "m", retries=3, backoff=0, transport=httpx.MockTransport(handler)
+    )
     assert backend.chat([{"role": "user", "content": "hi"}]).text == "ok"
 
 
@@ -213,7 +219,9 @@ def test_openai_backend_reports_client_errors_at_once() -> None:
         calls.append(request)
         return httpx.Response(401, text="bad key")
 
-    backend = OpenAIBackend("http://llm.test/v1", "m", retries=3, backoff=0, transport=httpx.MockTransport(handler))
+    backend = OpenAIBackend(
+        "http://llm.test/v1", "m", retries=3, backoff=0, transport=httpx.MockTransport(handler)
+    )
     with pytest.raises(LLMError, match="DISPO_LLM_API_KEY"):
         backend.chat([{"role": "user", "content": "hi"}])
     assert len(calls) == 1

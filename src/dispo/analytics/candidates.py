@@ -272,8 +272,30 @@ def words(turns: Sequence[dict[str, str]], *, roles: tuple[str, ...] = ("user",)
     return out
 
 
+_CALENDAR = frozenset(
+    "january february march april may june july august september october november december jan feb mar "
+    "apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday "
+    "today tomorrow tonight".split()
+)
+
+
+def _is_calendar(surface: str) -> bool:
+    """ "March 1st", "Friday": a date, which DATETIME handles, not a name."""
+    words = re.findall(r"[a-z]+|\d+", surface.lower())
+    return (
+        bool(words)
+        and words[0] in _CALENDAR
+        and all(w in _CALENDAR or w.isdigit() or w in {"st", "nd", "rd", "th", "the", "of"} for w in words)
+    )
+
+
 def spans(turns: Sequence[dict[str, str]], *, max_words: int = 6) -> list[Mention]:
-    """Name-like spans: runs of capitalised words, numbered addresses and quoted titles."""
+    """Name-like spans: runs of capitalised words and numbered addresses.
+
+    A lone capitalised word that opens a sentence ("Enjoy", "Make") is a name only if the call
+    never uses it in lower case; calendar words are dates, not names.
+    """
+    lower_words = {w for t in turns for w in re.findall(r"\b[a-z][a-z'-]*", t["content"])}
     out: list[Mention] = []
     order = 0
     for i, turn in enumerate(turns):
@@ -291,7 +313,13 @@ def spans(turns: Sequence[dict[str, str]], *, max_words: int = 6) -> list[Mentio
                 while k > j + 1 and tokens[k - 1][0].lower() in {"of", "the", "and", "&", "at", "de", "in"}:
                     k -= 1
                 surface = text[start : tokens[k - 1][1] + len(tokens[k - 1][0])].rstrip(".,'")
-                if surface.lower() not in _GREETINGS:
+                opens_sentence = not text[:start].strip() or text[:start].rstrip()[-1] in ".!?"
+                common = (
+                    k == j + 1
+                    and (word.lower() in lower_words or word.lower() in STOPWORDS)
+                    and opens_sentence
+                )
+                if surface.lower() not in _GREETINGS and not common and not _is_calendar(surface):
                     out.append(Mention(surface, surface, i, order, turn["role"]))
                     order += 1
                 j = k

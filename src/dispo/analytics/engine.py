@@ -56,7 +56,9 @@ _HINTS = {
     "DATETIME": "Answer with the {part} as said in the call.",
 }
 ANSWER_PREFIX = "Answer:"
-MAX_CANDIDATES = 5
+MAX_CANDIDATES = 4
+# Candidates whose prior trails the best one's by more than this are not worth the model's time.
+PRIOR_BEAM = 2.5
 # Log-prior added to a candidate's score. Later mentions and the user's own words are likelier to
 # be the value the call settled on; a value said in (or in answer to) a turn that uses the
 # question's own words is likelier to answer it ("What city are you leaving from?" — "London.").
@@ -64,6 +66,8 @@ RECENCY_WEIGHT = 1.0
 USER_WEIGHT = 0.5
 TOPIC_WEIGHT = 1.5
 UNIT_WEIGHT = 3.0
+# A STRING span that starts with a number is an address: likely only when the question asks for one.
+ADDRESS_WEIGHT = 1.5
 
 
 class Turn(TypedDict):
@@ -279,10 +283,14 @@ def _pick(
     hint: str,
     mentions: Sequence[cand.Mention],
     render: Callable[[cand.Mention], str],
+    bias: Sequence[float] = (),
 ) -> tuple[cand.Mention, float]:
     priors = _priors(mentions, metric, ctx.turns)
+    if bias:
+        priors = [p + b for p, b in zip(priors, bias, strict=True)]
     # The model ranks the likeliest few: scoring costs one short decode per candidate.
     ranked = sorted(zip(mentions, priors, strict=True), key=lambda mp: mp[1])[-MAX_CANDIDATES:]
+    ranked = [mp for mp in ranked if mp[1] >= ranked[-1][1] - PRIOR_BEAM]
     if len(ranked) == 1:
         return ranked[0][0], 1.0
     best, confidence, _ = ctx.rank(metric, hint, [(render(m), p) for m, p in ranked])
@@ -462,7 +470,12 @@ def _extract_string(ctx: _Context, metric: DispositionMetric) -> MetricValue:
         ]
     if not mentions:
         return _abstain(metric, "The call names nothing that could answer this.")
-    mention, confidence = _pick(ctx, metric, _HINTS["STRING"], mentions, lambda m: m.surface)
+    wants_address = bool(re.search(r"\baddress|\bstreet\b", metric.prompt.lower()))
+    bias = [
+        (ADDRESS_WEIGHT if wants_address else -ADDRESS_WEIGHT) if m.surface[:1].isdigit() else 0.0
+        for m in mentions
+    ]
+    mention, confidence = _pick(ctx, metric, _HINTS["STRING"], mentions, lambda m: m.surface, bias)
     value = norm.normalize_string(mention.surface)
     return MetricValue(metric.identifier, metric.type, value, confidence, ctx.quote(mention.turn))
 
