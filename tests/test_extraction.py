@@ -59,7 +59,8 @@ def test_every_value_is_valid_for_its_type(extracted: dict[str, Any]) -> None:
         result = extracted[metric.identifier]
         assert norm.is_valid(metric.type, result.value, metric.choices), (metric.identifier, result.value)
         assert 0 <= result.confidence <= 1
-        assert isinstance(result.reasoning, str) and result.reasoning
+        assert isinstance(result.reasoning, str)
+        assert result.reasoning
 
 
 def test_string_is_the_name_said(extracted: dict[str, Any]) -> None:
@@ -94,7 +95,8 @@ def test_abstains_when_the_call_does_not_say(extracted: dict[str, Any]) -> None:
 
 def test_summary_follows_the_agent_prompt_and_analysis_times_itself(local: Backend) -> None:
     text = summarize(local, TRANSCRIPT, "Summarize the call in one sentence.")
-    assert text and len(text) < 600
+    assert text
+    assert len(text) < 600
     config = AnalyticsConfig(summary_prompt=None, metrics=METRICS[:2])
     analysis = analyze(local, TRANSCRIPT, config, CALL_START)
     assert analysis.summary
