@@ -168,6 +168,21 @@ def test_the_schema_types_every_metric() -> None:
     assert schema["required"] == [m.identifier for m in METRICS]
 
 
+def test_question_terms_match_plurals_prefixes_and_currency() -> None:
+    from dispo.analytics import candidates
+
+    turns = [
+        {"role": "user", "content": "I want three baths and two beds."},
+        {"role": "user", "content": "Send $122 to Diego."},
+        {"role": "user", "content": "One hundred bucks, please."},
+    ]
+    assert candidates.term_hits("How many bathrooms does the caller want?", turns) == [1, 0, 0]
+    assert candidates.term_hits("How much money in dollars is sent?", turns) == [0, 1, 1]
+    (beds,) = [m for m in candidates.numbers(turns) if m.value == 2]
+    assert beds.after == "beds"
+    assert [m.after for m in candidates.numbers(turns) if m.value in (122, 100)] == ["dollars to diego", "dollars bucks please"]
+
+
 # -- normalisers --------------------------------------------------------------------------------
 
 

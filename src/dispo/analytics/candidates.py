@@ -243,11 +243,23 @@ def stem(word: str) -> str:
 
 
 def matches(term: str, word: str) -> bool:
-    """Whether ``word`` says ``term``: the same stem, or one the start of the other ("bed", "bedrooms")."""
+    """Whether ``word`` says ``term``: the same stem, or one the start of the other ("beds", "bedrooms")."""
     if stem(term) == stem(word):
         return True
-    short, long = sorted((term, word), key=len)
+    short, long = sorted((term.removesuffix("s"), word.removesuffix("s")), key=len)
     return len(short) >= 3 and long.startswith(short) and short not in STOPWORDS
+
+
+# Currency said as a symbol or slang is the word a question uses ("$122", "bucks" → "dollars").
+_CURRENCY = (("$", " dollars "), ("€", " euros "), ("£", " pounds "), ("bucks", "bucks dollars"))
+
+
+def words_of(text: str) -> set[str]:
+    """The lower-case words of ``text``, currency symbols spelled out."""
+    text = text.lower()
+    for symbol, spelled in _CURRENCY:
+        text = text.replace(symbol, spelled)
+    return set(re.findall(r"[a-z]+", text))
 
 
 def term_hits(question: str, turns: Sequence[dict[str, str]]) -> list[int]:
@@ -255,8 +267,8 @@ def term_hits(question: str, turns: Sequence[dict[str, str]]) -> list[int]:
     terms = set(key_terms(question))
     out = []
     for t in turns:
-        words = set(re.findall(r"[a-z]+", t["content"].lower()))
-        out.append(sum(any(matches(term, w) for w in words) for term in terms))
+        said = words_of(t["content"])
+        out.append(sum(any(matches(term, w) for w in said) for term in terms))
     return out
 
 
@@ -406,6 +418,8 @@ def numbers(turns: Sequence[dict[str, str]]) -> list[Mention]:
             if value is None:
                 continue
             after = " ".join(re.findall(r"[a-z]+", text[m.end() :].lower())[:2])
+            if surface.startswith("$") or after.startswith("bucks"):
+                after = f"dollars {after}"
             out.append(Mention(surface, value, i, order, turn["role"], after))
             order += 1
     return out
