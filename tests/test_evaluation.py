@@ -129,7 +129,7 @@ class FakeBackend(Backend):
 def test_normalise_text_ignores_case_and_punctuation() -> None:
     assert normalise_text("  Atlanta, GA. ") == "atlanta ga"
     assert normalise_text("Hartsfield-Jackson") == normalise_text("hartsfield jackson")
-    assert normalise_text("Foothill - Twin Creeks") == "foothill twin creeks"
+    assert normalise_text("Oak Hill - Pine Creeks") == "oak hill pine creeks"
 
 
 @pytest.mark.parametrize(

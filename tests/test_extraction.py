@@ -180,7 +180,10 @@ def test_question_terms_match_plurals_prefixes_and_currency() -> None:
     assert candidates.term_hits("How much money in dollars is sent?", turns) == [0, 1, 1]
     (beds,) = [m for m in candidates.numbers(turns) if m.value == 2]
     assert beds.after == "beds"
-    assert [m.after for m in candidates.numbers(turns) if m.value in (122, 100)] == ["dollars to diego", "dollars bucks please"]
+    assert [m.after for m in candidates.numbers(turns) if m.value in (122, 100)] == [
+        "dollars to diego",
+        "dollars bucks please",
+    ]
 
 
 # -- normalisers --------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ from dispo.evaluation.scoring import extraction_scores
 
 FORMAT = 1
 # The targets of the analytics issue.
+MIN_ACCURACY = 0.60  # extraction accuracy over all values
+MIN_TYPE_ACCURACY = 0.40  # and of every type
+MAX_P50_MS = 3000.0  # analytics latency per call
 MIN_ABSTENTION_PRECISION = 0.80
 MAX_OVERHEAD = 0.10  # pipeline wall time over the model's own time
 MIN_SUMMARY_GAIN = 0.30  # relative ROUGE-L gain of the engine over the naive one-line prompt
@@ -177,6 +180,29 @@ def targets_of(report: dict[str, Any]) -> list[dict[str, Any]]:
     rate = section.get("type_validity", {}).get("rate")
     out.append(_target("type-valid values", "100%", rate, None if rate is None else rate == 1.0))
     if report["kind"] == "extraction":
+        accuracy = report["extraction"]["overall"]["accuracy"]
+        out.append(
+            _target(
+                "accuracy",
+                f"≥ {MIN_ACCURACY:.0%}",
+                accuracy,
+                None if accuracy is None else accuracy >= MIN_ACCURACY,
+            )
+        )
+        per_type = {
+            t: v["accuracy"] for t, v in report["extraction"]["per_type"].items() if v["accuracy"] is not None
+        }
+        if per_type:
+            worst_type = min(per_type, key=per_type.__getitem__)
+            worst = per_type[worst_type]
+            out.append(
+                _target(
+                    f"accuracy of every type (lowest: {worst_type})",
+                    f"≥ {MIN_TYPE_ACCURACY:.0%}",
+                    worst,
+                    worst >= MIN_TYPE_ACCURACY,
+                )
+            )
         precision = report["extraction"]["abstention"]["precision"]
         out.append(
             _target(
