@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import datetime
 from typing import Any
 
 from dispo.analytics.normalize import NUMBER_WORDS, find_dates, find_times, parse_spoken_number
@@ -453,12 +453,15 @@ def distinct(mentions: Sequence[Mention], key: Any = None) -> list[Mention]:
 
 __all__ = [
     "Mention",
-    "date",
     "dates",
     "distinct",
     "key_terms",
+    "matches",
     "numbers",
     "spans",
-    "time",
+    "stem",
+    "term_hits",
     "times",
+    "words",
+    "words_of",
 ]

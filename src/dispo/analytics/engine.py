@@ -33,7 +33,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypedDict
@@ -129,9 +129,9 @@ def _model_ms(backend: Backend) -> float:
     return float(getattr(backend, "model_ms_total", 0.0))
 
 
-def format_transcript(transcript: Sequence[Turn]) -> str:
+def format_transcript(transcript: Sequence[Mapping[str, object]]) -> str:
     return "\n".join(
-        f"{'User' if t['role'] == 'user' else 'Agent'}: {t['content'].strip()}" for t in transcript
+        f"{'User' if t['role'] == 'user' else 'Agent'}: {str(t['content']).strip()}" for t in transcript
     )
 
 
@@ -150,7 +150,6 @@ def extract(
     if not backend.can_score:
         return _extract_structured(backend, turns, metrics, call_start)
     ctx = _Context(backend, turns, format_transcript(transcript), call_start)
-    ctx.terms = {m.identifier: {cand.stem(t) for t in cand.key_terms(m.prompt)} for m in metrics}
     extractors: dict[str, Callable[[_Context, DispositionMetric], MetricValue]] = {
         "ENUM": _extract_enum,
         "BOOLEAN": _extract_bool,
@@ -180,7 +179,6 @@ class _Context:
     turns: list[dict[str, str]]
     text: str
     call_start: datetime
-    terms: dict[str, set[str]] = field(default_factory=dict)
 
     def messages(self, metric: DispositionMetric, hint: str, text: str | None = None) -> list[Message]:
         transcript = self.text if text is None else text
@@ -330,8 +328,8 @@ def _extract_enum(ctx: _Context, metric: DispositionMetric) -> MetricValue:
     return MetricValue(metric.identifier, metric.type, mention.value, confidence, ctx.quote(mention.turn))
 
 
-def _not_mentioned(ctx: _Context, metric: DispositionMetric) -> str:
-    terms = [t for t in cand.key_terms(metric.prompt) if cand.stem(t) in ctx.terms[metric.identifier]]
+def _not_mentioned(metric: DispositionMetric) -> str:
+    terms = cand.key_terms(metric.prompt)
     return f"The call does not mention {', '.join(terms[:4]) or 'the subject of the question'}."
 
 
@@ -395,13 +393,13 @@ def _polarity(text: str) -> int:
 def _extract_bool(ctx: _Context, metric: DispositionMetric) -> MetricValue:
     hits = cand.term_hits(metric.prompt, ctx.turns)
     if not any(hits):
-        return _abstain(metric, _not_mentioned(ctx, metric))
+        return _abstain(metric, _not_mentioned(metric))
     # The exchange that settles the question: the last turn that speaks of it, and the reply.
     strongest = max(hits)
     turn = max(i for i, h in enumerate(hits) if h * 2 >= strongest)
     excerpt = ctx.turns[turn : turn + 2]
     answer = excerpt[-1]["content"]
-    focused = _Context(ctx.backend, list(excerpt), format_transcript(excerpt), ctx.call_start)  # type: ignore[arg-type]
+    focused = _Context(ctx.backend, list(excerpt), format_transcript(excerpt), ctx.call_start)
     _, _, scores = focused.rank(metric, _HINTS["BOOLEAN"], [(o, 0.0) for o in _YES_NO], calibrate=True)
     margin = scores[0] - scores[1] + POLARITY_WEIGHT * max(-1, min(1, _polarity(answer)))
     confidence = 1 / (1 + math.exp(-abs(margin)))
@@ -415,7 +413,7 @@ def _extract_int(ctx: _Context, metric: DispositionMetric) -> MetricValue:
     if not mentions:
         return _abstain(metric, "The call mentions no number.")
     if not any(cand.term_hits(metric.prompt, ctx.turns)):
-        return _abstain(metric, _not_mentioned(ctx, metric))
+        return _abstain(metric, _not_mentioned(metric))
     mention, confidence = _pick(ctx, metric, _HINTS["INTEGER"], mentions, lambda m: str(m.value))
     return MetricValue(
         metric.identifier, metric.type, int(mention.value), confidence, ctx.quote(mention.turn)
@@ -500,7 +498,7 @@ def _extract_structured(
 ) -> list[MetricValue]:
     questions = "\n".join(f"- {m.identifier} ({m.type}): {m.prompt}" for m in metrics)
     prompt = (
-        f"Call transcript (the call started {call_start.isoformat()}):\n{format_transcript(turns)}\n\n"  # type: ignore[arg-type]
+        f"Call transcript (the call started {call_start.isoformat()}):\n{format_transcript(turns)}\n\n"
         f"Extract these fields as one JSON object; use null when the call does not say:\n{questions}\n"
         "Dates and times: ISO 8601, resolving relative phrases against the call's start."
     )

@@ -143,13 +143,14 @@ class LocalBackend(Backend):
             started = time.perf_counter()
             try:
                 tokens = self._llm.tokenize(prompt.encode(), add_bos=False, special=True)
-                if len(tokens) + max(len(self._tokens(c)) for c in continuations) + 2 >= self._llm.n_ctx():
+                candidates = [self._tokens(c) + self._end_of_turn for c in continuations]
+                if len(tokens) + max(map(len, candidates)) + 1 >= self._llm.n_ctx():
                     raise LLMError(
                         f"The prompt has {len(tokens)} tokens, more than the model's context of "
                         f"{self._llm.n_ctx()}; raise DISPO_LLM_CONTEXT or use a model with a longer context."
                     )
                 self._prefill(tokens[:-1])
-                scores = [self._score_one(tokens, self._tokens(c) + self._end_of_turn) for c in continuations]
+                scores = [self._score_one(tokens, candidate) for candidate in candidates]
             finally:
                 self.model_ms_total += (time.perf_counter() - started) * 1000
         return scores
