@@ -14,10 +14,12 @@ help:
 	@echo "make demo   start a fresh server, run the Post-Call Analytics page's complete example, stop"
 	@echo "make eval   post-call analytics on $(EVAL_DATA): reports in eval-reports/, section in BENCHMARKS.md"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/llama_wheel.py
 	$(PYTHON) -c 'import sys; sys.exit("Dispo needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# llama.cpp built for this CPU without its AMX path, cached by flags (scripts/llama_wheel.py says why).
+	$(BIN)/python scripts/llama_wheel.py install
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
