@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench eval install clean help
+.PHONY: run test lint bench eval install clean clean-llama help
 
 help:
 	@echo "make run    set up (virtualenv, install, migrate) and start Dispo on http://127.0.0.1:8000"
 	@echo "make test   set up and run the test suite (SQLite, plus PostgreSQL where reachable)"
 	@echo "make lint   ruff + mypy"
 	@echo "make bench  benchmarks; writes BENCHMARKS.md (BENCH_CALLS=1000000 by default)"
+	@echo "make clean-llama  drop the cached llama-cpp-python wheels (~/.cache/dispo/wheels); the next install rebuilds"
 	@echo "make demo   start a fresh server, run the Post-Call Analytics page's complete example, stop"
 	@echo "make eval   post-call analytics on $(EVAL_DATA): reports in eval-reports/, section in BENCHMARKS.md"
 
@@ -54,6 +55,11 @@ eval: $(STAMP)
 	$(BIN)/dispo eval $(EVAL_DATA)/summaries.jsonl --strategy naive $(EVAL_ARGS) --report $(EVAL_OUT)/summaries-naive.json
 	$(BIN)/dispo eval $(EVAL_DATA)/summaries.jsonl $(EVAL_ARGS) --baseline $(EVAL_OUT)/summaries-naive.json --report $(EVAL_OUT)/summaries-engine.json
 	$(BIN)/python -m benchmarks.analytics $(EVAL_OUT)/extraction-engine.json $(EVAL_OUT)/extraction-naive.json $(EVAL_OUT)/summaries-engine.json $(EVAL_OUT)/summaries-naive.json
+
+# The cached llama-cpp-python wheels (~/.cache/dispo/wheels) survive `make clean`; this drops them.
+clean-llama:
+	$(PYTHON) scripts/llama_wheel.py clean
+	rm -f $(STAMP)
 
 clean:
 	rm -rf $(VENV) dispo-data bench-data eval-reports .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,8 @@ Profiles (``DISPO_LLAMA_CPU``, default ``auto``):
   measured on SmolLM2-135M it was no faster than AVX2 (BENCHMARKS.md, "llama.cpp build").
 
 Usage: ``python scripts/llama_wheel.py install`` (what ``make install`` runs), ``... path`` (print the
-cached wheel's path, building it if needed), ``... flags`` (print the profile and CMake flags).
+cached wheel's path, building it if needed), ``... flags`` (print the profile and CMake flags),
+``... clean`` (delete the cached wheels; ``make clean-llama``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ COMMON = [
     "-DLLAMA_BUILD_TOOLS=OFF",
     "-DLLAMA_BUILD_SERVER=OFF",
     "-DLLAMA_CURL=OFF",
+    # The multimodal (mtmd/llava) library: a third of the build time, and Dispo loads no vision model.
+    "-DLLAVA_BUILD=OFF",
 ]
 AVX2 = ["-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C=ON", "-DGGML_BMI2=ON"]
 NO_AVX512 = [
@@ -117,8 +120,15 @@ def pinned_version() -> str:
     return match.group(1)
 
 
+def cache_root() -> Path:
+    configured = os.environ.get("DISPO_WHEEL_CACHE")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dispo" / "wheels"
+
+
 def cache_dir(version: str, args: list[str]) -> Path:
-    base = Path(os.environ.get("DISPO_WHEEL_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dispo" / "wheels")
+    base = cache_root()
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}-{platform.machine()}"
     digest = hashlib.sha256(" ".join(args).encode()).hexdigest()[:12]
     return base / f"llama-cpp-python-{version}-{tag}-{digest}"
@@ -135,11 +145,13 @@ def build(version: str, args: list[str], folder: Path) -> Path:
     env["CMAKE_ARGS"] = " ".join(args)
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
     env["FORCE_CMAKE"] = "1"
+    # DISPO_LLAMA_SOURCE: a source archive or folder on disk, for machines without a package index.
+    source = os.environ.get("DISPO_LLAMA_SOURCE") or f"llama-cpp-python=={version}"
     with tempfile.TemporaryDirectory(prefix="dispo-llama-") as tmp:
         subprocess.run(
             [
                 sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-cache-dir",
-                "--no-binary", "llama-cpp-python", f"llama-cpp-python=={version}", "-w", tmp,
+                "--no-binary", "llama-cpp-python", source, "-w", tmp,
             ],
             check=True,
             env=env,
@@ -169,6 +181,10 @@ def main() -> None:
     if command == "flags":
         profile = choose_profile()
         print(profile, " ".join(cmake_args(profile)))
+    elif command == "clean":
+        for folder in cache_root().glob("llama-cpp-python-*"):
+            shutil.rmtree(folder)
+            print(f"removed {folder}")
     elif command == "path":
         print(wheel())
     elif command == "install":
@@ -178,7 +194,7 @@ def main() -> None:
             check=True,
         )
     else:
-        sys.exit("usage: python scripts/llama_wheel.py [install|path|flags]")
+        sys.exit("usage: python scripts/llama_wheel.py [install|path|flags|clean]")
 
 
 if __name__ == "__main__":
