@@ -453,9 +453,11 @@ def test_data_files_are_private(tmp_path: Path) -> None:
 # A real server: half-sent requests
 
 
-@pytest.fixture
-def guarded_server(db: Database, tmp_path: Path) -> Iterator[tuple[int, Settings]]:
-    """uvicorn as `dispo serve` runs it, with short timeouts."""
+@pytest.fixture(params=["auto", "h11"])
+def guarded_server(
+    request: pytest.FixtureRequest, db: Database, tmp_path: Path
+) -> Iterator[tuple[int, Settings]]:
+    """uvicorn as `dispo serve` runs it (with either HTTP parser), with short timeouts."""
     settings = Settings(
         data_dir=tmp_path, request_header_timeout_seconds=0.5, request_body_timeout_seconds=0.5
     )
@@ -471,7 +473,7 @@ def guarded_server(db: Database, tmp_path: Path) -> Iterator[tuple[int, Settings
         host="127.0.0.1",
         port=port,
         log_level="warning",
-        **server_options(settings),
+        **{**server_options(settings), "http": head_timeout_protocol(0.5, request.param)},
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -107,16 +107,21 @@ class HeadTimeout:
 
 
 @lru_cache(maxsize=8)
-def head_timeout_protocol(seconds: float) -> type:
-    """uvicorn's HTTP protocol (httptools if installed, as uvicorn's ``auto`` picks, else h11)
-    with a ``seconds`` deadline for each request's head."""
-    base: type
-    try:
-        import httptools  # noqa: F401
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+def head_timeout_protocol(seconds: float, implementation: str = "auto") -> type:
+    """uvicorn's HTTP protocol with a ``seconds`` deadline for each request's head.
+    ``implementation``: ``auto`` (httptools if installed, as uvicorn picks, else h11), ``httptools``
+    or ``h11``."""
+    base: type | None = None
+    if implementation in ("auto", "httptools"):
+        try:
+            import httptools  # noqa: F401
+            from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-        base = HttpToolsProtocol
-    except ImportError:  # pragma: no cover - uvicorn[standard] installs httptools
+            base = HttpToolsProtocol
+        except ImportError:  # pragma: no cover - uvicorn[standard] installs httptools
+            if implementation == "httptools":
+                raise
+    if base is None:
         from uvicorn.protocols.http.h11_impl import H11Protocol
 
         base = H11Protocol
