@@ -8,6 +8,7 @@ the field, and the lists answer 200 afterwards.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import stat
 import threading
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 from dispo.analytics import jobs
 from dispo.api.app import create_app
 from dispo.api.guard import MAX_DEPTH, json_problem
+from dispo.api.ratelimit import storage_url
 from dispo.api.server import head_timeout_protocol, server_options
 from dispo.config import Settings
 from dispo.conversation import ScriptedBrain
@@ -593,3 +595,31 @@ def test_a_websocket_outlives_the_head_timeout(
 
 def test_the_protocol_class_is_cached() -> None:
     assert head_timeout_protocol(1.0) is head_timeout_protocol(1.0)
+
+
+def test_rate_limits_are_shared_through_the_queues_redis(db: Database, org: Org, tmp_path: Path) -> None:
+    url = os.environ.get("DISPO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except Exception as exc:
+        pytest.skip(f"Redis not reachable at {url} ({type(exc).__name__}); set DISPO_TEST_REDIS_URL")
+    settings = Settings(
+        data_dir=tmp_path, queue_url=f"{url}?queue=hostile", rate_limit="2/minute", rate_limit_address="off"
+    )
+    assert storage_url(settings) == url
+    # Two apps (two server processes) count against the same limit.
+    with (
+        TestClient(create_app(settings, db), headers=org.headers) as one,
+        TestClient(create_app(settings, db), headers=org.headers) as two,
+    ):
+        assert one.get(f"{API}/agent").status_code == 200
+        assert two.get(f"{API}/agent").status_code == 200
+        _refused(one.get(f"{API}/agent"), 429, "with this API key")
+
+
+def test_an_unreachable_limit_store_lets_requests_through(db: Database, org: Org, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, rate_limit="1/minute", rate_limit_storage="redis://127.0.0.1:1/0")
+    with TestClient(create_app(settings, db), headers=org.headers) as client:
+        assert [client.get(f"{API}/agent").status_code for _ in range(3)] == [200, 200, 200]
