@@ -109,7 +109,16 @@ def _serve_api(db_url: str, port: int) -> None:
     from dispo.config import Settings
     from dispo.store.database import Database
 
-    settings = Settings(database_url=db_url, data_dir=ROOT / "bench-data" / "server", log_level="warning")
+    settings = Settings(
+        database_url=db_url,
+        data_dir=ROOT / "bench-data" / "server",
+        log_level="warning",
+        # The load comes from one key and one address, as fast as the server answers: measure the
+        # app, not the rate limiter's 429s.
+        rate_limit="off",
+        rate_limit_expensive="off",
+        rate_limit_address="off",
+    )
     # As `dispo serve` builds it: the settings' pool size, a database the loader already migrated.
     _serve(create_app(settings, Database(db_url, pool_size=settings.db_pool_size)), port)
 

@@ -91,6 +91,7 @@ def serve(
 
     from dispo.analytics.jobs import is_sqlite_queue, make_huey, queue_description
     from dispo.api.app import create_app
+    from dispo.api.server import server_options
     from dispo.bootstrap import prepare
 
     overrides: dict[str, Any] = {}
@@ -133,6 +134,7 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        **server_options(settings),  # request-head timeout, WebSocket frame cap (api/server.py)
     )
 
 

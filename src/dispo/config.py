@@ -42,10 +42,12 @@ class Settings(BaseSettings):
     page_limit_max: int = Field(default=1000, ge=1, description="Largest `limit` a list accepts.")
     search_ids_max: int = Field(default=100, ge=1, description="Most call ids one batch search accepts.")
     auth_cache_seconds: float = Field(
-        default=5.0,
+        default=1.0,
         ge=0,
-        description="How long a server remembers that an API key is valid. A key revoked from the CLI "
-        "stops working within this time; 0 checks the database on every request.",
+        le=1,
+        description="How long a server remembers that an API key is valid, at most 1 second. A key "
+        "revoked with `dispo keys revoke` stops working at once in that process and within this time in "
+        "servers; 0 checks the database on every request.",
     )
     db_pool_size: int = Field(default=8, ge=1, description="Database connections kept open per process.")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
@@ -57,6 +59,59 @@ class Settings(BaseSettings):
         "start adds any that are missing to every organization (provider `test`); `dispo numbers add` "
         "adds more. The default is one number of the range kept for fiction (555-0100), so that a "
         "fresh `make run` can place test calls; set it empty for none.",
+    )
+
+    # --- Limits: what one request, one key and one address may cost ---------------------------
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body, in bytes, except file uploads: larger ones get 413 before "
+        "they are read (1 MiB by default).",
+    )
+    max_upload_bytes: int = Field(
+        default=21 * 1024 * 1024,
+        ge=1024,
+        description="Largest multipart/form-data body (an audience CSV upload), in bytes: 21 MiB by "
+        "default, room for the 20 MiB CSV an audience takes.",
+    )
+    request_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="`dispo serve` closes a connection whose request line and headers have not all "
+        "arrived this long after the connection opened (or after the previous response).",
+    )
+    request_body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request whose body has not all arrived this long after its headers gets 408.",
+    )
+    rate_limit: str = Field(
+        default="3000/minute",
+        description="Requests one API key may make, e.g. `3000/minute` or `50/second;3000/minute` "
+        "(several limits separated by `;`); `off` (or 0) for no limit. Over it: 429 with Retry-After.",
+    )
+    rate_limit_expensive: str = Field(
+        default="60/minute",
+        description="Requests one API key may make to the operations that start work: POST "
+        "/conversation/outbound, /conversation/chat (and each chat message, HTTP or WebSocket) and "
+        "/conversation/reanalyze. Counted on top of DISPO_RATE_LIMIT; `off` for no limit.",
+    )
+    rate_limit_address: str = Field(
+        default="6000/minute",
+        description="Requests one client address may make, with any key or none (behind a reverse "
+        "proxy, let uvicorn see the client's address: --forwarded-allow-ips); `off` for no limit.",
+    )
+    rate_limit_storage: str = Field(
+        default="",
+        description="Where rate-limit counters live. Empty means the Redis of DISPO_QUEUE_URL when that "
+        "is Redis (so that every server process shares them), else this process's memory; or a "
+        "`limits` storage URL such as memory:// or redis://host:6379/1.",
+    )
+    reanalyze_max: int = Field(
+        default=1000,
+        ge=1,
+        description="Most calls one POST /conversation/reanalyze queues; more get 400. "
+        "`dispo analytics rerun` on the server takes up to 10000 at once.",
     )
 
     # --- LLM (post-call analytics and agents that talk) -------------------------------------
@@ -178,6 +233,14 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    @field_validator("rate_limit", "rate_limit_expensive", "rate_limit_address")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        from dispo.api.ratelimit import parse_limits  # `limits` loads only where settings are made
+
+        parse_limits(value)  # a ValueError that says what a limit looks like
+        return value.strip()
 
     @field_validator("phone_numbers")
     @classmethod

@@ -6,8 +6,10 @@
     ├── Unauthorized (401)            missing or unknown API key
     ├── Forbidden (403)
     ├── NotFound (404)                also for another organization's resources
+    ├── RequestTimeout (408)          the request's body did not arrive in time
     ├── Conflict (409)
-    └── RateLimited (429)
+    ├── PayloadTooLarge (413)         the request's body is over the configured cap
+    └── RateLimited (429)             too many requests: wait ``retry_after`` seconds
 
 The API turns every one of these into ``{"status": false, "errors": [message]}`` with the status
 code, so the SDK can raise the matching exception with the server's words.
@@ -47,8 +49,16 @@ class NotFound(DispoError):
     status_code = 404
 
 
+class RequestTimeout(DispoError):
+    status_code = 408
+
+
 class Conflict(DispoError):
     status_code = 409
+
+
+class PayloadTooLarge(DispoError):
+    status_code = 413
 
 
 class RateLimited(DispoError):
@@ -65,7 +75,9 @@ __all__ = [
     "DispoError",
     "Forbidden",
     "NotFound",
+    "PayloadTooLarge",
     "RateLimited",
+    "RequestTimeout",
     "Unauthorized",
     "ValidationFailed",
 ]

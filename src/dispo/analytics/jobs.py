@@ -44,7 +44,7 @@ from dispo.analytics.pipeline import TERMINAL_STATUSES, mark_pending
 from dispo.config import Settings
 from dispo.errors import DispoError
 from dispo.store import calls as call_store
-from dispo.store.database import Database
+from dispo.store.database import Database, create_private_file, make_private_dir
 from dispo.types import Row
 
 __all__ = [
@@ -110,7 +110,8 @@ def make_huey(settings: Settings, *, name: str | None = None) -> Huey:
     url = settings.queue_url.strip()
     if not url or url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///")) if url else settings.data_dir / "queue.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)  # data files 0600 in a 0700 directory (store/database.py)
+        create_private_file(path)
         # fsync off: a queue entry lost to a power cut is found again by the sweeper (the call row,
         # written durably, is the record of the job), and enqueueing stays cheap in bulk.
         return SqliteHuey(name or DEFAULT_QUEUE_NAME, filename=str(path), results=False, fsync=False)

@@ -96,9 +96,16 @@ def select_by_filter(conn: Connection, f: CallFilter, *, limit: int | None = Non
     stmt = select(*_COLUMNS).where(*where).order_by(_c.created_at, _c.pk).limit(limit + 1)
     rows: list[Row] = list(conn.execute(stmt).mappings())
     if len(rows) > limit:
+        more = (
+            f", or run `dispo analytics rerun` with the same filters on the server (up to {REANALYZE_MAX} "
+            "at once)"
+            if limit < REANALYZE_MAX
+            else ""
+        )
         raise ValidationFailed(
             f"These filters match more than {limit} calls that have ended; re-analyze at most {limit} "
-            "per request: narrow the filters (e.g. a shorter dateFrom/dateTo range) and send several requests."
+            "per request: narrow the filters (e.g. a shorter dateFrom/dateTo range) and send several "
+            f"requests{more}."
         )
     return rows
 

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispo import __version__
 from dispo.api.auth import KeyCache
+from dispo.api.guard import RequestGuard
 from dispo.api.responses import error, ok
 from dispo.api.routes import agents, audiences, campaigns, conversations, live_calls, phone_numbers, reanalyze
 from dispo.config import Settings
@@ -104,6 +105,8 @@ def create_app(
         return ok({"version": __version__, "database": app.state.db.dialect})
 
     _install_error_handlers(app)
+    # Body caps, timeouts, rate limits and JSON that round-trips, before any route (guard.py).
+    app.add_middleware(RequestGuard, settings=settings, prefixes=PREFIXES)
     app.add_middleware(ServerTiming)
     return app
 

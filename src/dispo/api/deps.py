@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from dispo.api.auth import authenticate
+from dispo.api.guard import ORG_ID_SCOPE_KEY
 from dispo.config import Settings
 from dispo.store.database import Database
 
@@ -27,6 +28,9 @@ async def get_settings(request: Request) -> Settings:
 
 
 async def get_org_id(request: Request) -> str:
+    org_id: str | None = request.scope.get(ORG_ID_SCOPE_KEY)  # the guard checked the key already
+    if org_id is not None:
+        return org_id
     return await authenticate(
         request.headers.get("authorization"), request.app.state.db, request.app.state.key_cache
     )

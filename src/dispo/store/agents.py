@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 
 from dispo.ids import new_object_id
+from dispo.store.filters import contains
 from dispo.store.tables import agents, analytics_configs, campaigns
 from dispo.timeutil import now_ms
 from dispo.types import Row
@@ -38,8 +39,8 @@ def list_agents(
     a = agents.c
     where = [a.org_id == org_id, a.archived_at.is_not(None) if archived else a.archived_at.is_(None)]
     if search:
-        pattern = f"%{search.lower()}%"
-        where.append(or_(func.lower(a.name).like(pattern), func.lower(a.description).like(pattern)))
+        term = search.lower()
+        where.append(or_(contains(func.lower(a.name), term), contains(func.lower(a.description), term)))
     total = int(conn.execute(select(func.count()).select_from(agents).where(*where)).scalar_one())
     stmt = select(agents).where(*where).order_by(a.created_at.desc(), a.id.desc()).limit(limit).offset(offset)
     return list(conn.execute(stmt).mappings()), total

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, String, cast, func, or_, select
 
 from dispo.ids import new_object_id
+from dispo.store.filters import contains
 from dispo.store.tables import audience_members, audiences, campaigns
 from dispo.timeutil import now_ms
 from dispo.types import Row
@@ -104,7 +105,7 @@ def list_members(
     if search:
         term = search.strip().lower()
         digits = "".join(ch for ch in term if ch.isdigit())
-        matches = [func.lower(cast(m.data, String)).like(f"%{term}%")]
+        matches = [contains(func.lower(cast(m.data, String)), term)]
         if digits and all(ch.isdigit() or ch in "+-() ." for ch in term):
             matches.append(m.phone_number.like(f"+{digits}%"))
         where.append(or_(*matches))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -78,19 +79,31 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
+        """The cursor ``encode`` made; anything else (altered, truncated, forged) is a 400."""
         try:
+            if len(token) > _CURSOR_MAX_CHARS:
+                raise ValueError("too long")
             padded = token + "=" * (-len(token) % 4)
             sort_by, order, value, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
             if sort_by not in SORT_COLUMNS or order not in ("asc", "desc"):
                 raise ValueError(sort_by)
-            if not isinstance(value, int | float) or not isinstance(pk, int):
-                raise ValueError(value)
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            if not (_is_int64(value) or (type(value) is float and math.isfinite(value))):
+                raise ValueError(value)  # a database can compare only 64-bit integers and finite floats
+            if not _is_int64(pk):
+                raise ValueError(pk)
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
             raise BadRequest(
                 "cursor is not one this server issued: pass pagination.nextCursor from a previous "
                 "response unchanged, or drop cursor to start from the first page."
             ) from None
         return cls(sort_by, order, value, pk)
+
+
+_CURSOR_MAX_CHARS = 256  # this server's cursors are under 100 characters
+
+
+def _is_int64(value: Any) -> bool:
+    return type(value) is int and -(2**63) <= value < 2**63
 
 
 @dataclass

@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 
 from dispo.ids import new_object_id
+from dispo.store.filters import contains
 from dispo.store.tables import (
     agents,
     audience_members,
@@ -103,8 +104,8 @@ def list_campaigns(
     where: list[Any] = [c.org_id == org_id]
     where.append(c.status.in_(statuses) if statuses else c.status != "deleted")
     if search:
-        pattern = f"%{search.lower()}%"
-        where.append(or_(func.lower(c.name).like(pattern), func.lower(c.description).like(pattern)))
+        term = search.lower()
+        where.append(or_(contains(func.lower(c.name), term), contains(func.lower(c.description), term)))
     total = int(conn.execute(select(func.count()).select_from(campaigns).where(*where)).scalar_one())
     stmt = _with_names().where(*where).order_by(c.created_at.desc(), c.id.desc()).limit(limit).offset(offset)
     return list(conn.execute(stmt).mappings()), total

@@ -3,12 +3,15 @@
 SQLite: WAL so readers never block the writer, ``synchronous=NORMAL`` (durable across process
 crashes, and fast), foreign keys on, and write transactions opened with ``BEGIN IMMEDIATE`` so two
 writers queue on the busy timeout instead of failing with "database is locked" half-way through.
+The database file is created readable by its owner only (0600), in a directory created 0700;
+SQLite gives its WAL and shared-memory files the database file's permissions.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,9 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "sqlite":
             if self.url.database and self.url.database != ":memory:":
-                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+                path = Path(self.url.database)
+                make_private_dir(path.parent)
+                create_private_file(path)
             kwargs["connect_args"] = {"check_same_thread": False}
             kwargs["pool_size"] = pool_size
         else:
@@ -70,6 +75,19 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) if missing; the directory itself 0700. An existing one is
+    left as it is: its owner chose its permissions."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty and 0600 if it does not exist (SQLite takes an empty file as a new
+    database), so that a data file is never readable by others, not even for a moment."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _configure_sqlite(engine: Engine) -> None:

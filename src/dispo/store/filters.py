@@ -49,6 +49,24 @@ class CallFilter:
         return self.search is None and self.min_duration is None and self.max_duration is None
 
 
+LIKE_ESCAPE = "\\"
+
+
+def like_escaped(text: str) -> str:
+    """``text`` for a LIKE pattern that matches it literally: ``%``, ``_`` and the escape character
+    itself escaped. Use with ``.like(pattern, escape=LIKE_ESCAPE)``."""
+    return (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+
+
+def contains(column: Any, text: str) -> ColumnElement[bool]:
+    """``column`` contains ``text``, literally (no wildcards), ignoring case: lower-case ``text``."""
+    return column.like(f"%{like_escaped(text)}%", escape=LIKE_ESCAPE)  # type: ignore[no-any-return]
+
+
 def _prefix_range(column: Any, prefix: str) -> ColumnElement[bool]:
     """``column LIKE 'prefix%'`` written as a range, so both databases walk an index."""
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)

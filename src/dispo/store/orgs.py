@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, func, select
@@ -19,6 +20,13 @@ from dispo.timeutil import now_ms
 from dispo.types import Row
 
 KEY_PREFIX = "sk_"
+
+_revoke_listeners: list[Callable[[str], None]] = []
+
+
+def on_revoke(listener: Callable[[str], None]) -> None:
+    """Call ``listener(key_hash)`` whenever this process revokes a key (the API's key caches)."""
+    _revoke_listeners.append(listener)
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,8 @@ def revoke_key(conn: Connection, key_id_or_prefix: str) -> Row:
     if len(rows) > 1:
         raise NotFound(f"{key_id_or_prefix!r} matches {len(rows)} keys: revoke by id instead.")
     conn.execute(api_keys.update().where(k.id == rows[0]["id"]).values(revoked_at=now_ms()))
+    for listener in _revoke_listeners:
+        listener(rows[0]["key_hash"])
     return rows[0]
 
 

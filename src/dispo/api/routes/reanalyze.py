@@ -26,7 +26,7 @@ _SHOWN_IDS = 100
         'Body: {"callIds": ["CALL-…", …]} or {"filters": {agentIds, campaignIds, dateFrom, dateTo, '
         "statusFilter, callTypes, disconnectReasonFilter, search, durationFilter, minDuration, "
         'maxDuration}}, and optionally "configVersion" (default: each agent\'s newest config). Only '
-        f"calls that have ended, at most {reanalysis.REANALYZE_MAX} per request. Answers 202 with "
+        "calls that have ended, at most DISPO_REANALYZE_MAX (default 1000) per request. Answers 202 with "
         "the number of calls queued; each call's postCallAnalytics.status follows the job. Earlier "
         "results are kept; the newest is shown."
     ),
@@ -65,7 +65,7 @@ def reanalyze_conversations(
             "configVersion must be a version number (1, 2, …) of the agents' post-call analytics config, "
             "or left out for each agent's newest."
         )
-    most = reanalysis.REANALYZE_MAX
+    most = min(reanalysis.REANALYZE_MAX, settings.reanalyze_max)
     if call_ids is not None:
         if not isinstance(call_ids, list) or not all(isinstance(c, str) for c in call_ids):
             raise ValidationFailed('callIds must be a list of call id strings, e.g. {"callIds": ["CALL-…"]}.')
@@ -80,7 +80,7 @@ def reanalyze_conversations(
     call_filter = reanalysis.parse_filters(org_id, filters) if filters is not None else None
     with db.write() as conn:
         if call_filter is not None:
-            rows = reanalysis.select_by_filter(conn, call_filter)
+            rows = reanalysis.select_by_filter(conn, call_filter, limit=most)
         else:
             rows = reanalysis.select_by_ids(conn, org_id, call_ids)
         reanalysis.mark_for_reanalysis(conn, rows, config_version=version)
