@@ -48,7 +48,7 @@ COMMON = [
     "-DLLAMA_BUILD_TOOLS=OFF",
     "-DLLAMA_BUILD_SERVER=OFF",
     "-DLLAMA_CURL=OFF",
-    # The multimodal (mtmd/llava) library: a third of the build time, and Dispo loads no vision model.
+    # The multimodal (mtmd/llava) library: a sixth of the compile time, and Dispo loads no vision model.
     "-DLLAVA_BUILD=OFF",
 ]
 AVX2 = ["-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C=ON", "-DGGML_BMI2=ON"]
