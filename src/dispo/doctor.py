@@ -60,24 +60,28 @@ class Check:
 # -- model ------------------------------------------------------------------------------------
 
 
-def check_model(settings: Settings, *, keep: bool = False) -> Check:
-    """Load the model in a child process and complete one short prompt.
+def check_model(settings: Settings, *, keep: bool = False) -> tuple[Check, str | None]:
+    """Load the model in a child process and complete one short prompt; also returns llama.cpp's
+    system info, read in that same child (None where the model did not come up).
 
     With ``keep`` and an isolated backend the server's own backend is loaded (and kept, for
     ``dispo serve``); otherwise a temporary worker process is started and stopped.
     """
     from dispo.llm import LLMError, ModelCrashed, get_backend
     from dispo.llm.base import Backend, runs_isolated
-    from dispo.llm.worker import start_process_backend
+    from dispo.llm.worker import ProcessBackend, start_process_backend
 
     started = time.perf_counter()
     shared = keep and runs_isolated(settings)
     backend: Backend | None = None
+    info: str | None = None
     try:
         backend = get_backend(settings) if shared else start_process_backend(settings, workers=1)
         loaded = time.perf_counter()
         reply = backend.chat(PROBE, max_tokens=8)
         answered = time.perf_counter()
+        if settings.llm_backend == "local" and isinstance(backend, ProcessBackend):
+            info = backend.system_info()
     except ModelCrashed as exc:
         return Check(
             "model",
@@ -85,7 +89,7 @@ def check_model(settings: Settings, *, keep: bool = False) -> Check:
             exc.message,
             "The model crashes in native code: see the llama.cpp build check, run `make clean-llama "
             "install`, or try another GGUF (DISPO_LLM_MODEL_PATH).",
-        )
+        ), None
     except LLMError as exc:
         return Check(
             "model",
@@ -93,7 +97,7 @@ def check_model(settings: Settings, *, keep: bool = False) -> Check:
             exc.message,
             "Fix the model settings (DISPO_LLM_BACKEND, DISPO_LLM_MODEL_PATH, DISPO_LLM_BASE_URL) "
             "as the message says, then run `dispo doctor` again.",
-        )
+        ), None
     finally:
         if backend is not None and not shared:
             backend.close()
@@ -105,7 +109,7 @@ def check_model(settings: Settings, *, keep: bool = False) -> Check:
         "ok",
         f"{settings.llm_backend} model {backend.model_id} loaded in {loaded - started:.1f} s (in a "
         f"worker process{model_s}), answered a short prompt in {answered - loaded:.2f} s: {words!r}",
-    )
+    ), info
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
@@ -300,10 +304,14 @@ def check_disk(settings: Settings, minimum: int = MIN_FREE_BYTES) -> Check:
 
 def run_checks(settings: Settings, *, keep_model: bool = False) -> list[Check]:
     """Every check, in order. ``keep_model`` keeps the model loaded for the server (``dispo serve``)."""
-    build = _system_info_in_child() if settings.llm_backend == "local" else None
-    checks = [check_model(settings, keep=keep_model)]
-    if build is not None:
-        checks.append(check_build(build))
+    model, info = check_model(settings, keep=keep_model)
+    checks = [model]
+    if settings.llm_backend == "local":
+        # Read in the model's worker when it came up; else in a child of its own (the import of
+        # llama-cpp-python may be what crashes).
+        checks.append(
+            judge_build(info, cpu_flags()) if info is not None else check_build(_system_info_in_child())
+        )
     rest: list[Callable[[Settings], Check]] = [check_database, check_queue, check_disk]
     checks += [check(settings) for check in rest]
     return checks

@@ -33,10 +33,11 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -148,6 +149,36 @@ def describe_exit(exitcode: int | None) -> str:
     return f"exited with status {exitcode}"
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Start a spawned child without running the parent's ``__main__`` again in it.
+
+    ``spawn`` re-imports the main module in every child so that functions defined there can be
+    unpickled. For ``dispo serve`` that is the whole CLI (typer, rich, the evaluation code): about a
+    second of imports per model worker, paid again at each restart after a crash. The worker's entry
+    point lives in this module, so the child needs none of it; the preparation data is read in
+    ``Process.start``, and only there is ``__main__`` hidden.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    with _MAIN_LOCK:
+        saved: dict[str, Any] = {
+            name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__
+        }
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+        try:
+            yield
+        finally:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
 class _Child:
     """One model worker process and the parent's end of its pipe."""
 
@@ -170,7 +201,8 @@ class _Child:
         process = ctx.Process(
             target=child_main, args=(child, settings), name=f"dispo-model-{self.index}", daemon=True
         )
-        process.start()
+        with _main_hidden():
+            process.start()
         child.close()  # the child holds its own copy; ours must go so EOF reaches the child
         self.process, self.conn, self.info = process, parent, None
 
