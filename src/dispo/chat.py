@@ -151,7 +151,14 @@ def user_says(db: Database, settings: Settings, state: ChatState, text: str, bra
 
 
 def _agent_speaks(db: Database, settings: Settings, state: ChatState, brain: Brain) -> None:
-    reply = agent_turn(brain, state.profile, state.turns)
+    try:
+        reply = agent_turn(brain, state.profile, state.turns)
+    except Exception:
+        # As on the phone (dispo.conversation.converse): a model that fails, or whose worker process
+        # died (ModelCrashed), ends the chat as system_error with its transcript so far; the
+        # error still reaches the person's request, whose answer says what happened.
+        end(db, settings, state, "system_error")
+        raise
     turn = Turn("agent", reply.text, now_ms(), reply.latency_ms)
     state.turns.append(turn)
     state.last_activity_ms = turn.timestamp_ms

@@ -1,4 +1,5 @@
-"""The ``dispo`` command: serve, worker, migrate, keys, orgs, calls, numbers, analytics, demo-data, eval.
+"""The ``dispo`` command: serve, doctor, worker, migrate, keys, orgs, calls, numbers, analytics,
+demo-data, eval.
 
 Commands other than ``serve`` work on the database directly (``DISPO_DATABASE_URL`` or the embedded
 SQLite file), so they run with or without a server.
@@ -85,8 +86,16 @@ def serve(
             "SQLite queue, none with Redis, where `dispo worker` runs them).",
         ),
     ] = None,
+    skip_doctor: Annotated[
+        bool,
+        typer.Option(
+            "--skip-doctor",
+            help="Start without `dispo doctor`'s checks (the model then loads on first use).",
+        ),
+    ] = False,
 ) -> None:
-    """Migrate the database, create a first organization and key if there is none, and serve the API."""
+    """Migrate the database, create a first organization and key if there is none, check the
+    installation (`dispo doctor`), and serve the API."""
     import uvicorn
 
     from dispo.analytics.jobs import is_sqlite_queue, make_huey, queue_description
@@ -128,6 +137,8 @@ def serve(
         if settings.dialer_enabled
         else "  Dialer       : off (DISPO_DIALER_ENABLED=false); campaigns wait"
     )
+    if not skip_doctor:
+        _serve_doctor(settings)
     uvicorn.run(
         create_app(settings, db, run_workers=run_workers, run_dialer=settings.dialer_enabled),
         host=settings.host,
@@ -136,6 +147,54 @@ def serve(
         access_log=False,
         **server_options(settings),  # request-head timeout, WebSocket frame cap (api/server.py)
     )
+
+
+def _serve_doctor(settings: Settings) -> None:
+    """`dispo doctor`'s checks at start-up: problems are printed; a model that cannot load stops
+    the start (the model loads in a worker process, so even a segfault only fails the check)."""
+    from dispo import doctor
+    from dispo.llm import close_backends
+
+    checks = doctor.run_checks(settings, keep_model=True)
+    model = next(c for c in checks if c.name == "model")
+    problems = [c for c in checks if c.status != "ok"]
+    if model.status == "ok":
+        console.print(f"  Model        : {model.detail}")
+    if not problems:
+        console.print(f"  Doctor       : {len(checks)} checks passed")
+        return
+    for line in doctor.render(problems):
+        err_console.print(f"  {line}", markup=False, highlight=False)
+    fatal = [c for c in problems if c.status == "fail" and c.name in doctor.MODEL_CHECKS]
+    if fatal:
+        close_backends()
+        raise _fail(
+            f"{fatal[0].name}: {fatal[0].detail} Not starting: fix it (`dispo doctor` checks again), or "
+            "start with --skip-doctor."
+        )
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Check the installation: the model (loaded in a child process), the llama.cpp build, the
+    database, the queue and free disk. Exits 1 when a check fails."""
+    from dispo import doctor as checks_module
+    from dispo.llm import close_backends
+
+    settings = get_settings()
+    try:
+        checks = checks_module.run_checks(settings)
+    finally:
+        close_backends()
+    if as_json:
+        sys.stdout.write(json.dumps(checks_module.as_json(checks), indent=2) + "\n")
+    else:
+        for line in checks_module.render(checks):
+            console.print(line, markup=False, highlight=False)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -181,7 +240,12 @@ def worker(
         f"Dispo worker: queue {queue_description(settings)}, database "
         f"{db.url.render_as_string(hide_password=True)}, {workers} {worker_type}(s)"
     )
-    run_worker(settings, workers=workers, worker_type=worker_type)
+    from dispo.llm import close_backends
+
+    try:
+        run_worker(settings, workers=workers, worker_type=worker_type)
+    finally:
+        close_backends()  # the model's worker processes go with this one
 
 
 @orgs_app.command("create")

@@ -115,10 +115,35 @@ class Settings(BaseSettings):
     )
 
     # --- LLM (post-call analytics and agents that talk) -------------------------------------
-    llm_backend: Literal["local", "openai"] = Field(
+    llm_backend: Literal["local", "openai", "scripted"] = Field(
         default="local",
-        description="LLM backend: `local` runs a GGUF model in process with llama-cpp-python; `openai` "
-        "calls any OpenAI-compatible chat-completions server (vLLM, Ollama, llama.cpp server, OpenAI).",
+        description="LLM backend: `local` runs a GGUF model with llama-cpp-python (in worker processes, "
+        "see DISPO_LLM_ISOLATION); `openai` calls any OpenAI-compatible chat-completions server (vLLM, "
+        "Ollama, llama.cpp server, OpenAI); `scripted` answers canned replies and can crash on cue "
+        "(tests only, see DISPO_LLM_SCRIPT).",
+    )
+    llm_isolation: Literal["process", "none"] = Field(
+        default="process",
+        description="`process` runs backends with native code (`local`) in supervised worker processes: "
+        "a crash there (segfault, out of memory) fails the one call in flight and a fresh worker takes "
+        "the next, instead of taking the server down. `none` loads the model in the server process.",
+    )
+    llm_workers: int = Field(
+        default=1,
+        ge=1,
+        description="Model worker processes (with DISPO_LLM_ISOLATION=process), each holding its own "
+        "copy of the model and answering one call at a time; calls go to a free one.",
+    )
+    llm_call_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A model worker that has not answered one call within this time is stopped and "
+        "replaced; the call fails with a timeout.",
+    )
+    llm_script: str = Field(
+        default="",
+        description="Tests only: the `scripted` backend's script, a JSON file path or inline JSON "
+        "(canned replies, and faults such as a real segfault on the Nth call: see dispo.llm.testing).",
     )
     llm_model_path: str = Field(
         default="",

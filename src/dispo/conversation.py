@@ -15,10 +15,9 @@ with the real time the model took (``latency_ms``), which also advances a simula
 
 from __future__ import annotations
 
+import logging
 import re
-import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -26,6 +25,8 @@ from typing import Any, Literal, Protocol
 from dispo.llm import Backend, Message
 from dispo.telephony.base import CallSession
 from dispo.types import Row
+
+log = logging.getLogger("dispo.calls")
 
 Role = Literal["agent", "user"]
 
@@ -125,19 +126,6 @@ class ScriptedBrain:
         return AgentReply(self.lines[index], self.latency_ms, end_call=index == len(self.lines) - 1)
 
 
-# Backends serve one thread at a time (dispo.llm.base); calls in parallel queue here per backend.
-_BACKEND_LOCKS: weakref.WeakKeyDictionary[Backend, threading.Lock] = weakref.WeakKeyDictionary()
-_LOCKS_LOCK = threading.Lock()
-
-
-def backend_lock(backend: Backend) -> threading.Lock:
-    with _LOCKS_LOCK:
-        lock = _BACKEND_LOCKS.get(backend)
-        if lock is None:
-            lock = _BACKEND_LOCKS[backend] = threading.Lock()
-        return lock
-
-
 class LLMBrain:
     """The agent's turns from an LLM backend, prompted with the agent's global prompt."""
 
@@ -162,12 +150,11 @@ class LLMBrain:
 
     def reply(self, history: Sequence[Turn]) -> AgentReply:
         messages = self.messages(history)
-        with backend_lock(self.backend):
-            started = time.perf_counter()
-            completion = self.backend.chat(
-                messages, max_tokens=self.max_tokens, temperature=0.0, stop=("\n\n",)
-            )
-            latency = (time.perf_counter() - started) * 1000
+        # The backend serialises its own calls (one lock per model, in its worker process): the
+        # latency of a turn includes waiting for the model, which is what the caller hears.
+        started = time.perf_counter()
+        completion = self.backend.chat(messages, max_tokens=self.max_tokens, temperature=0.0, stop=("\n\n",))
+        latency = (time.perf_counter() - started) * 1000
         ended = bool(_END_MARKER.search(completion.text))
         text = clean_reply(completion.text)
         if not text:
@@ -241,7 +228,12 @@ def converse(
     while True:
         try:
             reply = agent_turn(brain, profile, turns)
-        except Exception:
+        except Exception as exc:
+            # The model failed (or its worker process died: ModelCrashed). End this call cleanly,
+            # keeping its transcript so far; the server and the other calls carry on.
+            log.warning(
+                "The agent's turn failed; ending the call as system_error: %s: %s", type(exc).__name__, exc
+            )
             session.say("Sorry, we are having technical trouble. Goodbye.")
             return finish("system_error")
         if reply.latency_ms:

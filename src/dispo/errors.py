@@ -9,7 +9,14 @@
     ├── RequestTimeout (408)          the request's body did not arrive in time
     ├── Conflict (409)
     ├── PayloadTooLarge (413)         the request's body is over the configured cap
-    └── RateLimited (429)             too many requests: wait ``retry_after`` seconds
+    ├── RateLimited (429)             too many requests: wait ``retry_after`` seconds
+    └── LLMError (503)                the model could not be loaded or did not answer
+        ├── ModelCrashed (503)        the model's worker process died (segfault, SIGKILL, out of
+        │                             memory) with this call in flight; a fresh one takes the next
+        └── ModelTimedOut (503)       no answer within DISPO_LLM_CALL_TIMEOUT_SECONDS; worker replaced
+
+``LLMError`` and its subclasses live in :mod:`dispo.llm.base` (exported by :mod:`dispo.llm`), next
+to the backends that raise them.
 
 The API turns every one of these into ``{"status": false, "errors": [message]}`` with the status
 code, so the SDK can raise the matching exception with the server's words.

@@ -24,7 +24,6 @@ and the newest is the one shown.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from dispo.analytics.config import AnalyticsConfig, parse_metrics
 from dispo.analytics.engine import Analysis, MetricValue, Turn
 from dispo.config import Settings
 from dispo.errors import DispoError
-from dispo.llm import Backend, get_backend
+from dispo.llm import get_backend
 from dispo.store.database import Database
 from dispo.store.tables import analytics_configs, analytics_results, calls, transcript_messages
 from dispo.types import Row
@@ -277,16 +276,6 @@ def load_inputs(db: Database, call_pk: int) -> Inputs:
     )
 
 
-_BACKEND_LOCKS: dict[int, threading.Lock] = {}
-_BACKEND_LOCKS_GUARD = threading.Lock()
-
-
-def _lock_for(backend: Backend) -> threading.Lock:
-    # Backends are called from one thread at a time (dispo.llm.base); worker threads take turns.
-    with _BACKEND_LOCKS_GUARD:
-        return _BACKEND_LOCKS.setdefault(id(backend), threading.Lock())
-
-
 def analyze(settings: Settings, inputs: Inputs) -> Analysis:
     """Run the model on ``inputs``. A call without a transcript (nobody answered) needs no model:
     no summary, and every metric None."""
@@ -299,9 +288,9 @@ def analyze(settings: Settings, inputs: Inputs) -> Analysis:
             ],
             model_id="",
         )
-    backend = get_backend(settings)
-    with _lock_for(backend):
-        return engine.analyze(backend, inputs.transcript, inputs.config, inputs.call_start)
+    # The backend serialises its own calls. If its worker process dies mid-analysis the error
+    # (ModelCrashed) fails this attempt, and the retry runs on the fresh worker.
+    return engine.analyze(get_backend(settings), inputs.transcript, inputs.config, inputs.call_start)
 
 
 def complete(

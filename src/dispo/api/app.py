@@ -61,6 +61,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runner.shutdown(wait=False)
         if workers is not None:
             workers.stop()
+        # Last, once nothing calls the model any more: stop the model's worker processes.
+        from dispo.llm import close_backends
+
+        close_backends()
 
 
 def create_app(

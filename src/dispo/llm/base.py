@@ -47,11 +47,30 @@ class LLMError(DispoError):
     status_code = 503
 
 
+class ModelCrashed(LLMError):
+    """The process running the model died (a segfault in native code, SIGKILL, the OOM killer).
+
+    Raised in the caller whose request was in flight; the supervisor starts a fresh process for the
+    next call (see :mod:`dispo.llm.worker`), so this fails one call, not the server.
+    """
+
+
+class ModelTimedOut(LLMError):
+    """The model did not answer within ``DISPO_LLM_CALL_TIMEOUT_SECONDS``; its process was stopped."""
+
+
 class Backend(ABC):
-    """An LLM. Implementations must be safe to call from one thread at a time; callers serialise."""
+    """An LLM. Implementations serialise their own calls (one model, one lock), so callers in any
+    number of threads just call them.
+
+    ``isolated`` says whether the backend runs native code that can take the process down with it
+    (llama.cpp): such backends are run in supervised worker processes when ``DISPO_LLM_ISOLATION``
+    is ``process`` (:mod:`dispo.llm.worker`); pure-HTTP backends run in the caller's process.
+    """
 
     name: ClassVar[str]
     can_score: ClassVar[bool] = False
+    isolated: ClassVar[bool] = False
     model_id: str
 
     @abstractmethod
@@ -81,15 +100,24 @@ class Backend(ABC):
 
 
 _REGISTRY: dict[str, Callable[[Settings], Backend]] = {}
-_INSTANCES: dict[tuple[str, str], Backend] = {}
+_CLASSES: dict[str, type[Backend]] = {}
+_INSTANCES: dict[tuple[object, ...], Backend] = {}
 _LOCK = threading.Lock()
 
 
-def register(name: str) -> Callable[[Callable[[Settings], Backend]], Callable[[Settings], Backend]]:
-    """Register a backend factory under ``name`` (the value of ``DISPO_LLM_BACKEND``)."""
+def register(
+    name: str, backend_class: type[Backend] | None = None
+) -> Callable[[Callable[[Settings], Backend]], Callable[[Settings], Backend]]:
+    """Register a backend factory under ``name`` (the value of ``DISPO_LLM_BACKEND``).
+
+    ``backend_class`` is the class the factory builds: its ``isolated`` flag decides, before
+    anything is loaded, whether the backend runs in worker processes.
+    """
 
     def decorator(factory: Callable[[Settings], Backend]) -> Callable[[Settings], Backend]:
         _REGISTRY[name] = factory
+        if backend_class is not None:
+            _CLASSES[name] = backend_class
         return factory
 
     return decorator
@@ -100,11 +128,29 @@ def backend_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def runs_isolated(settings: Settings) -> bool:
+    """Whether :func:`get_backend` runs this backend in worker processes (see :class:`Backend`)."""
+    _load_builtins()
+    backend_class = _CLASSES.get(settings.llm_backend)
+    if settings.llm_isolation != "process" or backend_class is None or not backend_class.isolated:
+        return False
+    # Huey's process workers are daemonic, and daemonic processes may not start children: there the
+    # worker process itself is the isolation (Huey replaces it when it dies).
+    import multiprocessing
+
+    return not multiprocessing.current_process().daemon
+
+
 def get_backend(settings: Settings) -> Backend:
-    """The process's backend for these settings, loaded on first use and kept (a model loads once)."""
+    """The process's backend for these settings, loaded on first use and kept (a model loads once).
+
+    For an isolated backend (``local``) with ``DISPO_LLM_ISOLATION=process`` this is a proxy whose
+    model lives in supervised worker processes (:class:`dispo.llm.worker.ProcessBackend`).
+    """
     _load_builtins()
     name = settings.llm_backend
-    key = (name, settings.llm_model_path or settings.llm_base_url + "|" + settings.llm_model)
+    isolated = runs_isolated(settings)
+    key = _key(settings, isolated)
     with _LOCK:
         backend = _INSTANCES.get(key)
         if backend is None:
@@ -113,10 +159,39 @@ def get_backend(settings: Settings) -> Backend:
                 raise LLMError(
                     f"Unknown LLM backend {name!r}; set DISPO_LLM_BACKEND to one of {backend_names()}."
                 )
-            backend = _INSTANCES[key] = factory(settings)
+            if isolated:
+                from dispo.llm.worker import start_process_backend
+
+                backend = start_process_backend(settings)
+            else:
+                backend = factory(settings)
+            _INSTANCES[key] = backend
         return backend
+
+
+def close_backends() -> None:
+    """Release every backend :func:`get_backend` loaded (stops model worker processes).
+
+    Called when the server or a ``dispo worker`` stops; a later :func:`get_backend` loads afresh.
+    """
+    with _LOCK:
+        backends = list(_INSTANCES.values())
+        _INSTANCES.clear()
+    for backend in backends:
+        backend.close()
+
+
+def _key(settings: Settings, isolated: bool) -> tuple[object, ...]:
+    return (
+        settings.llm_backend,
+        settings.llm_model_path,
+        settings.llm_base_url,
+        settings.llm_model,
+        settings.llm_script,
+        isolated and settings.llm_workers,
+    )
 
 
 def _load_builtins() -> None:
     # Imported for their @register side effect; local pulls in llama-cpp only when used.
-    from dispo.llm import local, openai  # noqa: F401
+    from dispo.llm import local, openai, testing  # noqa: F401

@@ -48,6 +48,9 @@ def default_model_path() -> Path:
 class LocalBackend(Backend):
     name = "local"
     can_score = True
+    # llama.cpp is native code: a segfault in it (an unsupported CPU path, a bad GGUF) would take
+    # the whole process down, so it runs in supervised worker processes (dispo.llm.worker).
+    isolated = True
 
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int = 0) -> None:
         if not model_path.is_file():
@@ -215,7 +218,7 @@ class LocalBackend(Backend):
         return float((picked - log_norm).sum())
 
 
-@register("local")
+@register("local", LocalBackend)
 def _create(settings: Settings) -> Backend:
     path = Path(settings.llm_model_path) if settings.llm_model_path else default_model_path()
     return LocalBackend(path, n_ctx=settings.llm_context, n_threads=settings.llm_threads)

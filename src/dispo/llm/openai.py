@@ -165,7 +165,7 @@ def _mean_logprob(logprobs: Any) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-@register("openai")
+@register("openai", OpenAIBackend)
 def _create(settings: Settings) -> Backend:
     return OpenAIBackend(
         settings.llm_base_url,
