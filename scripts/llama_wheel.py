@@ -116,7 +116,9 @@ def pinned_version() -> str:
     text = (ROOT / "pyproject.toml").read_text()
     match = re.search(r'"llama-cpp-python==([^"\s;]+)"', text)
     if not match:
-        sys.exit("pyproject.toml must pin llama-cpp-python with ==; scripts/llama_wheel.py builds that version.")
+        sys.exit(
+            "pyproject.toml must pin llama-cpp-python with ==; scripts/llama_wheel.py builds that version."
+        )
     return match.group(1)
 
 
@@ -140,7 +142,10 @@ def cached_wheel(folder: Path) -> Path | None:
 
 
 def build(version: str, args: list[str], folder: Path) -> Path:
-    print(f"Building llama-cpp-python {version} from source (a few minutes, once per machine): {' '.join(args)}", flush=True)
+    print(
+        f"Building llama-cpp-python {version} from source (a few minutes, once per machine): {' '.join(args)}",
+        flush=True,
+    )
     env = dict(os.environ)
     env["CMAKE_ARGS"] = " ".join(args)
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
@@ -150,8 +155,18 @@ def build(version: str, args: list[str], folder: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="dispo-llama-") as tmp:
         subprocess.run(
             [
-                sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-cache-dir",
-                "--no-binary", "llama-cpp-python", source, "-w", tmp,
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--no-cache-dir",
+                "--no-binary",
+                "llama-cpp-python",
+                source,
+                "-w",
+                tmp,
             ],
             check=True,
             env=env,
@@ -190,7 +205,17 @@ def main() -> None:
     elif command == "install":
         path = wheel()
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-cache-dir", "--force-reinstall", str(path)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-cache-dir",
+                "--force-reinstall",
+                str(path),
+            ],
             check=True,
         )
     else:

@@ -16,7 +16,8 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "llama_wheel.py"
 @pytest.fixture(scope="module")
 def llama_wheel() -> ModuleType:
     spec = importlib.util.spec_from_file_location("llama_wheel", SCRIPT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["llama_wheel"] = module
     spec.loader.exec_module(module)
@@ -32,7 +33,9 @@ def test_every_profile_turns_native_and_amx_off(llama_wheel: ModuleType, profile
         assert f"-D{flag}=ON" not in args
 
 
-def test_auto_picks_avx2_where_the_cpu_has_it(llama_wheel: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_picks_avx2_where_the_cpu_has_it(
+    llama_wheel: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(llama_wheel.platform, "machine", lambda: "x86_64")
     monkeypatch.delenv("DISPO_LLAMA_CPU", raising=False)
     amx_xeon = {"avx2", "fma", "f16c", "bmi2", "avx512f", "avx512bw", "avx512vl", "amx_tile", "amx_int8"}
