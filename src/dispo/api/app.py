@@ -135,6 +135,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             message = (
                 f"{request.method} is not allowed on {request.url.path}: see /docs for the methods it takes."
             )
+            allowed = contract.allowed_methods(app, request.url.path, PREFIXES)
+            if allowed:
+                return error(405, [message], {"Allow": ", ".join(allowed)})
         else:
             message = str(exc.detail)
         return error(exc.status_code, [message], getattr(exc, "headers", None))

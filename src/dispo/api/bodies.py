@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import orjson
+
 from fastapi import Depends, Request
 
 from dispo.errors import ValidationFailed
@@ -23,12 +25,21 @@ async def read_json(request: Request) -> Any:
             f"The request body is {content_type}: send JSON with Content-Type: application/json."
         )
     try:
-        return json.loads(raw)
+        # orjson, as responses are rendered with it: what is accepted can be answered back.
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        json.loads(raw)
     except (ValueError, RecursionError):
         raise ValidationFailed(
             "The request body is not valid JSON: check quotes and commas, and send "
             "Content-Type: application/json."
         ) from None
+    raise ValidationFailed(
+        "The request body has a number JSON cannot carry safely (an integer beyond 64 bits, NaN or "
+        "Infinity) or is nested too deeply: send numbers within range, as plain JSON."
+    )
 
 
 JsonBody = Annotated[Any, Depends(read_json)]

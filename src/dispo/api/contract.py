@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -87,6 +88,31 @@ def json_body(model: type[RequestModel], *examples: dict[str, Any]) -> dict[str,
 
 def _needs_key(dependant: Dependant) -> bool:
     return any(d.call is get_org_id or _needs_key(d) for d in dependant.dependencies)
+
+
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def allowed_methods(app: FastAPI, path: str, prefixes: tuple[str, ...]) -> list[str]:
+    """Every method the spec declares on ``path`` (for the ``Allow`` header of a 405): Starlette
+    would name only the methods of the first route with that path."""
+    templates = getattr(app.state, "path_templates", None)
+    if templates is None:
+        templates = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+            methods = [m.upper() for m in operations if m in _METHODS]
+            templates.append((template.count("{"), re.compile(f"^{pattern}$"), methods))
+        templates.sort(key=lambda t: t[0])  # the most literal first: /conversation/search before /{id}
+        app.state.path_templates = templates
+    for prefix in prefixes[1:]:  # the other prefixes serve the same routes as the first
+        if path.startswith(prefix + "/"):
+            path = prefixes[0] + path.removeprefix(prefix)
+    matches = [(params, methods) for params, pattern, methods in templates if pattern.match(path)]
+    found = [m for params, methods in matches if params == matches[0][0] for m in methods]
+    if "GET" in found:
+        found.append("HEAD")
+    return list(dict.fromkeys(found))
 
 
 def install(app: FastAPI) -> None:

@@ -165,6 +165,12 @@ def _reject_nul(value: Any, where: str) -> None:
             _reject_nul(item, f"{where}[{i}]")
 
 
+def doc(description: str | None = None, examples: list[Any] | None = None, **schema: Any) -> Any:
+    """JSON-schema keywords for the spec only: the field's ``check`` enforces them, with its own
+    message (pydantic's constraints would answer in pydantic's words)."""
+    return Field(description=description, examples=examples, json_schema_extra=schema)
+
+
 def check(test: Callable[[Any], str | None]) -> BeforeValidator:
     """A validator from ``test(value) -> problem or None``: the problem is the error message."""
 
@@ -405,8 +411,11 @@ class CallSearch(RequestModel):
 # Re-analysis
 
 
+MAX_VERSION = 2**31 - 1
+
+
 def _version(value: Any) -> str | None:
-    if value is not None and (not _is_int(value) or value < 1):
+    if value is not None and (not _is_int(value) or not 1 <= value <= MAX_VERSION):
         return (
             "configVersion must be a version number (1, 2, …) of the agents' post-call analytics config, "
             "or left out for each agent's newest."
@@ -469,7 +478,7 @@ class ReanalyzeRequest(RequestModel):
         check(_filters),
         WithJsonSchema({"anyOf": [_FILTERS_SCHEMA, {"type": "null"}]}),
     ] = None
-    config_version: Annotated[int | None, check(_version), Field(ge=1)] = None
+    config_version: Annotated[int | None, check(_version), doc(minimum=1, maximum=MAX_VERSION)] = None
 
 
 class ReanalyzePublic(BaseModel):
@@ -504,7 +513,7 @@ Variables = Annotated[
     check(_variables),
     Field(description="Values for the agent's {{variables}}."),
 ]
-AgentRef = Annotated[str, check(_agent_id), Field(min_length=1, examples=["696e655577e1d88ff54b4fbf"])]
+AgentRef = Annotated[str, check(_agent_id), doc(minLength=1, examples=["696e655577e1d88ff54b4fbf"])]
 
 
 def _phone_number(value: Any) -> str | None:
@@ -558,7 +567,7 @@ class ChatMessageCreate(RequestModel):
     what: ClassVar[str] = "a chat message"
     required_messages: ClassVar[dict[str, str]] = {"message": _message(None) or ""}
 
-    message: Annotated[str, check(_message), Field(pattern=r"\S", examples=["Hello"])]
+    message: Annotated[str, check(_message), doc(pattern=r"\S", examples=["Hello"])]
 
 
 class ChatTurn(BaseModel):
@@ -658,7 +667,7 @@ class AgentUpdate(RequestModel, AgentBase):
     model_config = ConfigDict(extra="allow")
     ignored: ClassVar[frozenset[str]] = AGENT_READ_ONLY
 
-    name: Annotated[str, check(_agent_name), Field(pattern=r"\S", max_length=200)] = None  # type: ignore[assignment]
+    name: Annotated[str, check(_agent_name), doc(pattern=r"\S", maxLength=200)] = None  # type: ignore[assignment]
     language: Annotated[
         Literal["en", "hi", "ta", "kn"] | LanguageIn | None,
         check(_language),
@@ -677,7 +686,7 @@ class AgentCreate(AgentUpdate):
 
     required_messages: ClassVar[dict[str, str]] = {"name": 'name is required, e.g. {"name": "Sales agent"}.'}
 
-    name: Annotated[str, check(_agent_name), Field(pattern=r"\S", max_length=200, examples=["Sales agent"])]
+    name: Annotated[str, check(_agent_name), doc(pattern=r"\S", maxLength=200, examples=["Sales agent"])]
 
 
 class LanguagePublic(BaseModel):
@@ -898,7 +907,7 @@ class MembersDelete(RequestModel):
     what: ClassVar[str] = "DELETE /audience/{id}/members"
     required_messages: ClassVar[dict[str, str]] = {"memberIds": _member_ids(None) or ""}
 
-    member_ids: Annotated[list[str], check(_member_ids), Field(min_length=1)]
+    member_ids: Annotated[list[str], check(_member_ids), doc(minItems=1)]
 
 
 class DeletedCountPublic(BaseModel):
@@ -980,25 +989,27 @@ class CampaignCreate(RequestModel, CampaignBase):
     }
 
     name: Annotated[
-        str, _required_string("name", _CAMPAIGN_NAME, 200), Field(pattern=r"\S", max_length=200)
+        str, _required_string("name", _CAMPAIGN_NAME, 200), doc(pattern=r"\S", maxLength=200)
     ]
     description: Annotated[str | None, _string("description", max_length=10_000)] = None
     agent_id: Annotated[
-        str, _required_string("agentId", _CAMPAIGN_AGENT, 100), Field(pattern=r"\S", max_length=100)
+        str, _required_string("agentId", _CAMPAIGN_AGENT, 100), doc(pattern=r"\S", maxLength=100)
     ]
     audience_id: Annotated[
-        str, _required_string("audienceId", _CAMPAIGN_AUDIENCE, 100), Field(pattern=r"\S", max_length=100)
+        str, _required_string("audienceId", _CAMPAIGN_AUDIENCE, 100), doc(pattern=r"\S", maxLength=100)
     ]
     phone_number_ids: Annotated[
         list[str] | None,
         check(_phone_number_ids),
-        Field(min_length=1, description="Default: all of the organization's active numbers."),
+        doc(minItems=1, description="Default: all of the organization's active numbers."),
     ] = None
-    max_retries: Annotated[int | None, _whole_in("maxRetries", MAX_RETRIES, "retries"), Field(ge=0, le=10)] = None
+    max_retries: Annotated[
+        int | None, _whole_in("maxRetries", MAX_RETRIES, "retries"), doc(minimum=0, maximum=10)
+    ] = None
     retry_delay: Annotated[
         int | None,
         _whole_in("retryDelay", RETRY_DELAY_MINUTES, "minutes"),
-        Field(ge=1, le=1440, description="Minutes between attempts at one contact."),
+        doc(minimum=1, maximum=1440, description="Minutes between attempts at one contact."),
     ] = None
     scheduled_at: Annotated[
         str | int | None,

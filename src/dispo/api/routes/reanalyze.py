@@ -31,7 +31,7 @@ _SHOWN_IDS = 100
         "results are kept; the newest is shown."
     ),
     response_model=Envelope[ReanalyzePublic],
-    responses=errors(*WITH_BODY),
+    responses=errors(*WITH_BODY, 404),
     openapi_extra=json_body(
         ReanalyzeRequest,
         {"callIds": ["CALL-1768807723178-4561d0"]},
