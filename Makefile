@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench eval install clean help
+.PHONY: run test fuzz lint bench eval install clean help
 
 help:
 	@echo "make run    set up (virtualenv, install, migrate) and start Dispo on http://127.0.0.1:8000"
 	@echo "make test   set up and run the test suite (SQLite, plus PostgreSQL where reachable)"
+	@echo "make fuzz   schemathesis against the OpenAPI spec, every operation, $(FUZZ_EXAMPLES) examples each"
 	@echo "make lint   ruff + mypy"
 	@echo "make bench  benchmarks; writes BENCHMARKS.md (BENCH_CALLS=1000000 by default)"
 	@echo "make demo   start a fresh server, run the Post-Call Analytics page's complete example, stop"
@@ -30,6 +31,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The contract test with many more examples per operation than `make test` runs (10).
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	DISPO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_openapi_contract.py -p no:randomly
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

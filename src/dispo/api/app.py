@@ -18,8 +18,8 @@ from dispo import __version__
 from dispo.api import contract
 from dispo.api.auth import KeyCache
 from dispo.api.responses import error, ok
-from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.api.routes import agents, audiences, campaigns, conversations, live_calls, phone_numbers, reanalyze
+from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
 from dispo.errors import DispoError, RateLimited
 from dispo.runner import CallRunner

@@ -8,7 +8,6 @@ import json
 from typing import Annotated, Any
 
 import orjson
-
 from fastapi import Depends, Request
 
 from dispo.errors import ValidationFailed

@@ -59,7 +59,7 @@ class ContractRoute(APIRoute):
         names = declared_query(self)
         accepted = frozenset(names)
         takes = f"takes {', '.join(names)}" if names else "takes no query parameters"
-        where = f"{'/'.join(sorted(self.methods))} {self.path}"
+        where = f"{'/'.join(sorted(self.methods or ()))} {self.path}"
 
         async def checked(request: Request) -> Response:
             params = request.query_params
@@ -82,8 +82,6 @@ def json_body(model: type[RequestModel], *examples: dict[str, Any]) -> dict[str,
     if examples:
         media["examples"] = {f"example{i + 1}": {"value": e} for i, e in enumerate(examples)}
     return {"requestBody": {"required": True, "content": {"application/json": media}}}
-
-
 
 
 def _needs_key(dependant: Dependant) -> bool:

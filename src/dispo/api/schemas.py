@@ -31,7 +31,7 @@ from pydantic.alias_generators import to_camel
 
 from dispo import calllog
 from dispo.analytics import reanalysis
-from dispo.analytics.config import METRIC_TYPES, MAX_METRICS
+from dispo.analytics.config import MAX_METRICS, METRIC_TYPES
 from dispo.errors import ValidationFailed
 from dispo.phones import EXAMPLE, to_e164
 from dispo.store import calls as call_store
@@ -47,7 +47,7 @@ class ErrorEnvelope(BaseModel):
     """Every error: a list of sentences, each naming what is wrong and what to do."""
 
     status: Literal[False]
-    errors: list[str] = Field(min_length=1, examples=[["name is required, e.g. {\"name\": \"Sales agent\"}."]])
+    errors: list[str] = Field(min_length=1, examples=[['name is required, e.g. {"name": "Sales agent"}.']])
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -216,12 +216,10 @@ def _choice_pattern(values: tuple[str, ...] | list[str]) -> str:
 
 
 _ID_LIST = r"^\s*([0-9a-f]{24})?\s*(,\s*([0-9a-f]{24})?\s*)*$"
-_INSTANT = {
-    "type": "string",
-    "description": "ISO 8601 (2026-01-19 or 2026-01-19T07:28:43Z), epoch milliseconds, or a phrase such "
-    "as '7 days ago'.",
-    "examples": ["2026-01-19", "7 days ago"],
-}
+_INSTANT_TEXT = (
+    "ISO 8601 (2026-01-19 or 2026-01-19T07:28:43Z), epoch milliseconds, or a phrase such as '7 days ago'."
+)
+_INSTANT = {"type": "string", "description": _INSTANT_TEXT, "examples": ["2026-01-19", "7 days ago"]}
 _SECONDS = {"type": "number", "minimum": 0, "exclusiveMaximum": 1e9}
 
 # The call-list filters, shared by GET /conversation and POST /conversation/reanalyze.
@@ -256,11 +254,14 @@ FILTER_SCHEMAS: dict[str, dict[str, Any]] = {
         "maxLength": 64,
         "description": "A call id or a phone-number prefix.",
     },
-    "dateFrom": {**_INSTANT, "description": "Calls created at or after this instant. " + _INSTANT["description"]},
+    "dateFrom": {
+        **_INSTANT,
+        "description": "Calls created at or after this instant. " + _INSTANT_TEXT,
+    },
     "dateTo": {
         **_INSTANT,
         "description": "Calls created at or before this instant (a bare date includes the whole day). "
-        + _INSTANT["description"],
+        + _INSTANT_TEXT,
     },
     "durationFilter": {
         "type": "string",
@@ -272,7 +273,13 @@ FILTER_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 LIST_CALLS_SCHEMAS: dict[str, dict[str, Any]] = {
-    "page": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1, "description": "1-based page."},
+    "page": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 1_000_000,
+        "default": 1,
+        "description": "1-based page.",
+    },
     "limit": {
         "type": "integer",
         "minimum": 1,
@@ -432,7 +439,9 @@ def _reanalyze_ids(value: Any) -> str | None:
     if not value:
         return f"callIds is empty: give 1 to {most} call ids."
     if len(value) > most:
-        return f"callIds lists {len(value)} ids; at most {most} are allowed per request: send them in batches."
+        return (
+            f"callIds lists {len(value)} ids; at most {most} are allowed per request: send them in batches."
+        )
     return None
 
 
@@ -703,16 +712,16 @@ class AgentPublic(AgentBase):
     id: str = Field(alias="_id")
     name: str
     organization: str
-    description: str | None  # type: ignore[assignment]
-    global_prompt: str | None  # type: ignore[assignment]
-    first_message: str | None  # type: ignore[assignment]
+    description: str | None
+    global_prompt: str | None
+    first_message: str | None
     language: LanguagePublic
     slm_model: str
     background_sound: bool = Field(description="true when backgroundSoundType is not empty.")
     background_sound_type: str
-    global_knowledge_base_id: str | None  # type: ignore[assignment]
-    telephony_product_id: str | None  # type: ignore[assignment]
-    default_variables: dict[str, Any]  # type: ignore[assignment]
+    global_knowledge_base_id: str | None
+    telephony_product_id: str | None
+    default_variables: dict[str, Any]
     archived: bool
     archived_at: str | None
     created_at: str
@@ -988,9 +997,7 @@ class CampaignCreate(RequestModel, CampaignBase):
         "audienceId": _CAMPAIGN_AUDIENCE,
     }
 
-    name: Annotated[
-        str, _required_string("name", _CAMPAIGN_NAME, 200), doc(pattern=r"\S", maxLength=200)
-    ]
+    name: Annotated[str, _required_string("name", _CAMPAIGN_NAME, 200), doc(pattern=r"\S", maxLength=200)]
     description: Annotated[str | None, _string("description", max_length=10_000)] = None
     agent_id: Annotated[
         str, _required_string("agentId", _CAMPAIGN_AGENT, 100), doc(pattern=r"\S", maxLength=100)

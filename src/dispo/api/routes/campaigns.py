@@ -16,11 +16,11 @@ from dispo.api.responses import ok
 from dispo.api.schemas import (
     AUTHED,
     WITH_BODY,
+    CampaignActionPublic,
     CampaignCreate,
     CampaignDetailPublic,
     CampaignListPublic,
     CampaignPublic,
-    CampaignActionPublic,
     Envelope,
     errors,
     parse,
@@ -35,6 +35,7 @@ from dispo.timeutil import ms_to_iso, now_ms, parse_instant
 from dispo.types import Row
 
 router = APIRouter(tags=["campaigns"], route_class=ContractRoute)
+
 
 def render_campaign(row: Row) -> dict[str, Any]:
     """A campaign: Atoms' fields plus ``agent`` and ``audience`` as ``{_id, name}``."""

@@ -18,8 +18,8 @@ from dispo.api.contract import ContractRoute, json_body
 from dispo.api.deps import DbDep, OrgDep, SettingsDep
 from dispo.api.responses import ok
 from dispo.api.schemas import (
-    WITH_BODY,
     AUTHED,
+    WITH_BODY,
     ChatCreate,
     ChatMessageCreate,
     ChatPublic,
@@ -89,7 +89,9 @@ def _runner(request: Request) -> CallRunner:
     "follow it with GET /conversation/{callId}.",
     response_model=Envelope[OutboundCallPublic],
     responses=errors(*WITH_BODY, 404),
-    openapi_extra=json_body(OutboundCallCreate, {"agentId": "696e655577e1d88ff54b4fbf", "phoneNumber": EXAMPLE}),
+    openapi_extra=json_body(
+        OutboundCallCreate, {"agentId": "696e655577e1d88ff54b4fbf", "phoneNumber": EXAMPLE}
+    ),
 )
 def start_outbound_call(
     request: Request, db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody
@@ -155,7 +157,9 @@ def _chat_id(call_id: str) -> str:
         ChatCreate, {"agentId": "696e655577e1d88ff54b4fbf", "variables": {"name": "Asha"}}
     ),
 )
-def start_chat(request: Request, db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody) -> Response:
+def start_chat(
+    request: Request, db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody
+) -> Response:
     start = parse(ChatCreate, body)
     variables = dict(start.variables or {})
     with db.read() as conn:
