@@ -35,7 +35,7 @@ test: $(STAMP)
 # The contract test with many more examples per operation than `make test` runs (10).
 FUZZ_EXAMPLES ?= 500
 fuzz: $(STAMP)
-	DISPO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_openapi_contract.py -p no:randomly
+	DISPO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_openapi_contract.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
