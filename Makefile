@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench eval install clean clean-llama help
+.PHONY: run test fuzz lint bench eval install clean clean-llama demo help
 
 help:
 	@echo "make run    set up (virtualenv, install, migrate) and start Dispo on http://127.0.0.1:8000"
 	@echo "make test   set up and run the test suite (SQLite, plus PostgreSQL where reachable)"
+	@echo "make fuzz   schemathesis against the OpenAPI spec, every operation, $(FUZZ_EXAMPLES) examples each"
 	@echo "make lint   ruff + mypy"
 	@echo "make bench  benchmarks; writes BENCHMARKS.md (BENCH_CALLS=1000000 by default)"
 	@echo "make clean-llama  drop the cached llama-cpp-python wheels (~/.cache/dispo/wheels); the next install rebuilds"
@@ -31,6 +32,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The contract test with many more examples per operation than `make test` runs (10).
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	DISPO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_openapi_contract.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

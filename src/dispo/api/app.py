@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,10 +15,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispo import __version__
+from dispo.api import contract
 from dispo.api.auth import KeyCache
 from dispo.api.guard import RequestGuard
 from dispo.api.responses import error, ok
 from dispo.api.routes import agents, audiences, campaigns, conversations, live_calls, phone_numbers, reanalyze
+from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
 from dispo.errors import DispoError, RateLimited
 from dispo.runner import CallRunner
@@ -98,17 +99,25 @@ def create_app(
     app.state.runner = runner or CallRunner(app.state.db, settings)
     app.state.dialer = None
 
+    app.router.route_class = contract.ContractRoute  # refuses undeclared query parameters
     for i, prefix in enumerate(PREFIXES):
         for module in (conversations, reanalyze, live_calls, agents, phone_numbers, audiences, campaigns):
             app.include_router(module.router, prefix=prefix, include_in_schema=i == 0)
 
-    @app.get("/health", tags=["meta"], summary="Liveness and database check")
+    @app.get(
+        "/health",
+        tags=["meta"],
+        summary="Liveness and database check",
+        response_model=Envelope[HealthPublic],
+        responses=errors(400, 503),
+    )
     def health() -> Response:
         with app.state.db.read() as conn:
             conn.exec_driver_sql("SELECT 1")
         return ok({"version": __version__, "database": app.state.db.dialect})
 
     _install_error_handlers(app)
+    contract.install(app)  # the OpenAPI spec as the contract: 400 not 422, security, body models
     # Body caps, timeouts, rate limits and JSON that round-trips, before any route (guard.py).
     app.add_middleware(RequestGuard, settings=settings, prefixes=PREFIXES)
     app.add_middleware(ServerTiming)
@@ -123,7 +132,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        return error(400, [_describe(e) for e in exc.errors()])
+        return error(400, [describe(e) for e in exc.errors()])
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -133,6 +142,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             message = (
                 f"{request.method} is not allowed on {request.url.path}: see /docs for the methods it takes."
             )
+            allowed = contract.allowed_methods(app, request.url.path, PREFIXES)
+            if allowed:
+                return error(405, [message], {"Allow": ", ".join(allowed)})
         else:
             message = str(exc.detail)
         return error(exc.status_code, [message], getattr(exc, "headers", None))
@@ -141,17 +153,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("Unhandled error on %s %s", request.method, request.url.path)
         return error(500, ["Internal error: the server log has the details. Please report it with the time."])
-
-
-def _describe(err: Any) -> str:
-    """One FastAPI/pydantic validation error as a sentence naming the parameter."""
-    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-    where = ".".join(loc) or "request body"
-    if err.get("type") == "json_invalid":
-        return "The request body is not valid JSON: check quotes and commas, and send Content-Type: application/json."
-    if err.get("type") == "missing":
-        return f"{where} is required." if loc else "A JSON request body is required."
-    return f"{where}: {err.get('msg', 'is invalid')}."
 
 
 class ServerTiming:

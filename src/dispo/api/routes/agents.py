@@ -4,24 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from dispo.analytics.config import DispositionMetric, parse_metrics
-from dispo.api.bodies import json_object
+from dispo.analytics.config import parse_metrics
+from dispo.api.bodies import JsonBody
+from dispo.api.contract import ContractRoute, json_body
 from dispo.api.deps import DbDep, OrgDep
 from dispo.api.responses import ok
+from dispo.api.schemas import (
+    AUTHED,
+    WITH_BODY,
+    AgentCreate,
+    AgentListPublic,
+    AgentPublic,
+    AgentUpdate,
+    AnalyticsConfigPublic,
+    AnalyticsConfigUpdate,
+    AnalyticsConfigVersionsPublic,
+    Envelope,
+    MessagePublic,
+    errors,
+    parse,
+)
 from dispo.errors import Conflict, NotFound, ValidationFailed
 from dispo.ids import is_object_id
 from dispo.store import agents as store
 from dispo.timeutil import ms_to_iso
 from dispo.types import Row
 
-router = APIRouter(tags=["agents"])
+router = APIRouter(tags=["agents"], route_class=ContractRoute)
 
-LANGUAGES = ("en", "hi", "ta", "kn")  # what the Atoms agent schema allows
-SLM_MODELS = ("electron", "gpt-4o")
-BACKGROUND_SOUNDS = ("", "office", "cafe", "call_center", "static")
 # Request keys with columns of their own; any other key is kept verbatim in `extra`.
 _COLUMNS = {
     "name": "name",
@@ -35,57 +48,29 @@ _COLUMNS = {
     "telephonyProductId": "telephony_product_id",
     "defaultVariables": "default_variables",
 }
-_READ_ONLY = {"_id", "id", "organization", "createdAt", "updatedAt", "createdBy", "archived", "archivedAt"}
 
 
-def _agent_values(body: Row, *, creating: bool) -> dict[str, Any]:
-    """Validate an agent body into column values; report every problem at once."""
-    errors: list[str] = []
+def _agent_values(agent: AgentUpdate) -> dict[str, Any]:
+    """Column values of a validated agent body; null leaves a column unchanged."""
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    for key, value in body.items():
-        if key in _READ_ONLY:
-            continue
+    for key, value in agent.model_dump(by_alias=True, exclude_unset=True).items():
         column = _COLUMNS.get(key)
         if column is None:
             extra[key] = value
+        elif value is None:
             continue
-        if value is None:
-            if key == "name":
-                errors.append("name cannot be null: give the agent a name.")
-            continue
-        if key == "language":
-            code = value.get("enabled", "en") if isinstance(value, dict) else value
-            if code not in LANGUAGES:
-                errors.append(f"language {code!r} is not supported: use one of {', '.join(LANGUAGES)}.")
-            elif isinstance(value, dict):
+        elif key == "language":
+            if isinstance(value, dict):
                 extra["language"] = value
-            values[column] = code
-        elif key == "slmModel":
-            if value not in SLM_MODELS:
-                errors.append(f"slmModel {value!r} is not supported: use one of {', '.join(SLM_MODELS)}.")
+                value = value.get("enabled", "en")
             values[column] = value
         elif key == "backgroundSound":
-            sound = ("office" if value else "") if isinstance(value, bool) else value
-            if sound not in BACKGROUND_SOUNDS:
-                errors.append("backgroundSound must be one of '', 'office', 'cafe', 'call_center', 'static'.")
-            values[column] = sound
-        elif key == "defaultVariables":
-            if not isinstance(value, dict):
-                errors.append('defaultVariables must be an object, e.g. {"customer_name": "there"}.')
-            values[column] = value
+            values[column] = ("office" if value else "") if isinstance(value, bool) else value
+        elif key == "name":
+            values[column] = value.strip()
         else:
-            if not isinstance(value, str):
-                errors.append(f"{key} must be a string.")
-            elif key == "name" and not value.strip():
-                errors.append("name is empty: give the agent a name.")
-            elif key == "name" and len(value) > 200:
-                errors.append("name is longer than 200 characters.")
-            values[column] = value.strip() if key == "name" and isinstance(value, str) else value
-    if creating and "name" not in values and not any(e.startswith("name") for e in errors):
-        errors.append('name is required, e.g. {"name": "Sales agent"}.')
-    if errors:
-        raise ValidationFailed(errors[0], errors=errors)
+            values[column] = value
     if extra:
         values["extra"] = extra
     return values
@@ -129,17 +114,24 @@ def _agent_or_404(conn: Any, org_id: str, agent_id: str) -> Row:
     return row
 
 
-@router.post("/agent", status_code=201, summary="Create an agent; returns its id")
-def create_agent(
-    db: DbDep, org_id: OrgDep, body: Any = Body(..., examples=[{"name": "Sales agent"}])
-) -> Response:
-    values = _agent_values(json_object(body), creating=True)
+@router.post(
+    "/agent",
+    status_code=201,
+    summary="Create an agent; returns its id",
+    response_model=Envelope[str],
+    responses=errors(*WITH_BODY),
+    openapi_extra=json_body(AgentCreate, {"name": "Sales agent", "globalPrompt": "You are a sales agent."}),
+)
+def create_agent(db: DbDep, org_id: OrgDep, body: JsonBody) -> Response:
+    values = _agent_values(parse(AgentCreate, body))
     with db.write() as conn:
         agent_id = store.create_agent(conn, org_id, values)
     return ok(agent_id, status_code=201)
 
 
-@router.get("/agent", summary="List agents")
+@router.get(
+    "/agent", summary="List agents", response_model=Envelope[AgentListPublic], responses=errors(*AUTHED)
+)
 def list_agents(
     db: DbDep,
     org_id: OrgDep,
@@ -157,24 +149,40 @@ def list_agents(
     return ok({"agents": [render_agent(r) for r in rows], "total": total, "page": page, "offset": offset})
 
 
-@router.get("/agent/{agent_id}", summary="Get an agent")
+@router.get(
+    "/agent/{agent_id}",
+    summary="Get an agent",
+    response_model=Envelope[AgentPublic],
+    responses=errors(*AUTHED, 404),
+)
 def get_agent(agent_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.read() as conn:
         return ok(render_agent(_agent_or_404(conn, org_id, agent_id)))
 
 
-@router.patch("/agent/{agent_id}", summary="Update an agent; only the fields given change")
-def update_agent(agent_id: str, db: DbDep, org_id: OrgDep, body: Any = Body(...)) -> Response:
-    values = _agent_values(json_object(body), creating=False)
+@router.patch(
+    "/agent/{agent_id}",
+    summary="Update an agent; only the fields given change",
+    response_model=Envelope[str],
+    responses=errors(*WITH_BODY, 404),
+    openapi_extra=json_body(AgentUpdate, {"description": "Outbound solar sales", "slmModel": "gpt-4o"}),
+)
+def update_agent(agent_id: str, db: DbDep, org_id: OrgDep, body: JsonBody) -> Response:
     with db.write() as conn:
         row = _agent_or_404(conn, org_id, agent_id)
+        values = _agent_values(parse(AgentUpdate, body))
         if "extra" in values:
             values["extra"] = {**(row["extra"] or {}), **values["extra"]}
         store.update_agent(conn, agent_id, values)
     return ok(agent_id)
 
 
-@router.delete("/agent/{agent_id}/archive", summary="Archive (or with on=false, restore) an agent")
+@router.delete(
+    "/agent/{agent_id}/archive",
+    summary="Archive (or with on=false, restore) an agent",
+    response_model=Envelope[MessagePublic],
+    responses=errors(*AUTHED, 404, 409),
+)
 def archive_agent(
     agent_id: str,
     db: DbDep,
@@ -213,29 +221,13 @@ def render_config(row: Row | None) -> dict[str, Any]:
     }
 
 
-_UNCHANGED: Any = object()
-
-
-def _parse_config_body(body: Any) -> tuple[Any, tuple[DispositionMetric, ...] | None]:
-    """``(summaryPrompt or _UNCHANGED, metrics or None)``: only the keys given change."""
-    body = json_object(body)
-    unknown = sorted(set(body) - {"summaryPrompt", "dispositionMetrics"})
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown field {', '.join(unknown)}: the config takes summaryPrompt and dispositionMetrics."
-        )
-    summary_prompt = body.get("summaryPrompt", _UNCHANGED)
-    if (
-        summary_prompt is not _UNCHANGED
-        and summary_prompt is not None
-        and not isinstance(summary_prompt, str)
-    ):
-        raise ValidationFailed("summaryPrompt must be a string (or null to use the default summary prompt).")
-    metrics = parse_metrics(body["dispositionMetrics"]) if "dispositionMetrics" in body else None
-    return summary_prompt, metrics
-
-
-@router.get("/agent/{agent_id}/post-call-analytics", tags=["post-call analytics"], summary="Get the config")
+@router.get(
+    "/agent/{agent_id}/post-call-analytics",
+    tags=["post-call analytics"],
+    summary="Get the config",
+    response_model=Envelope[AnalyticsConfigPublic],
+    responses=errors(*AUTHED, 404),
+)
 def get_post_call_config(agent_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.read() as conn:
         _agent_or_404(conn, org_id, agent_id)
@@ -246,6 +238,8 @@ def get_post_call_config(agent_id: str, db: DbDep, org_id: OrgDep) -> Response:
     "/agent/{agent_id}/post-call-analytics/versions",
     tags=["post-call analytics"],
     summary="Every version of the config, newest first",
+    response_model=Envelope[AnalyticsConfigVersionsPublic],
+    responses=errors(*AUTHED, 404),
 )
 def list_post_call_config_versions(agent_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.read() as conn:
@@ -257,34 +251,34 @@ def list_post_call_config_versions(agent_id: str, db: DbDep, org_id: OrgDep) -> 
     "/agent/{agent_id}/post-call-analytics",
     tags=["post-call analytics"],
     summary="Set the summary prompt and/or disposition metrics; each change is a new version",
-)
-def set_post_call_config(
-    agent_id: str,
-    db: DbDep,
-    org_id: OrgDep,
-    body: Any = Body(
-        ...,
-        examples=[
-            {
-                "summaryPrompt": "Summarize this sales call briefly.",
-                "dispositionMetrics": [
-                    {
-                        "identifier": "user_interested",
-                        "dispositionMetricPrompt": "Was the user interested? yes, no, or unclear",
-                        "dispositionValues": {"type": "ENUM"},
-                        "choices": ["yes", "no", "unclear"],
-                    }
-                ],
-            }
-        ],
+    response_model=Envelope[AnalyticsConfigPublic],
+    responses=errors(*WITH_BODY, 404),
+    openapi_extra=json_body(
+        AnalyticsConfigUpdate,
+        {
+            "summaryPrompt": "Summarize this sales call briefly.",
+            "dispositionMetrics": [
+                {
+                    "identifier": "user_interested",
+                    "dispositionMetricPrompt": "Was the user interested? yes, no, or unclear",
+                    "dispositionValues": {"type": "ENUM"},
+                    "choices": ["yes", "no", "unclear"],
+                }
+            ],
+        },
     ),
-) -> Response:
+)
+def set_post_call_config(agent_id: str, db: DbDep, org_id: OrgDep, body: JsonBody) -> Response:
     with db.write() as conn:
         # Ownership first: another organization's agent is a 404 whatever the body says.
         _agent_or_404(conn, org_id, agent_id)
-        summary_prompt, metrics = _parse_config_body(body)
+        config = parse(AnalyticsConfigUpdate, body)
+        given = config.model_fields_set
+        metrics = parse_metrics(config.disposition_metrics) if "disposition_metrics" in given else None
         current = store.latest_analytics_config(conn, agent_id)
-        if summary_prompt is _UNCHANGED:
+        if "summary_prompt" in given:
+            summary_prompt = config.summary_prompt
+        else:
             summary_prompt = current["summary_prompt"] if current else None
         metric_json = (
             [m.to_json() for m in metrics]

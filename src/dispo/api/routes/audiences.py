@@ -12,12 +12,26 @@ import csv
 import io
 from typing import Any
 
-from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from starlette.responses import Response
 
-from dispo.api.bodies import json_object
+from dispo.api.bodies import JsonBody
+from dispo.api.contract import ContractRoute, json_body
 from dispo.api.deps import DbDep, OrgDep
 from dispo.api.responses import ok
+from dispo.api.schemas import (
+    AUTHED,
+    WITH_BODY,
+    AudiencePublic,
+    DeletedCountPublic,
+    Envelope,
+    MemberPagePublic,
+    MembersAddedPublic,
+    MembersCreate,
+    MembersDelete,
+    errors,
+    parse,
+)
 from dispo.errors import BadRequest, NotFound, ValidationFailed
 from dispo.ids import is_object_id
 from dispo.phones import EXAMPLE, to_e164
@@ -25,7 +39,7 @@ from dispo.store import audiences as store
 from dispo.timeutil import ms_to_iso
 from dispo.types import Row
 
-router = APIRouter(tags=["audiences"])
+router = APIRouter(tags=["audiences"], route_class=ContractRoute)
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
 MAX_MEMBERS = 100_000  # per upload or POST …/members
@@ -178,13 +192,7 @@ def _check_header(columns: list[str], phone_column: str) -> None:
 def parse_members_body(body: Any, phone_column: str) -> list[Member]:
     """``{members: [{phoneNumber, firstName?, …}]}`` as members; the phone key is the audience's
     column (``phoneNumber`` is accepted too). Repeats within the body count as duplicates (skipped)."""
-    body = json_object(body)
-    members = body.get("members")
-    if not isinstance(members, list) or not members:
-        raise ValidationFailed(
-            'members must be a non-empty list, e.g. {"members": [{"phoneNumber": "+14155550123", '
-            '"firstName": "Jordan"}]}.'
-        )
+    members: list[Any] = parse(MembersCreate, body).members
     if len(members) > MAX_MEMBERS:
         raise ValidationFailed(
             f"members lists {len(members)} contacts; send at most {MAX_MEMBERS} per request."
@@ -214,7 +222,12 @@ def parse_members_body(body: Any, phone_column: str) -> list[Member]:
     return out
 
 
-@router.post("/audience", summary="Create an audience from a CSV upload (multipart/form-data)")
+@router.post(
+    "/audience",
+    summary="Create an audience from a CSV upload (multipart/form-data)",
+    response_model=Envelope[AudiencePublic],
+    responses=errors(*WITH_BODY),
+)
 def create_audience(
     request: Request,
     db: DbDep,
@@ -259,14 +272,24 @@ def create_audience(
     return ok(render_audience(row, len(members)))
 
 
-@router.get("/audience", summary="List the organization's audiences, newest first")
+@router.get(
+    "/audience",
+    summary="List the organization's audiences, newest first",
+    response_model=Envelope[list[AudiencePublic]],
+    responses=errors(*AUTHED),
+)
 def list_audiences(db: DbDep, org_id: OrgDep) -> Response:
     with db.read() as conn:
         rows = store.list_audiences(conn, org_id)
     return ok([render_audience(r) for r in rows])
 
 
-@router.get("/audience/{audience_id}", summary="Get an audience")
+@router.get(
+    "/audience/{audience_id}",
+    summary="Get an audience",
+    response_model=Envelope[AudiencePublic],
+    responses=errors(*AUTHED, 404),
+)
 def get_audience(audience_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.read() as conn:
         row = _audience_or_404(conn, org_id, audience_id)
@@ -274,7 +297,12 @@ def get_audience(audience_id: str, db: DbDep, org_id: OrgDep) -> Response:
     return ok(render_audience(row, count))
 
 
-@router.get("/audience/{audience_id}/members", summary="One page of an audience's members")
+@router.get(
+    "/audience/{audience_id}/members",
+    summary="One page of an audience's members",
+    response_model=Envelope[MemberPagePublic],
+    responses=errors(*AUTHED, 404),
+)
 def list_members(
     audience_id: str,
     db: DbDep,
@@ -303,16 +331,17 @@ def list_members(
     )
 
 
-@router.post("/audience/{audience_id}/members", summary="Add members; numbers already present are skipped")
-def add_members(
-    audience_id: str,
-    db: DbDep,
-    org_id: OrgDep,
-    body: Any = Body(
-        ...,
-        examples=[{"members": [{"phoneNumber": "+14155550123", "firstName": "Jordan", "lastName": "Lee"}]}],
+@router.post(
+    "/audience/{audience_id}/members",
+    summary="Add members; numbers already present are skipped",
+    response_model=Envelope[list[MembersAddedPublic]],
+    responses=errors(*WITH_BODY, 404),
+    openapi_extra=json_body(
+        MembersCreate,
+        {"members": [{"phoneNumber": "+14155550123", "firstName": "Jordan", "lastName": "Lee"}]},
     ),
-) -> Response:
+)
+def add_members(audience_id: str, db: DbDep, org_id: OrgDep, body: JsonBody) -> Response:
     with db.write() as conn:
         row = _audience_or_404(conn, org_id, audience_id)
         members = parse_members_body(body, row["phone_number_column_name"])
@@ -322,27 +351,27 @@ def add_members(
     return ok([{"message": message, "data": {"added": added, "skipped": skipped}}])
 
 
-@router.delete("/audience/{audience_id}/members", summary="Delete members by id")
-def delete_members(
-    audience_id: str,
-    db: DbDep,
-    org_id: OrgDep,
-    body: Any = Body(..., examples=[{"memberIds": ["6b018a82b38fd67804d54c9f"]}]),
-) -> Response:
-    body = json_object(body)
-    ids = body.get("memberIds")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-        raise ValidationFailed(
-            "memberIds must be a non-empty list of member ids (the _id of GET /audience/{id}/members), "
-            'e.g. {"memberIds": ["6b018a82b38fd67804d54c9f"]}.'
-        )
+@router.delete(
+    "/audience/{audience_id}/members",
+    summary="Delete members by id",
+    response_model=Envelope[DeletedCountPublic],
+    responses=errors(*WITH_BODY, 404),
+    openapi_extra=json_body(MembersDelete, {"memberIds": ["6b018a82b38fd67804d54c9f"]}),
+)
+def delete_members(audience_id: str, db: DbDep, org_id: OrgDep, body: JsonBody) -> Response:
     with db.write() as conn:
         _audience_or_404(conn, org_id, audience_id)
+        ids = parse(MembersDelete, body).member_ids
         deleted = store.delete_members(conn, audience_id, list(dict.fromkeys(ids)))
     return ok({"deletedCount": deleted})
 
 
-@router.delete("/audience/{audience_id}", summary="Delete an audience (refused while a campaign uses it)")
+@router.delete(
+    "/audience/{audience_id}",
+    summary="Delete an audience (refused while a campaign uses it)",
+    response_model=Envelope[list[str]],
+    responses=errors(*AUTHED, 404),
+)
 def delete_audience(audience_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.write() as conn:
         _audience_or_404(conn, org_id, audience_id)

@@ -6,12 +6,25 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from dispo.api.bodies import json_object
+from dispo.api.bodies import JsonBody
+from dispo.api.contract import ContractRoute, json_body
 from dispo.api.deps import DbDep, OrgDep
 from dispo.api.responses import ok
+from dispo.api.schemas import (
+    AUTHED,
+    WITH_BODY,
+    CampaignActionPublic,
+    CampaignCreate,
+    CampaignDetailPublic,
+    CampaignListPublic,
+    CampaignPublic,
+    Envelope,
+    errors,
+    parse,
+)
 from dispo.errors import Conflict, NotFound, ValidationFailed
 from dispo.ids import is_object_id
 from dispo.store import agents as agent_store
@@ -21,21 +34,7 @@ from dispo.store import phone_numbers as number_store
 from dispo.timeutil import ms_to_iso, now_ms, parse_instant
 from dispo.types import Row
 
-router = APIRouter(tags=["campaigns"])
-
-MAX_RETRIES = (0, 10)
-RETRY_DELAY_MINUTES = (1, 1440)
-_FIELDS = (
-    "name",
-    "description",
-    "agentId",
-    "audienceId",
-    "phoneNumberIds",
-    "maxRetries",
-    "retryDelay",
-    "scheduledAt",
-)
-_READ_ONLY = {"_id", "id", "status", "organization", "createdAt", "updatedAt", "createdBy"}
+router = APIRouter(tags=["campaigns"], route_class=ContractRoute)
 
 
 def render_campaign(row: Row) -> dict[str, Any]:
@@ -71,93 +70,27 @@ def _campaign_or_404(conn: Any, org_id: str, campaign_id: str) -> Row:
     return row
 
 
-def _int_in(
-    body: dict[str, Any], key: str, bounds: tuple[int, int], default: int, unit: str, errors: list[str]
-) -> int:
-    value = body.get(key, default)
-    if value is None:
-        return default
-    low, high = bounds
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        errors.append(f"{key} must be a whole number of {unit} from {low} to {high} (got {value!r}).")
-        return default
-    return value
-
-
-def _string(body: dict[str, Any], key: str, errors: list[str], *, max_length: int) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors.append(f"{key} must be a string.")
-        return None
-    if len(value) > max_length:
-        errors.append(f"{key} is longer than {max_length} characters.")
-    return value.strip()
-
-
 def _campaign_values(body: Any) -> dict[str, Any]:
     """Validate a ``POST /campaign`` body into column values (ids still unchecked); every problem
     in the body is reported at once."""
-    body = json_object(body)
-    unknown = sorted(set(body) - set(_FIELDS) - _READ_ONLY)
-    errors: list[str] = []
-    if unknown:
-        errors.append(f"Unknown field {', '.join(unknown)}: a campaign takes {', '.join(_FIELDS)}.")
-    name = _string(body, "name", errors, max_length=200)
-    if not name and not any(e.startswith("name") for e in errors):
-        errors.append('name is required, e.g. {"name": "Spring outreach", "agentId": …, "audienceId": …}.')
-    description = _string(body, "description", errors, max_length=10_000) or ""
-    agent_id = _string(body, "agentId", errors, max_length=100)
-    if not agent_id and not any(e.startswith("agentId") for e in errors):
-        errors.append(
-            "agentId is required: the id of the agent that makes the calls (GET /agent lists them)."
-        )
-    audience_id = _string(body, "audienceId", errors, max_length=100)
-    if not audience_id and not any(e.startswith("audienceId") for e in errors):
-        errors.append("audienceId is required: the id of the audience to call (GET /audience lists them).")
-    phone_ids = body.get("phoneNumberIds")
-    if phone_ids is not None:
-        if not isinstance(phone_ids, list) or not all(isinstance(p, str) for p in phone_ids):
-            errors.append("phoneNumberIds must be a list of phone number ids (GET /product/phone-numbers).")
-            phone_ids = None
-        elif not phone_ids:
-            errors.append(
-                "phoneNumberIds is empty: give at least one id from GET /product/phone-numbers, or leave it "
-                "out to call from all of the organization's numbers."
-            )
-        else:
-            phone_ids = list(dict.fromkeys(phone_ids))
-    max_retries = _int_in(body, "maxRetries", MAX_RETRIES, 3, "retries", errors)
-    retry_delay = _int_in(body, "retryDelay", RETRY_DELAY_MINUTES, 15, "minutes", errors)
+    campaign = parse(CampaignCreate, body)
     scheduled_at = None
-    raw_schedule = body.get("scheduledAt")
-    if raw_schedule is not None:
-        try:
-            if isinstance(raw_schedule, bool) or not isinstance(raw_schedule, (str, int)):
-                raise ValidationFailed(
-                    "scheduledAt must be an ISO 8601 date-time, e.g. 2026-12-01T09:00:00Z."
-                )
-            scheduled_at = parse_instant(str(raw_schedule), field="scheduledAt")
-            if scheduled_at <= now_ms():
-                errors.append(
-                    "scheduledAt is in the past: leave it out and start the campaign with "
-                    "POST /campaign/{id}/start, or give a future time."
-                )
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise ValidationFailed(errors[0], errors=errors)
+    if campaign.scheduled_at is not None:
+        scheduled_at = parse_instant(str(campaign.scheduled_at), field="scheduledAt")
+        if scheduled_at <= now_ms():
+            raise ValidationFailed(
+                "scheduledAt is in the past: leave it out and start the campaign with "
+                "POST /campaign/{id}/start, or give a future time."
+            )
+    phone_ids = campaign.phone_number_ids
     return {
-        "name": name,
-        "description": description,
-        "agent_id": agent_id,
-        "audience_id": audience_id,
-        "phone_number_ids": phone_ids,
-        "max_retries": max_retries,
-        "retry_delay": retry_delay,
+        "name": campaign.name.strip(),
+        "description": (campaign.description or "").strip(),
+        "agent_id": campaign.agent_id.strip(),
+        "audience_id": campaign.audience_id.strip(),
+        "phone_number_ids": list(dict.fromkeys(phone_ids)) if phone_ids is not None else None,
+        "max_retries": 3 if campaign.max_retries is None else campaign.max_retries,
+        "retry_delay": 15 if campaign.retry_delay is None else campaign.retry_delay,
         "scheduled_at": scheduled_at,
     }
 
@@ -205,25 +138,24 @@ def _check_references(conn: Any, org_id: str, values: dict[str, Any]) -> None:
 
 
 @router.post(
-    "/campaign", status_code=201, summary="Create a campaign (status draft, or scheduled with scheduledAt)"
-)
-def create_campaign(
-    db: DbDep,
-    org_id: OrgDep,
-    body: Any = Body(
-        ...,
-        examples=[
-            {
-                "name": "Spring outreach",
-                "agentId": "6b018a82b38fd67804d54c9f",
-                "audienceId": "6b018a82b38fd67804d54ca0",
-                "phoneNumberIds": ["6b018a82b38fd67804d54ca1"],
-                "maxRetries": 3,
-                "retryDelay": 15,
-            }
-        ],
+    "/campaign",
+    status_code=201,
+    summary="Create a campaign (status draft, or scheduled with scheduledAt)",
+    response_model=Envelope[CampaignPublic],
+    responses=errors(*WITH_BODY, 404),
+    openapi_extra=json_body(
+        CampaignCreate,
+        {
+            "name": "Spring outreach",
+            "agentId": "6b018a82b38fd67804d54c9f",
+            "audienceId": "6b018a82b38fd67804d54ca0",
+            "phoneNumberIds": ["6b018a82b38fd67804d54ca1"],
+            "maxRetries": 3,
+            "retryDelay": 15,
+        },
     ),
-) -> Response:
+)
+def create_campaign(db: DbDep, org_id: OrgDep, body: JsonBody) -> Response:
     values = _campaign_values(body)
     with db.write() as conn:
         _check_references(conn, org_id, values)
@@ -233,7 +165,12 @@ def create_campaign(
     return ok(render_campaign(row), status_code=201)
 
 
-@router.get("/campaign", summary="List campaigns, newest first")
+@router.get(
+    "/campaign",
+    summary="List campaigns, newest first",
+    response_model=Envelope[CampaignListPublic],
+    responses=errors(*AUTHED),
+)
 def list_campaigns(
     db: DbDep,
     org_id: OrgDep,
@@ -279,7 +216,12 @@ def list_campaigns(
     )
 
 
-@router.get("/campaign/{campaign_id}", summary="A campaign with its events and metrics")
+@router.get(
+    "/campaign/{campaign_id}",
+    summary="A campaign with its events and metrics",
+    response_model=Envelope[CampaignDetailPublic],
+    responses=errors(*AUTHED, 404),
+)
 def get_campaign(campaign_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.read() as conn:
         row = _campaign_or_404(conn, org_id, campaign_id)
@@ -318,6 +260,8 @@ def _refuse(row: Row, action: str) -> Conflict:
     "/campaign/{campaign_id}/start",
     status_code=202,
     summary="Start (or resume a paused) campaign; calls are made in the background",
+    response_model=Envelope[CampaignActionPublic],
+    responses=errors(*AUTHED, 404, 409),
 )
 def start_campaign(campaign_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.write() as conn:
@@ -349,7 +293,12 @@ def start_campaign(campaign_id: str, db: DbDep, org_id: OrgDep) -> Response:
     )
 
 
-@router.post("/campaign/{campaign_id}/pause", summary="Pause a running campaign; start resumes it")
+@router.post(
+    "/campaign/{campaign_id}/pause",
+    summary="Pause a running campaign; start resumes it",
+    response_model=Envelope[CampaignActionPublic],
+    responses=errors(*AUTHED, 404, 409),
+)
 def pause_campaign(campaign_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.write() as conn:
         row = _campaign_or_404(conn, org_id, campaign_id)
@@ -361,6 +310,8 @@ def pause_campaign(campaign_id: str, db: DbDep, org_id: OrgDep) -> Response:
 @router.post(
     "/campaign/{campaign_id}/stop",
     summary="Stop a campaign for good: queued contacts are cancelled and it becomes completed",
+    response_model=Envelope[CampaignActionPublic],
+    responses=errors(*AUTHED, 404, 409),
 )
 def stop_campaign(campaign_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.write() as conn:
@@ -370,7 +321,12 @@ def stop_campaign(campaign_id: str, db: DbDep, org_id: OrgDep) -> Response:
     return ok({"message": "Campaign stopped", "campaignId": campaign_id, "status": "completed"})
 
 
-@router.delete("/campaign/{campaign_id}", summary="Delete a campaign (its calls stay in the call log)")
+@router.delete(
+    "/campaign/{campaign_id}",
+    summary="Delete a campaign (its calls stay in the call log)",
+    response_model=Envelope[CampaignActionPublic],
+    responses=errors(*AUTHED, 404, 409),
+)
 def delete_campaign(campaign_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.write() as conn:
         row = _campaign_or_404(conn, org_id, campaign_id)

@@ -2,31 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from dispo import calllog
-from dispo.api.bodies import json_object
+from dispo.api.bodies import JsonBody
+from dispo.api.contract import ContractRoute, json_body
 from dispo.api.deps import DbDep, OrgDep, SettingsDep
 from dispo.api.responses import ok
+from dispo.api.schemas import (
+    AUTHED,
+    LIST_CALLS_SCHEMAS,
+    WITH_BODY,
+    CallListPublic,
+    CallPublic,
+    CallSearch,
+    CallSearchPublic,
+    Envelope,
+    errors,
+    parse,
+    query_parameters,
+)
 from dispo.errors import NotFound, ValidationFailed
 from dispo.ids import is_call_id, is_object_id
 
-router = APIRouter(tags=["call logs"])
+router = APIRouter(tags=["call logs"], route_class=ContractRoute)
 
 
 @router.get(
     "/conversation",
     summary="List calls",
     description=(
-        "Newest first by default. Filters: agentIds, campaignIds, statusFilter, callTypes, "
-        "disconnectReasonFilter (comma-separated), search (call id or phone-number prefix), "
-        "dateFrom/dateTo (ISO 8601, epoch ms or '7 days ago'), durationFilter (0-30, 30-60, 1-5, 5+), "
-        "minDuration/maxDuration (seconds), sortBy (createdAt, updatedAt, callDuration, avgLatency), "
-        "sortOrder. Paginate with page/limit (limit 1-1000) or with cursor=pagination.nextCursor."
+        "Newest first by default. Filter by agent, campaign, status, type, disconnect reason, date, "
+        "duration, or a call id / phone-number prefix (search); comma-separated lists match any. "
+        "Paginate with page/limit or with cursor=pagination.nextCursor. Every problem with the "
+        "parameters is reported at once."
     ),
+    response_model=Envelope[CallListPublic],
+    responses=errors(*AUTHED),
+    # Parsed by dispo.calllog (shared with the CLI, same messages), so declared here by hand.
+    openapi_extra={"parameters": query_parameters(LIST_CALLS_SCHEMAS)},
 )
 def list_conversations(request: Request, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> Response:
     query = calllog.parse_list_query(
@@ -39,34 +54,32 @@ def list_conversations(request: Request, db: DbDep, org_id: OrgDep, settings: Se
         return ok(calllog.list_calls(conn, query))
 
 
-@router.post("/conversation/search", summary="Fetch up to 100 calls by id")
-def search_conversations(
-    db: DbDep,
-    org_id: OrgDep,
-    settings: SettingsDep,
-    body: Any = Body(..., examples=[{"callIds": ["CALL-1768807723178-4561d0"]}]),
-) -> Response:
-    body = json_object(body)
-    call_ids = body.get("callIds")
+@router.post(
+    "/conversation/search",
+    summary="Fetch up to 100 calls by id",
+    response_model=Envelope[CallSearchPublic],
+    responses=errors(*WITH_BODY),
+    openapi_extra=json_body(CallSearch, {"callIds": ["CALL-1768807723178-4561d0"]}),
+)
+def search_conversations(db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody) -> Response:
+    call_ids = parse(CallSearch, body).call_ids
     most = settings.search_ids_max
-    if not isinstance(call_ids, list) or not all(isinstance(c, str) for c in call_ids):
-        raise ValidationFailed(
-            'callIds is required: a list of call id strings, e.g. {"callIds": ["CALL-…"]}.'
-        )
     if not call_ids:
         raise ValidationFailed(f"callIds is empty: give 1 to {most} call ids.")
     if len(call_ids) > most:
         raise ValidationFailed(
             f"callIds lists {len(call_ids)} ids; at most {most} are allowed per request: send them in batches of {most}."
         )
-    unknown_keys = sorted(set(body) - {"callIds"})
-    if unknown_keys:
-        raise ValidationFailed(f"Unknown field {', '.join(unknown_keys)}: this endpoint takes only callIds.")
     with db.read() as conn:
         return ok(calllog.search_calls(conn, org_id, call_ids))
 
 
-@router.get("/conversation/{call_id}", summary="Get one call with transcript, recordings, cost and analytics")
+@router.get(
+    "/conversation/{call_id}",
+    summary="Get one call with transcript, recordings, cost and analytics",
+    response_model=Envelope[CallPublic],
+    responses=errors(*AUTHED, 404),
+)
 def get_conversation(call_id: str, db: DbDep, org_id: OrgDep) -> Response:
     if not (is_call_id(call_id) or is_object_id(call_id)):
         raise NotFound(

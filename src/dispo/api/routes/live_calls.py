@@ -7,15 +7,28 @@ import logging
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Body, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from sqlalchemy import Connection, select
 from starlette.responses import Response
 
 from dispo import chat
 from dispo.api.auth import authenticate
-from dispo.api.bodies import json_object
+from dispo.api.bodies import JsonBody
+from dispo.api.contract import ContractRoute, json_body
 from dispo.api.deps import DbDep, OrgDep, SettingsDep
 from dispo.api.responses import ok
+from dispo.api.schemas import (
+    AUTHED,
+    WITH_BODY,
+    ChatCreate,
+    ChatMessageCreate,
+    ChatPublic,
+    Envelope,
+    OutboundCallCreate,
+    OutboundCallPublic,
+    errors,
+    parse,
+)
 from dispo.conversation import Turn
 from dispo.errors import DispoError, NotFound, ValidationFailed
 from dispo.ids import is_call_id, is_object_id
@@ -26,7 +39,7 @@ from dispo.store.tables import agents, phone_numbers
 from dispo.timeutil import ms_to_iso, now_ms
 from dispo.types import Row
 
-router = APIRouter(tags=["live calls"])
+router = APIRouter(tags=["live calls"], route_class=ContractRoute)
 log = logging.getLogger("dispo.api")
 
 
@@ -49,27 +62,6 @@ def _agent(conn: Connection, org_id: str, agent_id: Any) -> Row:
             f"Agent {agent_id} is archived: restore it with DELETE /agent/{agent_id}/archive?on=false."
         )
     return row
-
-
-def _variables(body: dict[str, Any]) -> dict[str, Any]:
-    variables = body.get("variables")
-    if variables is None:
-        return {}
-    if not isinstance(variables, dict) or not all(
-        isinstance(v, str | int | float | bool) or v is None for v in variables.values()
-    ):
-        raise ValidationFailed(
-            'variables must be an object of strings or numbers, e.g. {"customer_name": "Asha"}.'
-        )
-    return dict(variables)
-
-
-def _refuse_unknown(body: dict[str, Any], allowed: set[str], what: str) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown field {', '.join(unknown)}: {what} takes {', '.join(sorted(allowed))}."
-        )
 
 
 def _from_number(conn: Connection, org_id: str, agent_id: str) -> Row | None:
@@ -95,34 +87,21 @@ def _runner(request: Request) -> CallRunner:
     summary="Place an outbound call from an agent; answers at once with the call id",
     description="Body {agentId, phoneNumber (E.164), variables?}. The call is placed asynchronously; "
     "follow it with GET /conversation/{callId}.",
+    response_model=Envelope[OutboundCallPublic],
+    responses=errors(*WITH_BODY, 404),
+    openapi_extra=json_body(
+        OutboundCallCreate, {"agentId": "696e655577e1d88ff54b4fbf", "phoneNumber": EXAMPLE}
+    ),
 )
 def start_outbound_call(
-    request: Request,
-    db: DbDep,
-    org_id: OrgDep,
-    settings: SettingsDep,
-    body: Any = Body(..., examples=[{"agentId": "696e655577e1d88ff54b4fbf", "phoneNumber": EXAMPLE}]),
+    request: Request, db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody
 ) -> Response:
-    body = json_object(body)
-    _refuse_unknown(body, {"agentId", "phoneNumber", "variables"}, "POST /conversation/outbound")
-    errors: list[str] = []
-    raw_number = body.get("phoneNumber")
-    number = to_e164(raw_number) if isinstance(raw_number, str) else None
-    if number is None:
-        errors.append(
-            f"phoneNumber {raw_number!r} is not a valid phone number: give it in E.164 with the country code, e.g. {EXAMPLE}."
-            if raw_number is not None
-            else f"phoneNumber is required: the number to call in E.164, e.g. {EXAMPLE}."
-        )
-    try:
-        variables = _variables(body)
-    except ValidationFailed as exc:
-        errors += exc.errors
-    if errors:
-        raise ValidationFailed(errors[0], errors=errors)
+    call = parse(OutboundCallCreate, body)
+    number = to_e164(call.phone_number)
     assert number is not None
+    variables = dict(call.variables or {})
     with db.write() as conn:
-        agent = _agent(conn, org_id, body.get("agentId"))
+        agent = _agent(conn, org_id, call.agent_id)
         source = _from_number(conn, org_id, agent["id"])
         values = new_call_values(
             org_id=org_id,
@@ -172,19 +151,19 @@ def _chat_id(call_id: str) -> str:
 @router.post(
     "/conversation/chat",
     summary="Start a chat with an agent; answers with its id and the agent's opening message",
+    response_model=Envelope[ChatPublic],
+    responses=errors(*WITH_BODY, 404),
+    openapi_extra=json_body(
+        ChatCreate, {"agentId": "696e655577e1d88ff54b4fbf", "variables": {"name": "Asha"}}
+    ),
 )
 def start_chat(
-    request: Request,
-    db: DbDep,
-    org_id: OrgDep,
-    settings: SettingsDep,
-    body: Any = Body(..., examples=[{"agentId": "696e655577e1d88ff54b4fbf", "variables": {"name": "Asha"}}]),
+    request: Request, db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody
 ) -> Response:
-    body = json_object(body)
-    _refuse_unknown(body, {"agentId", "variables"}, "POST /conversation/chat")
-    variables = _variables(body)
+    start = parse(ChatCreate, body)
+    variables = dict(start.variables or {})
     with db.read() as conn:
-        agent = _agent(conn, org_id, body.get("agentId"))
+        agent = _agent(conn, org_id, start.agent_id)
     state = chat.start(db, settings, org_id, agent, variables, _runner(request).brain_factory)
     return ok(_chat_answer(state, state.turns))
 
@@ -192,29 +171,28 @@ def start_chat(
 @router.post(
     "/conversation/chat/{call_id}",
     summary="Send the person's message; answers with the agent's reply",
+    response_model=Envelope[ChatPublic],
+    responses=errors(*WITH_BODY, 404, 409),
+    openapi_extra=json_body(ChatMessageCreate, {"message": "Yes, I'm interested. My name is Asha."}),
 )
 def send_chat_message(
-    request: Request,
-    call_id: str,
-    db: DbDep,
-    org_id: OrgDep,
-    settings: SettingsDep,
-    body: Any = Body(..., examples=[{"message": "Yes, I'm interested. My name is Asha."}]),
+    request: Request, call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody
 ) -> Response:
-    body = json_object(body)
-    _refuse_unknown(body, {"message"}, "a chat message")
-    message = body.get("message")
-    if not isinstance(message, str) or not message.strip():
-        raise ValidationFailed('message is required: the person\'s words, e.g. {"message": "Hello"}.')
     with chat.chat_lock(_chat_id(call_id)):
         state, _ = chat.load(db, org_id, call_id)
+        message = parse(ChatMessageCreate, body).message
         turns = chat.user_says(
             db, settings, state, message.strip(), _runner(request).brain_factory(state.profile)
         )
     return ok(_chat_answer(state, turns))
 
 
-@router.post("/conversation/chat/{call_id}/end", summary="Hang up a chat (the person leaves)")
+@router.post(
+    "/conversation/chat/{call_id}/end",
+    summary="Hang up a chat (the person leaves)",
+    response_model=Envelope[ChatPublic],
+    responses=errors(*AUTHED, 404, 409),
+)
 def end_chat(call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> Response:
     with chat.chat_lock(_chat_id(call_id)):
         state, _ = chat.load(db, org_id, call_id)

@@ -7,13 +7,15 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from dispo.api.contract import ContractRoute
 from dispo.api.deps import DbDep, OrgDep
 from dispo.api.responses import ok
+from dispo.api.schemas import AUTHED, Envelope, PhoneNumberPublic, errors
 from dispo.store import phone_numbers as store
 from dispo.timeutil import ms_to_iso
 from dispo.types import Row
 
-router = APIRouter(tags=["phone numbers"])
+router = APIRouter(tags=["phone numbers"], route_class=ContractRoute)
 
 
 def render_number(row: Row) -> dict[str, Any]:
@@ -36,6 +38,8 @@ def render_number(row: Row) -> dict[str, Any]:
 @router.get(
     "/product/phone-numbers",
     summary="The organization's phone numbers; a number's _id is what a campaign's phoneNumberIds takes",
+    response_model=Envelope[list[PhoneNumberPublic]],
+    responses=errors(*AUTHED),
 )
 def list_phone_numbers(db: DbDep, org_id: OrgDep) -> Response:
     with db.read() as conn:
