@@ -378,6 +378,34 @@ def test_the_model_dies_during_a_chat(serve: Callable[..., Served], tmp_path: Pa
     assert again.status_code == 200, again.text
 
 
+def test_the_model_dies_during_a_websocket_chat(serve: Callable[..., Served], tmp_path: Path) -> None:
+    """The same over the chat WebSocket: an error frame naming the crash, then ``ended`` with
+    system_error; the socket closes cleanly and the chat is stored with the person's message."""
+    from websockets.sync.client import connect
+
+    served = serve({"op": "chat", "call": 2, "action": "segfault", "once": str(tmp_path / "once")})
+    agent_id = make_agent(served.db, served.org.id)
+    url = served.url.replace("http://", "ws://") + f"/api/v1/conversation/chat/ws?agentId={agent_id}"
+    with connect(url, additional_headers=served.org.headers, open_timeout=10) as ws:
+        started = json.loads(ws.recv(timeout=30))
+        assert started["type"] == "started"
+        assert json.loads(ws.recv(timeout=30))["type"] == "message"  # the agent's opening
+        ws.send(json.dumps({"type": "message", "content": "Who is this?"}))
+        error = json.loads(ws.recv(timeout=30))
+        assert error["type"] == "error"
+        assert "SIGSEGV" in error["errors"][0]
+        ended = json.loads(ws.recv(timeout=30))
+        assert ended == {
+            "type": "ended",
+            "conversationId": started["conversationId"],
+            "disconnectionReason": "system_error",
+        }
+    served.answers()
+    data = served.get(f"/api/v1/conversation/{started['conversationId']}").json()["data"]
+    assert (data["status"], data["disconnectionReason"]) == ("completed", "system_error")
+    assert [m["content"] for m in data["transcript"]][1] == "Who is this?"
+
+
 # ---------------------------------------------------------------------------------------------
 # The real model in a child
 

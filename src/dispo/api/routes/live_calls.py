@@ -261,9 +261,15 @@ async def chat_socket(websocket: WebSocket) -> None:
                     }
                 )
                 continue
-            turns = await anyio.to_thread.run_sync(
-                chat.user_says, db, settings, state, content.strip(), brain
-            )
+            try:
+                turns = await anyio.to_thread.run_sync(
+                    chat.user_says, db, settings, state, content.strip(), brain
+                )
+            except DispoError as exc:
+                # The model failed or its worker died (ModelCrashed): chat.user_says has ended the
+                # chat as system_error with its transcript; the person is told why, then "ended".
+                await websocket.send_json({"type": "error", "errors": exc.errors})
+                break
             for turn in turns[1:]:
                 await websocket.send_json({"type": "message", **_turn(turn)})
     except WebSocketDisconnect:
