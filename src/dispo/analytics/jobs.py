@@ -42,7 +42,7 @@ from sqlalchemy import Connection
 from dispo.analytics import pipeline
 from dispo.analytics.pipeline import TERMINAL_STATUSES, mark_pending
 from dispo.config import Settings
-from dispo.errors import DispoError
+from dispo.errors import QueueConfigError
 from dispo.store import calls as call_store
 from dispo.store.database import Database, create_private_file, make_private_dir
 from dispo.types import Row
@@ -72,10 +72,6 @@ PRIORITY_RERUN = 0  # re-analysis: runs when no new call waits
 DEFAULT_QUEUE_NAME = "dispo"
 ANALYZE_TASK = "analyze_call"
 SWEEP_TASK = "sweep_analytics"
-
-
-class QueueConfigError(DispoError):
-    """``DISPO_QUEUE_URL`` is not a queue Dispo knows."""
 
 
 def _split_queue_name(url: str) -> tuple[str, str | None]:

@@ -37,7 +37,7 @@ from dispo.analytics import engine
 from dispo.analytics.config import AnalyticsConfig, parse_metrics
 from dispo.analytics.engine import Analysis, MetricValue, Turn
 from dispo.config import Settings
-from dispo.errors import DispoError
+from dispo.errors import AnalysisFailed
 from dispo.llm import get_backend
 from dispo.store.database import Database
 from dispo.store.tables import analytics_configs, analytics_results, calls, transcript_messages
@@ -78,12 +78,6 @@ SWEEP_BATCH = 1000
 _ERROR_MAX = 2000
 
 c = calls.c
-
-
-class AnalysisFailed(DispoError):
-    """An analysis that was run in process (``dispo analytics rerun --inline``) failed for good."""
-
-    status_code = 500
 
 
 class _Permanent(Exception):

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from dispo.analytics.config import METRIC_TYPES, DispositionMetric
 from dispo.analytics.engine import Turn
-from dispo.errors import DispoError
+from dispo.errors import DatasetError as DatasetError  # defined in the error tree, kept importable here
 
 Kind = Literal["extraction", "summaries"]
 DatetimePart = Literal["date", "time", "datetime"]
@@ -25,12 +25,6 @@ DatetimePart = Literal["date", "time", "datetime"]
 MAX_ERRORS = 20  # listed in one DatasetError; the rest are counted
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME = re.compile(r"^\d{2}:\d{2}$")
-
-
-class DatasetError(DispoError):
-    """The evaluation file cannot be read; ``errors`` lists each problem as ``FILE:LINE: what``."""
-
-    status_code = 400
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
-from dispo.errors import DispoError
+# The errors live in dispo.errors (the one error tree); imported here so ``dispo.llm`` and the
+# backends keep importing them from this module.
+from dispo.errors import LLMError as LLMError
+from dispo.errors import ModelCrashed as ModelCrashed
+from dispo.errors import ModelTimedOut as ModelTimedOut
 
 if TYPE_CHECKING:
     from dispo.config import Settings
@@ -39,24 +43,6 @@ class Completion:
     completion_tokens: int = 0
     # Mean log-probability of the generated tokens, where the backend reports token log-probabilities.
     mean_logprob: float | None = None
-
-
-class LLMError(DispoError):
-    """The model could not be loaded or did not answer."""
-
-    status_code = 503
-
-
-class ModelCrashed(LLMError):
-    """The process running the model died (a segfault in native code, SIGKILL, the OOM killer).
-
-    Raised in the caller whose request was in flight; the supervisor starts a fresh process for the
-    next call (see :mod:`dispo.llm.worker`), so this fails one call, not the server.
-    """
-
-
-class ModelTimedOut(LLMError):
-    """The model did not answer within ``DISPO_LLM_CALL_TIMEOUT_SECONDS``; its process was stopped."""
 
 
 class Backend(ABC):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from dispo.errors import DispoError
+from dispo.errors import ProviderError as ProviderError  # defined in the error tree, kept importable here
 
 if TYPE_CHECKING:
     from dispo.config import Settings
@@ -129,12 +129,6 @@ class Provider(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
-
-
-class ProviderError(DispoError):
-    """A provider could not be found or configured."""
-
-    status_code = 503
 
 
 _REGISTRY: dict[str, Callable[[Settings], Provider]] = {}
