@@ -7,10 +7,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from dispo.api.app import create_app
 from dispo.config import Settings
 from dispo.conversation import ScriptedBrain
 from dispo.dialer import Dialer
@@ -437,3 +440,27 @@ def test_stop_cancels_the_rest_and_lets_calls_in_progress_finish(
     dialled = sum(dials_per_number(db, campaign.id, provider).values())
     assert sum(calls_per_number(db, campaign.id).values()) == dialled < 200
     assert campaign_status(db, campaign.id) == "completed"
+
+
+def test_starting_a_campaign_wakes_the_dialer(
+    db: Database, org: Org, tmp_path: Path, dialers: list[Dialer]
+) -> None:
+    """POST /campaign/{id}/start wakes the server's dialer: with a 30 s poll interval, the first
+    call still goes out at once rather than at the next poll."""
+    campaign = make_campaign(db, org.id, 3, start=False)
+    settings = Settings(data_dir=tmp_path, dialer_poll_seconds=30)
+    provider = SimulatedProvider(pace=0.0005)
+    app = create_app(settings, db, run_dialer=True, runner=scripted_runner(db, settings, provider))
+    with TestClient(app, headers=org.headers) as client:
+        dialer = app.state.dialer
+        assert dialer is not None
+        wait_for(lambda: dialer._last_maintenance > 0, timeout=10, what="the dialer's first pass")
+        time.sleep(0.3)  # that pass found nothing to dial; the next poll is 30 s away
+        assert sum(provider.dials.values()) == 0
+        started = time.monotonic()
+        response = client.post(f"/api/v1/campaign/{campaign.id}/start")
+        assert response.status_code == 202, response.text
+        wait_for(lambda: sum(provider.dials.values()) >= 1, timeout=5, what="the first call")
+        assert time.monotonic() - started < 5
+        wait_for(lambda: campaign_status(db, campaign.id) == "completed", timeout=10, what="completion")
+    assert_accounted(db, campaign, provider, max_retries=0)

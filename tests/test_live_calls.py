@@ -199,9 +199,13 @@ def test_chat_refuses_bad_input(live: TestClient) -> None:
     )
 
 
-def test_an_idle_chat_times_out(db: Database, org: Org, provider: SimulatedProvider, tmp_path: Any) -> None:
+def test_an_idle_chat_times_out(
+    db: Database, org: Org, provider: SimulatedProvider, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dispo import chat
 
+    # Without the app's periodic sweep: its next message ends the chat, and sweep_idle the other.
+    monkeypatch.setattr(chat.IdleSweeper, "start", lambda _self: None)
     settings = Settings(data_dir=tmp_path, call_silence_timeout_seconds=0.2)
     runner = CallRunner(db, settings, brain_factory=lambda _p: ScriptedBrain(), providers={"test": provider})
     with TestClient(create_app(settings, db, runner=runner), headers=org.headers) as live:
@@ -221,6 +225,35 @@ def test_an_idle_chat_times_out(db: Database, org: Org, provider: SimulatedProvi
             data = live.get(f"{API}/conversation/{call_id}").json()["data"]
             assert (data["status"], data["disconnectionReason"]) == ("completed", "timeout")
             assert data["duration"] < 1
+
+
+def test_the_running_app_ends_an_idle_chat_by_itself(
+    db: Database, org: Org, provider: SimulatedProvider, tmp_path: Any
+) -> None:
+    """Nobody writes to the chat again, nor asks about it: the app's periodic sweep ends it."""
+    settings = Settings(data_dir=tmp_path, call_silence_timeout_seconds=0.3)
+    runner = CallRunner(db, settings, brain_factory=lambda _p: ScriptedBrain(), providers={"test": provider})
+    with TestClient(create_app(settings, db, runner=runner), headers=org.headers) as live:
+        call_id = live.post(f"{API}/conversation/chat", json={"agentId": _agent(live)}).json()["data"][
+            "conversationId"
+        ]
+
+        def status() -> tuple[str, str | None]:
+            with db.read() as conn:
+                row = conn.execute(
+                    select(calls.c.status, calls.c.disconnection_reason).where(calls.c.call_id == call_id)
+                ).one()
+            return str(row[0]), row[1]
+
+        assert status() == ("in_progress", None)
+        deadline = time.monotonic() + 5
+        while status()[0] == "in_progress":
+            assert time.monotonic() < deadline, "the idle chat was not ended by the app"
+            time.sleep(0.05)
+        assert status() == ("completed", "timeout")
+        data = live.get(f"{API}/conversation/{call_id}").json()["data"]
+        assert (data["status"], data["disconnectionReason"]) == ("completed", "timeout")
+        assert 0.3 <= data["duration"] < 1  # ended when it went silent too long, not when swept
 
 
 def test_chat_over_a_websocket(live: TestClient, org: Org) -> None:

@@ -5,13 +5,15 @@ person's messages instead of a telephony session. Each turn is stored as it happ
 read back mid-conversation shows its transcript so far. A chat ends when the person hangs up
 (``user_hangup``), the agent says goodbye (``agent_hangup``), or the person is silent for
 ``call_silence_timeout_seconds`` or the chat reaches ``call_max_duration_seconds`` (``timeout``);
-an idle chat is ended when its next message arrives or by the dialer's periodic sweep.
+an idle chat is ended when its next message arrives or by the server's periodic sweep
+(:class:`IdleSweeper`, started with the app).
 
 Durations are wall-clock time; cost is credits per minute, as for phone calls.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ from dispo.store.database import Database
 from dispo.store.tables import agents, calls, organizations, transcript_messages
 from dispo.timeutil import now_ms
 from dispo.types import Row
+
+log = logging.getLogger("dispo.chat")
 
 ACTIVE = "in_progress"
 
@@ -198,9 +202,11 @@ def end(
         "updated_at": max(ended_at, now_ms()),
     }
     with db.write() as conn:
-        status = conn.execute(select(calls.c.status).where(calls.c.pk == state.call_pk)).scalar_one()
-        if status != ACTIVE:
-            state.status = str(status)
+        status, ended_reason = conn.execute(
+            select(calls.c.status, calls.c.disconnection_reason).where(calls.c.pk == state.call_pk)
+        ).one()
+        if status != ACTIVE:  # ended meanwhile (the sweep, another request): keep how it ended
+            state.status, state.reason = str(status), ended_reason
             return False
         marked = finish(conn, state.call_pk, changes)
     state.status, state.reason = "completed", str(reason)
@@ -232,3 +238,44 @@ def sweep_idle(db: Database, settings: Settings, now: int | None = None, limit: 
                 stop_at = min(at, state.last_activity_ms + int(settings.call_silence_timeout_seconds * 1000))
                 ended += end(db, settings, state, reason, at=stop_at)
     return ended
+
+
+class IdleSweeper:
+    """Runs :func:`sweep_idle` on a thread every ``interval`` seconds while the server is up, so
+    that a chat nobody writes to ends on its timeout without waiting for a next message.
+
+    ``interval`` defaults to half the silence timeout, at most 5 s: the ending is recorded at the
+    moment the chat went silent too long (``sweep_idle``), so the interval only bounds how long
+    the chat still reads ``in_progress``.
+    """
+
+    def __init__(self, db: Database, settings: Settings, interval: float | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        default = min(5.0, max(0.05, settings.call_silence_timeout_seconds / 2))
+        self.interval = interval if interval is not None else default
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="dispo-chat-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                ended = sweep_idle(self.db, self.settings)
+            except Exception:
+                log.exception("Sweeping idle chats failed; retrying in %.1f s", self.interval)
+                continue
+            if ended:
+                log.info("Ended %d idle chat(s) on their timeout.", ended)

@@ -32,7 +32,6 @@ from dispo.store.members import TERMINAL_CALL_STATUSES
 from dispo.store.tables import agents, calls, transcript_messages
 from dispo.telephony import UNCONNECTED, DialOutcome, DialRequest, Provider, make_provider
 from dispo.timeutil import now_ms
-from dispo.types import Row
 
 log = logging.getLogger("dispo.calls")
 
@@ -269,16 +268,3 @@ class CallRunner:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
         for provider in self._providers.values():
             provider.close()
-
-
-def planned_from_row(row: Row, *, provider: str, attempt: int = 0) -> PlannedCall:
-    return PlannedCall(
-        call_pk=row["pk"],
-        call_id=row["call_id"],
-        agent_id=row["agent_id"],
-        to_number=row["to_number"],
-        from_number=row["from_number"],
-        provider=provider,
-        variables=dict(row["variables"] or {}),
-        attempt=attempt,
-    )

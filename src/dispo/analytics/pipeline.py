@@ -60,7 +60,6 @@ __all__ = [
     "mark_pending",
     "mark_pending_many",
     "record_failure",
-    "run_analysis",
     "status_counts",
     "sweep_database",
 ]
@@ -409,25 +408,6 @@ def drive(db: Database, settings: Settings, call_pk: int) -> Outcome:
         if outcome.kind == "failed":
             raise AnalysisFailed(outcome.error or "analysis failed")
         return outcome
-
-
-def run_analysis(
-    db: Database, settings: Settings, call_pk: int, *, config_version: int | None = None
-) -> None:
-    """Analyze ``call_pk`` now, in this process, and record the result (re-analysis inline).
-
-    Uses the agent's config version ``config_version``, or its newest config. Retries as a worker
-    would (sleeping between attempts); raises :class:`AnalysisFailed` with the reason when every
-    attempt failed.
-    """
-    from dispo.analytics import reanalysis  # here: reanalysis builds on this module
-
-    with db.write() as conn:
-        rows = conn.execute(select(c.pk, c.agent_id, c.call_id).where(c.pk == call_pk)).mappings().all()
-        if not rows:
-            raise AnalysisFailed(f"No call with pk {call_pk}.")
-        reanalysis.mark_for_reanalysis(conn, rows, config_version=config_version)
-    drive(db, settings, call_pk)
 
 
 def status_counts(conn: Connection, call_pks: Sequence[int]) -> dict[str | None, int]:

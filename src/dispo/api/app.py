@@ -54,9 +54,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         dialer = app.state.dialer = Dialer(app.state.db, app.state.settings, app.state.runner)
         dialer.start()
+    # Chats nobody writes to end on their silence timeout (or maximum duration) without a next
+    # message: a sweep every few seconds while the server is up.
+    from dispo.chat import IdleSweeper
+
+    sweeper = IdleSweeper(app.state.db, app.state.settings)
+    sweeper.start()
     try:
         yield
     finally:
+        sweeper.stop()
         if dialer is not None:
             dialer.stop()
         app.state.runner.shutdown(wait=False)

@@ -168,9 +168,6 @@ class LocalBackend(Backend):
         """The prompt text for ``messages``, ending where the assistant's reply begins."""
         return str(self._formatter(messages=[dict(m) for m in messages]).prompt)  # type: ignore[misc]
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._tokens(text))
-
     def _tokens(self, text: str) -> list[int]:
         return list(self._llm.tokenize(text.encode(), add_bos=False, special=False))
 

@@ -65,13 +65,6 @@ def active_campaign_names(conn: Connection, agent_id: str) -> list[str]:
     return [str(name) for name in conn.execute(stmt).scalars()]
 
 
-def agent_names(conn: Connection, org_id: str, agent_ids: list[str]) -> dict[str, str]:
-    if not agent_ids:
-        return {}
-    stmt = select(agents.c.id, agents.c.name).where(agents.c.org_id == org_id, agents.c.id.in_(agent_ids))
-    return {row.id: row.name for row in conn.execute(stmt)}
-
-
 def latest_analytics_config(conn: Connection, agent_id: str) -> Row | None:
     c = analytics_configs.c
     stmt = select(analytics_configs).where(c.agent_id == agent_id).order_by(c.version.desc()).limit(1)

@@ -204,13 +204,3 @@ def requeue_unplaced(conn: Connection, expired: Expired, now: int) -> bool:
         .values(status="queued", lease_until=None, attempts=m.attempts - 1, updated_at=now)
     )
     return result.rowcount == 1
-
-
-def open_counts(conn: Connection, campaign_id: str) -> dict[str, int]:
-    """Members per status (for tests, the CLI and the bench)."""
-    from sqlalchemy import func
-
-    rows = conn.execute(
-        select(m.status, func.count()).where(m.campaign_id == campaign_id).group_by(m.status)
-    ).all()
-    return {str(status): int(n) for status, n in rows}

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, select
 
 from dispo.errors import NotFound
 from dispo.ids import new_object_id
@@ -53,10 +53,6 @@ def get_org(conn: Connection, org_id: str) -> Row | None:
 
 def list_orgs(conn: Connection) -> list[Row]:
     return list(conn.execute(select(organizations).order_by(organizations.c.created_at)).mappings())
-
-
-def count_orgs(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(organizations)).scalar_one())
 
 
 def create_key(conn: Connection, org_id: str, name: str = "default") -> NewKey:

@@ -4,9 +4,9 @@ lifecycle. Dialling itself happens in the background (the dialer), never in a re
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from dispo.api.bodies import JsonBody
@@ -33,6 +33,9 @@ from dispo.store import campaigns as store
 from dispo.store import phone_numbers as number_store
 from dispo.timeutil import ms_to_iso, now_ms, parse_instant
 from dispo.types import Row
+
+if TYPE_CHECKING:
+    from dispo.dialer import Dialer
 
 router = APIRouter(tags=["campaigns"], route_class=ContractRoute)
 
@@ -263,7 +266,7 @@ def _refuse(row: Row, action: str) -> Conflict:
     response_model=Envelope[CampaignActionPublic],
     responses=errors(*AUTHED, 404, 409),
 )
-def start_campaign(campaign_id: str, db: DbDep, org_id: OrgDep) -> Response:
+def start_campaign(request: Request, campaign_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.write() as conn:
         row = _campaign_or_404(conn, org_id, campaign_id)
         if row["status"] not in store.STARTABLE:
@@ -283,6 +286,9 @@ def start_campaign(campaign_id: str, db: DbDep, org_id: OrgDep) -> Response:
         if not store.start(conn, row):
             raise _refuse(_campaign_or_404(conn, org_id, campaign_id), "started")
         status = _campaign_or_404(conn, org_id, campaign_id)["status"]
+    dialer: Dialer | None = request.app.state.dialer  # None: no dialer here, another one polls
+    if dialer is not None:
+        dialer.wake()  # committed above: the first calls go out now, not at the next poll
     return ok(
         {
             "message": "Campaign resumed" if resumed else "Campaign started",
