@@ -29,12 +29,14 @@ from dispo.api.schemas import (
     errors,
     parse,
 )
-from dispo.conversation import Turn
+from dispo.config import Settings
+from dispo.conversation import Brain, Turn
 from dispo.errors import DispoError, NotFound, ValidationFailed
 from dispo.ids import is_call_id, is_object_id
 from dispo.phones import EXAMPLE, to_e164
 from dispo.runner import CallRunner, PlannedCall, new_call_values
 from dispo.store import calls as call_store
+from dispo.store.database import Database
 from dispo.store.tables import agents, phone_numbers
 from dispo.timeutil import ms_to_iso, now_ms
 from dispo.types import Row
@@ -205,6 +207,14 @@ def end_chat(call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> 
 # Chat over a WebSocket
 
 
+def _locked_user_says(
+    db: Database, settings: Settings, state: chat.ChatState, text: str, brain: Brain
+) -> list[Turn]:
+    # Under the chat's lock, as over HTTP: the idle sweep (chat.IdleSweeper) takes it too.
+    with chat.chat_lock(state.call_id):
+        return chat.user_says(db, settings, state, text, brain)
+
+
 @router.websocket("/conversation/chat/ws")
 async def chat_socket(websocket: WebSocket) -> None:
     """Protocol (JSON text frames): the server sends ``{"type": "started", "conversationId"}``, then
@@ -263,7 +273,7 @@ async def chat_socket(websocket: WebSocket) -> None:
                 continue
             try:
                 turns = await anyio.to_thread.run_sync(
-                    chat.user_says, db, settings, state, content.strip(), brain
+                    _locked_user_says, db, settings, state, content.strip(), brain
                 )
             except DispoError as exc:
                 # The model failed or its worker died (ModelCrashed): chat.user_says has ended the
