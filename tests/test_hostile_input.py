@@ -623,3 +623,29 @@ def test_an_unreachable_limit_store_lets_requests_through(db: Database, org: Org
     settings = Settings(data_dir=tmp_path, rate_limit="1/minute", rate_limit_storage="redis://127.0.0.1:1/0")
     with TestClient(create_app(settings, db), headers=org.headers) as client:
         assert [client.get(f"{API}/agent").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_routes_take_the_body_the_guard_parsed() -> None:
+    """The guard parses and checks each JSON body once; the route reads that value, not the bytes again."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from dispo.api.bodies import read_json
+    from dispo.api.guard import JSON_BODY_SCOPE_KEY
+
+    checked = {"name": "parsed by the guard"}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v1/agent",
+        "headers": [(b"content-type", b"application/json")],
+        JSON_BODY_SCOPE_KEY: checked,
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b'{"name": "the raw bytes"}', "more_body": False}
+
+    assert asyncio.run(read_json(Request(scope, receive))) is checked
+    del scope[JSON_BODY_SCOPE_KEY]  # no guard in front: the same parser and checks run here
+    assert asyncio.run(read_json(Request(scope, receive))) == {"name": "the raw bytes"}

@@ -39,6 +39,7 @@ MAX_DEPTH = 64  # orjson encodes 255 levels; a stored value is served a few leve
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
 ORG_ID_SCOPE_KEY = "dispo.org_id"  # the organization the guard authenticated (see deps.get_org_id)
+JSON_BODY_SCOPE_KEY = "dispo.json_body"  # the body the guard parsed and checked (bodies.read_json)
 
 _EXPENSIVE = re.compile(r"^/(?:api|atoms)/v1/conversation/(?:reanalyze|outbound|chat(?:/[^/]+)?)/?$")
 _BULK = re.compile(r"^/(?:api|atoms)/v1/audience/[^/]+/members/?$")  # up to 100,000 members a request
@@ -228,7 +229,7 @@ class RequestGuard:
                 body = await self._read_body(receive, cap, upload)
                 body_read = True
                 if body and _is_json(content_type):
-                    parse_json_body(body)
+                    scope[JSON_BODY_SCOPE_KEY] = parse_json_body(body)  # parsed once, for the route
         except _ClientGone:
             return
         except (_Refused, DispoError) as exc:
