@@ -31,9 +31,9 @@ from sqlalchemy import func, select
 from benchmarks import sections
 from benchmarks.machine import describe
 from dispo.config import Settings
-from dispo.conversation import ScriptedBrain
-from dispo.dialer import Dialer
-from dispo.runner import CallRunner
+from dispo.runtime.dialer import Dialer
+from dispo.runtime.dialogue import ScriptedBrain
+from dispo.runtime.runner import CallRunner
 from dispo.store import agents as agent_store
 from dispo.store import audiences as audience_store
 from dispo.store import campaigns as campaign_store
@@ -42,7 +42,7 @@ from dispo.store import phone_numbers as phone_store
 from dispo.store.database import Database
 from dispo.store.migrate import migrate
 from dispo.store.tables import calls, campaign_members, campaigns
-from dispo.telephony.test import SimulatedProvider
+from dispo.telephony.simulated import SimulatedProvider
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "dialer"

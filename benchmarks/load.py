@@ -16,8 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from dispo import synthetic
-from dispo.store import orgs
+from dispo.store import orgs, synthetic
 from dispo.store.database import Database
 from dispo.store.migrate import current_revision, migrate
 

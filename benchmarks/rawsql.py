@@ -19,7 +19,7 @@ import psycopg
 from sqlalchemy import event
 
 from benchmarks.cases import Sample
-from dispo import calllog
+from dispo.api import calllog
 from dispo.store.database import _SQLITE_PRAGMAS, Database
 
 

@@ -180,7 +180,7 @@ def markdown(run: Report) -> str:
         assert d is not None
         ds = d.dataset
         out += [
-            f"{ds.calls:,} synthetic calls (`dispo.synthetic`, seed {ds.seed}) over {ds.days} days "
+            f"{ds.calls:,} synthetic calls (`dispo.store.synthetic`, seed {ds.seed}) over {ds.days} days "
             f"ending {ms_to_iso(ds.end_ms)}, 5 agents, 12 campaigns, one organization; connected calls "
             "carry a 10-40 turn transcript, completed ones an analytics result. The generator seeds "
             "by organization as well, so each backend holds its own draw of the same distribution.",

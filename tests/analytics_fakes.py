@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from dispo.analytics import engine, pipeline
+from dispo.analytics import engine, lifecycle
 from dispo.analytics.config import AnalyticsConfig, parse_metrics
 from dispo.analytics.engine import Analysis, MetricValue
 from dispo.analytics.jobs import insert_finished_call
@@ -84,7 +84,7 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     fake = FakeEngine()
     backend = FakeBackend()
     monkeypatch.setattr(engine, "analyze", fake)
-    monkeypatch.setattr(pipeline, "get_backend", lambda _settings: backend)
+    monkeypatch.setattr(lifecycle, "get_backend", lambda _settings: backend)
     return fake
 
 

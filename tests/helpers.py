@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispo import synthetic
+from dispo.store import synthetic
 from dispo.store.database import Database
 
 

@@ -42,9 +42,8 @@ from smallestai.atoms.models import (
     CreateAgentRequestLanguage,
 )
 
-from dispo import synthetic
 from dispo.config import Settings
-from dispo.store import phone_numbers
+from dispo.store import phone_numbers, synthetic
 from dispo.store.database import Database
 
 if TYPE_CHECKING:

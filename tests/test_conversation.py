@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dispo.conversation import (
+from dispo.llm import Backend, Completion, Message
+from dispo.runtime.dialogue import (
     AgentProfile,
     AgentReply,
     LLMBrain,
@@ -16,9 +17,8 @@ from dispo.conversation import (
     converse,
     substitute,
 )
-from dispo.llm import Backend, Completion, Message
 from dispo.telephony import DialRequest
-from dispo.telephony.test import SimulatedProvider
+from dispo.telephony.simulated import SimulatedProvider
 
 AGENT = {
     "id": "a" * 24,

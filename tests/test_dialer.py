@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 
 from dispo.api.app import create_app
 from dispo.config import Settings
-from dispo.conversation import ScriptedBrain
-from dispo.dialer import Dialer
-from dispo.runner import CallRunner
+from dispo.runtime.dialer import Dialer
+from dispo.runtime.dialogue import ScriptedBrain
+from dispo.runtime.runner import CallRunner
 from dispo.store import agents as agent_store
 from dispo.store import audiences as audience_store
 from dispo.store import calls as call_store
@@ -27,7 +27,7 @@ from dispo.store import phone_numbers as phone_store
 from dispo.store.database import Database
 from dispo.store.tables import calls, campaign_members, campaigns
 from dispo.telephony import DialRequest, DialResult, Provider
-from dispo.telephony.test import SimulatedProvider
+from dispo.telephony.simulated import SimulatedProvider
 from dispo.timeutil import now_ms
 from tests.conftest import Org
 

@@ -145,7 +145,7 @@ def test_every_error_is_exported() -> None:
 
 def test_old_import_paths_still_work() -> None:
     from dispo.analytics.jobs import QueueConfigError
-    from dispo.analytics.pipeline import AnalysisFailed
+    from dispo.analytics.lifecycle import AnalysisFailed
     from dispo.evaluation import DatasetError
     from dispo.evaluation.dataset import DatasetError as DatasetErrorFromDataset
     from dispo.llm import LLMError, ModelCrashed, ModelTimedOut

@@ -24,7 +24,7 @@ from dispo.cli import app
 from dispo.config import Settings, get_settings
 from dispo.evaluation import naive, report, rouge
 from dispo.evaluation.dataset import DatasetError, load_dataset
-from dispo.evaluation.runner import ModelClock, call_start, percentile, run
+from dispo.evaluation.harness import ModelClock, call_start, percentile, run
 from dispo.evaluation.scoring import datetime_text, is_type_valid, matches, normalise_text
 from dispo.llm import Backend, Completion, Message
 

@@ -28,12 +28,12 @@ from dispo.api.guard import MAX_DEPTH, json_problem
 from dispo.api.ratelimit import storage_url
 from dispo.api.server import head_timeout_protocol, server_options
 from dispo.config import Settings
-from dispo.conversation import ScriptedBrain
-from dispo.runner import CallRunner
+from dispo.runtime.dialogue import ScriptedBrain
+from dispo.runtime.runner import CallRunner
 from dispo.store import orgs
 from dispo.store.calls import Cursor
 from dispo.store.database import Database
-from dispo.telephony.test import SimulatedProvider
+from dispo.telephony.simulated import SimulatedProvider
 from tests.analytics_fakes import end_call, make_agent
 from tests.conftest import Org, _free_port
 

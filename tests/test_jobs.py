@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from dispo import calllog
-from dispo.analytics import jobs, pipeline
+from dispo.analytics import jobs, lifecycle
 from dispo.analytics.jobs import InProcessWorkers, Jobs, enqueue, finish_call, mark_pending
+from dispo.api import calllog
 from dispo.config import Settings
 from dispo.store import orgs
 from dispo.store.database import Database
@@ -92,7 +92,7 @@ def test_an_attempt_records_the_result_the_config_version_and_timings(
     db: Database, org: Org, tmp_path: Path, fake_engine: FakeEngine
 ) -> None:
     pk = end_call(db, org.id, make_agent(db, org.id, summary_prompt="Be brief."))
-    outcome = pipeline.attempt(db, job_settings(db, tmp_path), pk)
+    outcome = lifecycle.attempt(db, job_settings(db, tmp_path), pk)
     assert outcome.kind == "completed"
     row = call_row(db, pk)
     assert row["analytics_status"] == "completed"
@@ -133,7 +133,7 @@ def test_without_a_config_the_job_writes_a_default_summary_and_no_metrics(
 ) -> None:
     pk = end_call(db, org.id, make_agent(db, org.id, summary_prompt=None))
     assert call_row(db, pk)["analytics_config_id"] is None
-    assert pipeline.attempt(db, job_settings(db, tmp_path), pk).kind == "completed"
+    assert lifecycle.attempt(db, job_settings(db, tmp_path), pk).kind == "completed"
     (result,) = results(db, pk)
     assert result["summary"] == "2 turns; prompt=None"
     assert result["disposition_metrics"] == []
@@ -144,7 +144,7 @@ def test_a_call_nobody_answered_needs_no_model(
     db: Database, org: Org, tmp_path: Path, fake_engine: FakeEngine
 ) -> None:
     pk = end_call(db, org.id, make_agent(db, org.id), status="no_answer")
-    assert pipeline.attempt(db, job_settings(db, tmp_path), pk).kind == "completed"
+    assert lifecycle.attempt(db, job_settings(db, tmp_path), pk).kind == "completed"
     assert fake_engine.calls == 0
     (result,) = results(db, pk)
     assert result["summary"] is None
@@ -161,7 +161,7 @@ def test_a_changed_config_applies_to_new_calls_only(
     new_call = end_call(db, org.id, agent_id)
     settings = job_settings(db, tmp_path)
     for pk in (old_call, new_call):
-        assert pipeline.attempt(db, settings, pk).kind == "completed"
+        assert lifecycle.attempt(db, settings, pk).kind == "completed"
     assert [r["config_version"] for r in results(db, old_call)] == [1]
     assert results(db, old_call)[0]["summary"].endswith("prompt=version one")
     assert [r["config_version"] for r in results(db, new_call)] == [2]
@@ -180,7 +180,7 @@ def test_failed_attempts_retry_with_doubling_delays_then_fail_with_the_reason(
     delays = []
     for n in (1, 2):
         before = now_ms()
-        outcome = pipeline.attempt(db, settings, pk)
+        outcome = lifecycle.attempt(db, settings, pk)
         assert outcome.kind == "retry"
         delays.append(outcome.retry_in)
         row = call_row(db, pk)
@@ -191,7 +191,7 @@ def test_failed_attempts_retry_with_doubling_delays_then_fail_with_the_reason(
         # The retry is due after the delay: the sweeper does not treat it as lost before then.
         assert row["analytics_queued_at"] >= before + int(outcome.retry_in * 1000)
     assert delays == [5.0, 10.0]
-    outcome = pipeline.attempt(db, settings, pk)
+    outcome = lifecycle.attempt(db, settings, pk)
     assert outcome.kind == "failed"
     row = call_row(db, pk)
     assert row["analytics_status"] == "failed"
@@ -205,7 +205,7 @@ def test_failed_attempts_retry_with_doubling_delays_then_fail_with_the_reason(
     assert shown["postCallAnalytics"]["error"] == row["analytics_error"]
     assert shown["postCallAnalytics"]["failedAt"] is not None
     # A failed job is finished: another delivery does nothing.
-    assert pipeline.attempt(db, settings, pk).kind == "skipped"
+    assert lifecycle.attempt(db, settings, pk).kind == "skipped"
 
 
 def test_a_retry_that_succeeds_clears_the_error(
@@ -214,8 +214,8 @@ def test_a_retry_that_succeeds_clears_the_error(
     fake_engine.fail_first = 1
     settings = job_settings(db, tmp_path)
     pk = end_call(db, org.id, make_agent(db, org.id))
-    assert pipeline.attempt(db, settings, pk).kind == "retry"
-    assert pipeline.attempt(db, settings, pk).kind == "completed"
+    assert lifecycle.attempt(db, settings, pk).kind == "retry"
+    assert lifecycle.attempt(db, settings, pk).kind == "completed"
     row = call_row(db, pk)
     assert (row["analytics_status"], row["analytics_attempts"], row["analytics_error"]) == (
         "completed",
@@ -233,7 +233,7 @@ def test_duplicate_deliveries_produce_one_result(
     pk = end_call(db, org.id, make_agent(db, org.id))
     outcomes: list[str] = []
     threads = [
-        threading.Thread(target=lambda: outcomes.append(pipeline.attempt(db, settings, pk).kind))
+        threading.Thread(target=lambda: outcomes.append(lifecycle.attempt(db, settings, pk).kind))
         for _ in range(4)
     ]
     for t in threads:
@@ -242,7 +242,7 @@ def test_duplicate_deliveries_produce_one_result(
         t.join()
     assert sorted(outcomes) == ["completed", "skipped", "skipped", "skipped"]
     assert fake_engine.calls == 1
-    assert pipeline.attempt(db, settings, pk).kind == "skipped"
+    assert lifecycle.attempt(db, settings, pk).kind == "skipped"
     assert result_count(db, pk) == 1
 
 
@@ -252,23 +252,23 @@ def test_a_job_whose_worker_died_is_swept_and_completes_exactly_once(
     settings = job_settings(db, tmp_path, analytics_lease_seconds=60)
     pk = end_call(db, org.id, make_agent(db, org.id))
     # A worker claims the job and dies: the row says "running", and nothing will finish it.
-    dead = pipeline.claim(db, pk)
+    dead = lifecycle.claim(db, pk)
     assert dead is not None
     assert call_row(db, pk)["analytics_status"] == "running"
     # Within the lease the sweeper leaves it alone (the worker may just be slow).
-    assert pk not in pipeline.sweep_database(db, settings, set())
+    assert pk not in lifecycle.sweep_database(db, settings, set())
     # After the lease it is pending again, with the reason, and enqueued.
     later = now_ms() + 61_000
-    assert pk in pipeline.sweep_database(db, settings, set(), now_ms=later)
+    assert pk in lifecycle.sweep_database(db, settings, set(), now_ms=later)
     row = call_row(db, pk)
     assert row["analytics_status"] == "pending"
     assert "worker stopped before finishing" in row["analytics_error"]
-    assert pipeline.attempt(db, settings, pk).kind == "completed"
+    assert lifecycle.attempt(db, settings, pk).kind == "completed"
     assert call_row(db, pk)["analytics_attempts"] == 2
     # The presumed-dead worker finishing late writes nothing.
-    inputs = pipeline.load_inputs(db, pk)
+    inputs = lifecycle.load_inputs(db, pk)
     analysis = fake_engine(None, inputs.transcript, inputs.config, inputs.call_start)
-    assert pipeline.complete(db, dead, inputs, analysis) is False
+    assert lifecycle.complete(db, dead, inputs, analysis) is False
     assert result_count(db, pk) == 1
     assert call_row(db, pk)["analytics_status"] == "completed"
 
@@ -278,9 +278,9 @@ def test_a_job_that_kills_every_worker_ends_failed(db: Database, org: Org, tmp_p
     pk = end_call(db, org.id, make_agent(db, org.id))
     later = now_ms()
     for _ in range(2):
-        assert pipeline.claim(db, pk) is not None  # ... and the worker dies
+        assert lifecycle.claim(db, pk) is not None  # ... and the worker dies
         later += 5_000
-        pipeline.sweep_database(db, settings, set(), now_ms=later)
+        lifecycle.sweep_database(db, settings, set(), now_ms=later)
     row = call_row(db, pk)
     assert row["analytics_status"] == "failed"
     assert row["analytics_error"].startswith("Failed after 2 attempts: the worker stopped")
@@ -293,12 +293,12 @@ def test_the_sweeper_enqueues_lost_jobs_but_not_queued_ones(db: Database, org: O
     later = now_ms() + 120_000
     with db.write() as conn:  # "fresh" was marked just now (relative to `later`)
         mark_pending(conn, fresh, now_ms=later - 1_000)
-    swept = pipeline.sweep_database(db, settings, {queued}, now_ms=later)
+    swept = lifecycle.sweep_database(db, settings, {queued}, now_ms=later)
     assert lost in swept
     assert queued not in swept
     assert fresh not in swept
     # Sweeping again right away finds nothing new: the lost job's due time moved to now.
-    assert lost not in pipeline.sweep_database(db, settings, set(), now_ms=later + 1)
+    assert lost not in lifecycle.sweep_database(db, settings, set(), now_ms=later + 1)
 
 
 def test_enqueue_never_raises_when_the_queue_is_down(db: Database, org: Org, tmp_path: Path) -> None:
@@ -399,11 +399,11 @@ def test_redis_queue_with_worker_threads(
 
 WORKER_SCRIPT = """
 import sys, time
-from dispo.analytics import engine, pipeline
+from dispo.analytics import engine, lifecycle
 from tests.analytics_fakes import FakeEngine, FakeBackend
 delay = float(sys.argv[1])
 engine.analyze = FakeEngine(delay=delay)
-pipeline.get_backend = lambda settings: FakeBackend()
+lifecycle.get_backend = lambda settings: FakeBackend()
 from dispo.cli import app
 app(["worker"], prog_name="dispo")
 """

@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 
 from dispo.api.app import create_app
 from dispo.config import Settings
-from dispo.conversation import ScriptedBrain
-from dispo.runner import CallRunner
+from dispo.runtime.dialogue import ScriptedBrain
+from dispo.runtime.runner import CallRunner
 from dispo.store.database import Database
 from dispo.store.tables import calls
-from dispo.telephony.test import SimulatedProvider
+from dispo.telephony.simulated import SimulatedProvider
 from tests.conftest import Org
 
 API = "/api/v1"
@@ -202,7 +202,7 @@ def test_chat_refuses_bad_input(live: TestClient) -> None:
 def test_an_idle_chat_times_out(
     db: Database, org: Org, provider: SimulatedProvider, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dispo import chat
+    from dispo.runtime import chat
 
     # Without the app's periodic sweep: its next message ends the chat, and sweep_idle the other.
     monkeypatch.setattr(chat.IdleSweeper, "start", lambda _self: None)

@@ -25,7 +25,7 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from dispo.analytics import pipeline
+from dispo.analytics import lifecycle
 from dispo.api.app import create_app
 from dispo.config import Settings
 from dispo.llm import LLMError, ModelCrashed, ModelTimedOut, close_backends, get_backend
@@ -215,7 +215,7 @@ def test_a_crash_on_the_last_attempt_records_the_crash_as_the_reason(
         analytics_max_attempts=1,
     )
     pk = end_call(db, org.id, make_agent(db, org.id))
-    outcome = pipeline.attempt(db, settings, pk)
+    outcome = lifecycle.attempt(db, settings, pk)
     assert outcome.kind == "failed"
     row = call_row(db, pk)
     assert row["analytics_status"] == "failed"

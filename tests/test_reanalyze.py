@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from dispo.analytics import jobs, pipeline, reanalysis
+from dispo.analytics import jobs, lifecycle, reanalysis
 from dispo.cli import app as cli_app
 from dispo.config import Settings, get_settings
 from dispo.store import orgs
@@ -38,7 +38,7 @@ DAY = 86_400_000
 def run_all(db: Database, settings: Settings, pks: list[int]) -> None:
     """What the workers would do with the queued jobs."""
     for pk in pks:
-        assert pipeline.attempt(db, settings, pk).kind == "completed"
+        assert lifecycle.attempt(db, settings, pk).kind == "completed"
 
 
 def reanalyze(client: TestClient, body: Any, prefix: str = "/api/v1") -> Any:

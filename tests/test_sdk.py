@@ -32,7 +32,6 @@ from smallestai.atoms.configuration import Configuration
 from smallestai.atoms.models import AgentIdPatchRequest, CreateAgentRequest
 
 import dispo.sdk
-from dispo import synthetic
 from dispo.sdk import (
     DEFAULT_BASE_URL,
     AtomsClient,
@@ -51,6 +50,7 @@ from dispo.sdk import (
     ResponseDict,
     ServerError,
 )
+from dispo.store import synthetic
 from dispo.store.database import Database
 from dispo.timeutil import ms_to_iso
 

@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 
 from dispo.config import Settings
-from dispo.conversation import AgentProfile, ScriptedBrain, converse
+from dispo.runtime.dialogue import AgentProfile, ScriptedBrain, converse
 from dispo.telephony import UNCONNECTED, DialOutcome, DialRequest, make_provider, provider_names
-from dispo.telephony.test import Callee, SimulatedProvider
+from dispo.telephony.simulated import Callee, SimulatedProvider
 
 NUMBERS = [f"+1415555{i:04d}" for i in range(400)]
 PROFILE = AgentProfile("a" * 24, "Sales", "You are a sales agent.", None)

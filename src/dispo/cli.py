@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dispo import calllog
+from dispo.api import calllog
 from dispo.config import Settings, get_settings
 from dispo.errors import DispoError
 from dispo.evaluation.command import eval_command
@@ -533,7 +533,7 @@ def analytics_rerun(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from dispo.analytics import jobs, pipeline, reanalysis
+    from dispo.analytics import jobs, lifecycle, reanalysis
 
     settings = get_settings()
     db = _db(settings)
@@ -557,7 +557,7 @@ def analytics_rerun(
                 rows = reanalysis.select_by_filter(conn, reanalysis.parse_filters(org_id, filters))
             config_ids = reanalysis.config_ids_for(conn, rows, config_version)
             if not inline:
-                pipeline.mark_pending_many(conn, rows, config_ids)
+                lifecycle.mark_pending_many(conn, rows, config_ids)
     except DispoError as exc:
         raise _fail("; ".join(exc.errors)) from None
     if not rows:
@@ -577,10 +577,10 @@ def analytics_rerun(
             task = progress.add_task("Re-analyzing", total=len(rows))
             for row in rows:
                 with db.write() as conn:
-                    pipeline.mark_pending_many(conn, [row], config_ids)
+                    lifecycle.mark_pending_many(conn, [row], config_ids)
                 try:
-                    pipeline.drive(db, settings, int(row["pk"]))
-                except pipeline.AnalysisFailed as exc:
+                    lifecycle.drive(db, settings, int(row["pk"]))
+                except lifecycle.AnalysisFailed as exc:
                     failures.append((row["call_id"], exc.message))
                 progress.advance(task)
         _report_rerun(len(rows), failures)
@@ -602,7 +602,7 @@ def analytics_rerun(
             while done < len(rows):
                 time.sleep(0.5)
                 with db.read() as conn:
-                    counts = pipeline.status_counts(conn, pks)
+                    counts = lifecycle.status_counts(conn, pks)
                 finished = counts.get("completed", 0) + counts.get("failed", 0)
                 if finished != done or counts.get("running"):
                     last_change = time.monotonic()
@@ -620,7 +620,7 @@ def analytics_rerun(
         )
         raise typer.Exit(code=130) from None
     with db.read() as conn:
-        failures = [(r["call_id"], r["analytics_error"] or "") for r in pipeline.failed_calls(conn, pks)]
+        failures = [(r["call_id"], r["analytics_error"] or "") for r in lifecycle.failed_calls(conn, pks)]
     _report_rerun(len(rows), failures)
 
 
@@ -642,7 +642,7 @@ def demo_data(
     org: OrgOption = None,
 ) -> None:
     """Add realistic synthetic calls (with agents and campaigns) to try the call log with."""
-    from dispo import synthetic
+    from dispo.store import synthetic
 
     db = _db(get_settings())
     org_id = _resolve_org(db, org)

@@ -27,7 +27,7 @@ module can import it.
 
 Modules also keep private exceptions for internal control flow (``_Died``, ``_TimedOut`` in
 :mod:`dispo.llm.worker`, ``_Refused`` in :mod:`dispo.api.guard`, ``_Permanent`` in
-:mod:`dispo.analytics.pipeline`, ...): they are signals between functions of one module, caught
+:mod:`dispo.analytics.lifecycle`, ...): they are signals between functions of one module, caught
 there, and never leave it, so they are not part of this tree.
 
 The SDK's exceptions (:mod:`dispo.sdk._errors`) are the client's own tree, mirroring the official

@@ -16,7 +16,7 @@ file; ``redis://host:6379/0`` uses Redis (worked by ``dispo worker`` processes, 
 that reaches Redis and the database). ``?queue=NAME`` on a Redis URL names the queue, so several
 Dispo installations can share one Redis (default ``dispo``).
 
-Workers run :func:`dispo.analytics.pipeline.attempt`: claim, analyze, record. A failed attempt is
+Workers run :func:`dispo.analytics.lifecycle.attempt`: claim, analyze, record. A failed attempt is
 retried after ``analytics_retry_delay_seconds``, doubling each time, up to
 ``analytics_max_attempts``; then the call is ``failed`` with the reason. The sweeper (a periodic
 task, every minute, and once when workers start) re-enqueues jobs whose worker died (``running``
@@ -39,8 +39,8 @@ from huey.consumer import Consumer
 from huey.exceptions import RetryTask
 from sqlalchemy import Connection
 
-from dispo.analytics import pipeline
-from dispo.analytics.pipeline import TERMINAL_STATUSES, mark_pending
+from dispo.analytics import lifecycle
+from dispo.analytics.lifecycle import TERMINAL_STATUSES, mark_pending
 from dispo.config import Settings
 from dispo.errors import QueueConfigError
 from dispo.store import calls as call_store
@@ -160,7 +160,7 @@ class Jobs:
     # -- consuming -------------------------------------------------------------------------
 
     def _analyze(self, call_pk: int) -> None:
-        outcome = pipeline.attempt(self.db, self.settings, call_pk)
+        outcome = lifecycle.attempt(self.db, self.settings, call_pk)
         if outcome.kind == "retry":
             # Huey schedules this same task again after the delay (its scheduler enqueues it when due).
             raise RetryTask(delay=outcome.retry_in)
@@ -175,7 +175,7 @@ class Jobs:
 
     def sweep(self) -> int:
         """Re-enqueue jobs whose worker died or that the queue lost; returns how many."""
-        pks = pipeline.sweep_database(self.db, self.settings, self.live_calls())
+        pks = lifecycle.sweep_database(self.db, self.settings, self.live_calls())
         return self.enqueue(pks)
 
     def consumer(self, workers: int = 1, *, worker_type: str = "thread", periodic: bool = True) -> Consumer:

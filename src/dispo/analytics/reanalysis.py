@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from dispo import calllog
-from dispo.analytics.pipeline import TERMINAL_STATUSES, latest_config_ids, mark_pending_many
+from dispo.analytics.lifecycle import TERMINAL_STATUSES, latest_config_ids, mark_pending_many
+from dispo.api import calllog
 from dispo.errors import Conflict, NotFound, ValidationFailed
 from dispo.store import calls as call_store
 from dispo.store.filters import CallFilter, conditions

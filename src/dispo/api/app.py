@@ -23,7 +23,7 @@ from dispo.api.routes import agents, audiences, campaigns, conversations, live_c
 from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
 from dispo.errors import DispoError, RateLimited
-from dispo.runner import CallRunner
+from dispo.runtime.runner import CallRunner
 from dispo.store.database import Database
 
 log = logging.getLogger("dispo.api")
@@ -50,13 +50,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.run_dialer:
         # The campaign dialer (`dispo serve`): resumes running campaigns, reconciling any member a
         # previous process left mid-call, and stops with the server after its calls in progress.
-        from dispo.dialer import Dialer
+        from dispo.runtime.dialer import Dialer
 
         dialer = app.state.dialer = Dialer(app.state.db, app.state.settings, app.state.runner)
         dialer.start()
     # Chats nobody writes to end on their silence timeout (or maximum duration) without a next
     # message: a sweep every few seconds while the server is up.
-    from dispo.chat import IdleSweeper
+    from dispo.runtime.chat import IdleSweeper
 
     sweeper = IdleSweeper(app.state.db, app.state.settings)
     sweeper.start()

@@ -29,9 +29,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from dispo import calllog
 from dispo.analytics import reanalysis
 from dispo.analytics.config import MAX_METRICS, METRIC_TYPES
+from dispo.api import calllog
 from dispo.errors import ValidationFailed
 from dispo.phones import EXAMPLE, to_e164
 from dispo.store import calls as call_store

@@ -49,7 +49,7 @@ def eval_command(
     from dispo.config import get_settings
     from dispo.evaluation import report as reporting
     from dispo.evaluation.dataset import load_dataset
-    from dispo.evaluation.runner import STRATEGIES, Run, run
+    from dispo.evaluation.harness import STRATEGIES, Run, run
 
     out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
     err = Console(stderr=True, soft_wrap=True)

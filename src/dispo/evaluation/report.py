@@ -16,8 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from dispo.evaluation.harness import CALL_START_RULE, Run, percentile
 from dispo.evaluation.rouge import ROUGE_TYPES
-from dispo.evaluation.runner import CALL_START_RULE, Run, percentile
 from dispo.evaluation.scoring import extraction_scores
 
 FORMAT = 1

@@ -2,7 +2,7 @@
 
 A provider turns a :class:`DialRequest` into a :class:`DialResult`: how the dial ended (answered,
 no answer, busy, failed) and, when answered, a :class:`CallSession`. The conversation loop
-(:mod:`dispo.conversation`) only ever talks to a session:
+(:mod:`dispo.runtime.dialogue`) only ever talks to a session:
 
 - ``say(text)`` is media out: the agent's words. A carrier renders them with its TTS and streams
   audio; the ``test`` provider hands the text to its simulated callee.
@@ -162,4 +162,4 @@ def make_provider(name: str, settings: Settings) -> Provider:
 
 
 def _load_builtins() -> None:
-    from dispo.telephony import test  # noqa: F401 - registers "test"
+    from dispo.telephony import simulated  # noqa: F401 - registers "test"

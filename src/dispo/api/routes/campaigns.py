@@ -35,7 +35,7 @@ from dispo.timeutil import ms_to_iso, now_ms, parse_instant
 from dispo.types import Row
 
 if TYPE_CHECKING:
-    from dispo.dialer import Dialer
+    from dispo.runtime.dialer import Dialer
 
 router = APIRouter(tags=["campaigns"], route_class=ContractRoute)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from dispo import calllog
+from dispo.api import calllog
 from dispo.api.bodies import JsonBody
 from dispo.api.contract import ContractRoute, json_body
 from dispo.api.deps import DbDep, OrgDep, SettingsDep
@@ -40,7 +40,7 @@ router = APIRouter(tags=["call logs"], route_class=ContractRoute)
     ),
     response_model=Envelope[CallListPublic],
     responses=errors(*AUTHED),
-    # Parsed by dispo.calllog (shared with the CLI, same messages), so declared here by hand.
+    # Parsed by dispo.api.calllog (shared with the CLI, same messages), so declared here by hand.
     openapi_extra={"parameters": query_parameters(LIST_CALLS_SCHEMAS)},
 )
 def list_conversations(request: Request, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> Response:

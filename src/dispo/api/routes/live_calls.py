@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from sqlalchemy import Connection, select
 from starlette.responses import Response
 
-from dispo import chat
 from dispo.api.auth import authenticate
 from dispo.api.bodies import JsonBody
 from dispo.api.contract import ContractRoute, json_body
@@ -30,11 +29,12 @@ from dispo.api.schemas import (
     parse,
 )
 from dispo.config import Settings
-from dispo.conversation import Brain, Turn
 from dispo.errors import DispoError, NotFound, ValidationFailed
 from dispo.ids import is_call_id, is_object_id
 from dispo.phones import EXAMPLE, to_e164
-from dispo.runner import CallRunner, PlannedCall, new_call_values
+from dispo.runtime import chat
+from dispo.runtime.dialogue import Brain, Turn
+from dispo.runtime.runner import CallRunner, PlannedCall, new_call_values
 from dispo.store import calls as call_store
 from dispo.store.database import Database
 from dispo.store.tables import agents, phone_numbers

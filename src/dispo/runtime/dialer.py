@@ -6,7 +6,7 @@ One thread polls every ``dialer_poll_seconds``:
 2. every ``dialer_lease_seconds / 3``, renews the leases of the members it is calling, and
    reconciles expired leases (members a dead dialer left ``dialing``, see ``store/members.py``);
 3. claims due members of running campaigns, round-robin, up to its free slots, and hands each
-   to the :class:`~dispo.runner.CallRunner`. The member's call row is inserted in the claim's
+   to the :class:`~dispo.runtime.runner.CallRunner`. The member's call row is inserted in the claim's
    transaction; the call's end settles the member (retry after ``retryDelay`` minutes while
    ``attempts <= maxRetries`` for no_answer, busy and failed) and completes the campaign when
    nobody is left (``campaigns.complete_if_done``).
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from dispo.config import Settings
-from dispo.runner import CallRunner, PlannedCall, new_call_values
+from dispo.runtime.runner import CallRunner, PlannedCall, new_call_values
 from dispo.store import calls as call_store
 from dispo.store import campaigns as campaign_store
 from dispo.store import members
@@ -39,7 +39,7 @@ from dispo.store.tables import phone_numbers
 from dispo.timeutil import now_ms
 from dispo.types import Row
 
-log = logging.getLogger("dispo.dialer")
+log = logging.getLogger("dispo.runtime.dialer")
 
 LOST_CALL = (
     "Dispo stopped while this call was in progress (server restart); the member is not called again "
@@ -160,7 +160,7 @@ class Dialer:
                 assert e.call_id is not None
                 status = e.call_status
                 if status not in members.TERMINAL_CALL_STATUSES:
-                    from dispo.runner import finish
+                    from dispo.runtime.runner import finish
 
                     finish(
                         conn,
@@ -184,7 +184,7 @@ class Dialer:
                     done += 1
                     campaign_store.complete_if_done(conn, e.campaign_id)
             if status not in members.TERMINAL_CALL_STATUSES and e.call_pk is not None:
-                from dispo.runner import enqueue_analytics
+                from dispo.runtime.runner import enqueue_analytics
 
                 enqueue_analytics(self.settings, e.call_pk)
         if done:

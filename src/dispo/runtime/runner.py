@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from dispo.config import Settings
-from dispo.conversation import AgentProfile, Brain, ConversationResult, LLMBrain, ScriptedBrain, converse
 from dispo.ids import new_call_id, new_object_id
+from dispo.runtime.dialogue import AgentProfile, Brain, ConversationResult, LLMBrain, ScriptedBrain, converse
 from dispo.store import calls as call_store
 from dispo.store.database import Database
 from dispo.store.members import TERMINAL_CALL_STATUSES

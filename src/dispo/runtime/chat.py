@@ -1,6 +1,6 @@
 """Chat calls (``type: chat``): a person talks to an agent in text; logged like any other call.
 
-The same agent turn as on the phone (:func:`dispo.conversation.agent_turn`), driven by the
+The same agent turn as on the phone (:func:`dispo.runtime.dialogue.agent_turn`), driven by the
 person's messages instead of a telephony session. Each turn is stored as it happens, so a chat
 read back mid-conversation shows its transcript so far. A chat ends when the person hangs up
 (``user_hangup``), the agent says goodbye (``agent_hangup``), or the person is silent for
@@ -22,16 +22,16 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from dispo.config import Settings
-from dispo.conversation import AgentProfile, Brain, DisconnectReason, Turn, agent_turn
 from dispo.errors import Conflict, NotFound
-from dispo.runner import enqueue_analytics, finish, new_call_values
+from dispo.runtime.dialogue import AgentProfile, Brain, DisconnectReason, Turn, agent_turn
+from dispo.runtime.runner import enqueue_analytics, finish, new_call_values
 from dispo.store import calls as call_store
 from dispo.store.database import Database
 from dispo.store.tables import agents, calls, organizations, transcript_messages
 from dispo.timeutil import now_ms
 from dispo.types import Row
 
-log = logging.getLogger("dispo.chat")
+log = logging.getLogger("dispo.runtime.chat")
 
 ACTIVE = "in_progress"
 
@@ -158,7 +158,7 @@ def _agent_speaks(db: Database, settings: Settings, state: ChatState, brain: Bra
     try:
         reply = agent_turn(brain, state.profile, state.turns)
     except Exception:
-        # As on the phone (dispo.conversation.converse): a model that fails, or whose worker process
+        # As on the phone (dispo.runtime.dialogue.converse): a model that fails, or whose worker process
         # died (ModelCrashed), ends the chat as system_error with its transcript so far; the
         # error still reaches the person's request, whose answer says what happened.
         end(db, settings, state, "system_error")
