@@ -23,7 +23,8 @@ from dispo.store.migrate import current_revision, migrate
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "bench-data"
 SQLITE_PATH = DATA_DIR / "bench.db"
-PG_DATABASE = "dispo_bench"
+# BENCH_PG_DATABASE names another database, so a quick run at a smaller N keeps the 1M one.
+PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "dispo_bench")
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
 
 FORMAT = 2  # bump when the dataset's shape changes, so that older bench databases are rebuilt
