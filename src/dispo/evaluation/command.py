@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +21,11 @@ from rich.progress import (
 )
 
 from dispo.errors import DispoError
+
+if TYPE_CHECKING:
+    from dispo.evaluation.dataset import Dataset
+    from dispo.evaluation.harness import Run, Strategy
+    from dispo.llm.base import Backend
 
 BACKENDS = ("local", "openai")
 PARTIAL_EVERY = 10  # dialogues between two writes of the report while a run goes on
@@ -46,10 +52,9 @@ def eval_command(
     ] = None,
 ) -> None:
     """Measure post-call analytics on labelled dialogues: accuracy, abstention, validity, ROUGE, latency."""
-    from dispo.config import get_settings
     from dispo.evaluation import report as reporting
     from dispo.evaluation.dataset import load_dataset
-    from dispo.evaluation.harness import STRATEGIES, Run, run
+    from dispo.evaluation.harness import STRATEGIES
 
     out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
     err = Console(stderr=True, soft_wrap=True)
@@ -69,45 +74,14 @@ def eval_command(
     base: dict[str, Any] | None = None
     if baseline is not None:
         base = _read_report(baseline, dataset.kind, fail)
-
-    settings = get_settings()
-    if backend is not None:
-        settings = settings.model_copy(update={"llm_backend": backend})
-    import dispo.llm
-
-    started = time.perf_counter()
-    try:
-        model = dispo.llm.get_backend(settings)
-    except DispoError as exc:
-        raise fail(exc.message) from None
+    model, ready_s = _load_backend(backend, fail)
     err.print(
         f"{dataset.kind}: {len(dataset)} dialogues from {file}; strategy {strategy}; "
-        f"{model.name} backend, model {model.model_id} (ready in {time.perf_counter() - started:.1f} s)"
+        f"{model.name} backend, model {model.model_id} (ready in {ready_s:.1f} s)"
     )
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
+    result = _run_with_progress(
+        dataset, model, strategy, err, fail, title=f"{strategy} on {file.name}", report=report, limit=limit
     )
-    task = progress.add_task(f"{strategy} on {file.name}", total=len(dataset))
-
-    def step(so_far: Run) -> None:
-        progress.advance(task)
-        # A long run keeps its report current, so a stopped run still leaves its figures.
-        if report is not None and so_far.done % PARTIAL_EVERY == 0 and so_far.done < len(dataset):
-            _write(report, reporting.build(so_far, limit=limit))
-
-    with progress:
-        try:
-            result = run(dataset, model, strategy, progress=step)
-        except NotImplementedError:
-            raise fail(
-                "the analytics engine is not implemented yet (dispo.analytics.engine raised "
-                "NotImplementedError); --strategy naive measures the baseline meanwhile."
-            ) from None
     try:
         data = reporting.build(result, limit=limit, baseline=base)
     except ValueError as exc:
@@ -120,6 +94,64 @@ def eval_command(
         raise typer.Exit(code=1)
 
 
+def _load_backend(backend: str | None, fail: Callable[[str], typer.Exit]) -> tuple[Backend, float]:
+    """The LLM backend (``backend`` or the configured one), loaded; and the seconds it took."""
+    from dispo.config import get_settings
+
+    settings = get_settings()
+    if backend is not None:
+        settings = settings.model_copy(update={"llm_backend": backend})
+    import dispo.llm
+
+    started = time.perf_counter()
+    try:
+        model = dispo.llm.get_backend(settings)
+    except DispoError as exc:
+        raise fail(exc.message) from None
+    return model, time.perf_counter() - started
+
+
+def _run_with_progress(
+    dataset: Dataset,
+    model: Backend,
+    strategy: Strategy,
+    err: Console,
+    fail: Callable[[str], typer.Exit],
+    *,
+    title: str,
+    report: Path | None,
+    limit: int | None,
+) -> Run:
+    """Run ``strategy`` on every dialogue with a progress bar on ``err``; while it runs, ``report``
+    (if given) is rewritten every PARTIAL_EVERY dialogues, so a stopped run leaves its figures."""
+    from dispo.evaluation import report as reporting
+    from dispo.evaluation.harness import run
+
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+    task = progress.add_task(title, total=len(dataset))
+
+    def step(so_far: Run) -> None:
+        progress.advance(task)
+        if report is not None and so_far.done % PARTIAL_EVERY == 0 and so_far.done < len(dataset):
+            _write(report, reporting.build(so_far, limit=limit))
+
+    with progress:
+        try:
+            return run(dataset, model, strategy, progress=step)
+        except NotImplementedError:
+            raise fail(
+                "the analytics engine is not implemented yet (dispo.analytics.engine raised "
+                "NotImplementedError); --strategy naive measures the baseline meanwhile."
+            ) from None
+
+
 def _write(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".tmp")
@@ -127,7 +159,7 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     partial.replace(path)
 
 
-def _read_report(path: Path, kind: str, fail: Any) -> dict[str, Any]:
+def _read_report(path: Path, kind: str, fail: Callable[[str], typer.Exit]) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
