@@ -537,14 +537,16 @@ def analytics_rerun(
     settings = get_settings()
     db = _db(settings)
     org_id = _resolve_org(db, org)
-    filters: dict[str, Any] = {
-        "agentIds": agent_id or None,
-        "campaignIds": campaign_id or None,
+    # The call list's filters, as GET /conversation's query string gives them.
+    given = {
+        "agentIds": ",".join(agent_id) if agent_id else None,
+        "campaignIds": ",".join(campaign_id) if campaign_id else None,
         "statusFilter": status,
         "dateFrom": since,
         "dateTo": until,
     }
-    if call_id and any(v is not None for v in filters.values()):
+    filters = {name: value for name, value in given.items() if value is not None}
+    if call_id and filters:
         raise _fail(
             "Give --call-id or filters (--agent-id, --campaign-id, --status, --since, --until), not both."
         )
@@ -567,7 +569,7 @@ def _rerun_select(
     db: Database,
     org_id: str,
     call_ids: list[str] | None,
-    filters: dict[str, Any],
+    filters: dict[str, str],
     config_version: int | None,
     *,
     mark_pending: bool,

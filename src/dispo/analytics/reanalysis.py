@@ -9,7 +9,6 @@ results are kept (the newest is the one shown).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -45,31 +44,13 @@ FILTER_PARAMETERS = tuple(
 _c = calls.c
 
 
-def parse_filters(org_id: str, raw: Mapping[str, Any]) -> CallFilter:
-    """Validate filters given as a JSON object or CLI options; values are strings (comma-separated
-    lists allowed), lists of strings, or numbers, named as in ``GET /conversation``."""
-    errors: list[str] = []
-    params: dict[str, str] = {}
-    for name, value in raw.items():
-        if name not in FILTER_PARAMETERS:
-            errors.append(
-                f"filters.{name} is not a filter: use {', '.join(FILTER_PARAMETERS)} "
-                "(the call list's filters; paging and sorting do not apply)."
-            )
-        elif value is None:
-            continue
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            params[name] = ",".join(value)
-        elif isinstance(value, str):
-            params[name] = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            params[name] = str(value)
-        else:
-            errors.append(f"filters.{name} must be a string, a list of strings or a number.")
-    if errors:
-        raise ValidationFailed(errors[0], errors=errors)
-    query = calllog.parse_list_query(org_id, params)
-    return query.filter
+def parse_filters(org_id: str, params: Mapping[str, str]) -> CallFilter:
+    """The call list's filters, given as ``GET /conversation``'s query parameters (names among
+    FILTER_PARAMETERS), checked by its parser with its messages. The CLI's options come here as
+    they are; a JSON body's ``filters`` once ``dispo.api.schemas.CallFilters`` has checked its
+    names and the type of each value."""
+    assert set(params) <= set(FILTER_PARAMETERS), sorted(params)
+    return calllog.parse_list_query(org_id, params).filter
 
 
 def _ended(statuses: tuple[str, ...]) -> tuple[str, ...]:

@@ -52,7 +52,7 @@ def reanalyze_conversations(db: DbDep, org_id: OrgDep, settings: SettingsDep, bo
             f"callIds lists {len(call_ids)} ids; at most {most} are allowed per request (DISPO_REANALYZE_MAX): "
             "send them in batches, or run `dispo analytics rerun` on the server."
         )
-    call_filter = reanalysis.parse_filters(org_id, filters) if filters is not None else None
+    call_filter = reanalysis.parse_filters(org_id, filters.query()) if filters is not None else None
     with db.write() as conn:
         if call_filter is not None:
             rows = reanalysis.select_by_filter(conn, call_filter, limit=most)
