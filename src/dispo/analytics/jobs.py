@@ -40,7 +40,8 @@ from huey.exceptions import RetryTask
 from sqlalchemy import Connection
 
 from dispo.analytics import lifecycle
-from dispo.analytics.lifecycle import TERMINAL_STATUSES, mark_pending
+from dispo.analytics.lifecycle import mark_pending
+from dispo.calls import TERMINAL_STATUSES
 from dispo.config import Settings
 from dispo.errors import QueueConfigError
 from dispo.store import calls as call_store

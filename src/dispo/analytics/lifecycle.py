@@ -45,7 +45,6 @@ from dispo.types import Row
 
 __all__ = [
     "ANALYTICS_STATUSES",
-    "TERMINAL_STATUSES",
     "AnalysisFailed",
     "Claim",
     "Inputs",
@@ -67,8 +66,6 @@ __all__ = [
 log = logging.getLogger("dispo.analytics")
 
 ANALYTICS_STATUSES = ("pending", "running", "completed", "failed")
-# Call statuses after which nothing more happens to a call: its analytics can run.
-TERMINAL_STATUSES = ("completed", "failed", "no_answer", "busy", "cancelled")
 # A job "pending" this long past its due time with no job for it in the queue was lost (a queue
 # wiped, an enqueue that failed after the commit): the sweeper enqueues it again.
 STALE_PENDING_MS = 60_000

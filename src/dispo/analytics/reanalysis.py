@@ -1,7 +1,7 @@
 """Re-analysis: pick calls (by id or by the call-list filters) and queue their analytics again.
 
 Shared by ``POST /conversation/reanalyze`` and ``dispo analytics rerun``. Only calls that have
-ended (:data:`TERMINAL_STATUSES`) are re-analyzed, at most :data:`REANALYZE_MAX` per request.
+ended (:data:`dispo.calls.TERMINAL_STATUSES`) are re-analyzed, at most :data:`REANALYZE_MAX` per request.
 Each call is analyzed with its agent's newest config, or with the version asked for; earlier
 results are kept (the newest is the one shown).
 """
@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from dispo.analytics.lifecycle import TERMINAL_STATUSES, latest_config_ids, mark_pending_many
+from dispo.analytics.lifecycle import latest_config_ids, mark_pending_many
 from dispo.api import calllog
+from dispo.calls import TERMINAL_STATUSES
 from dispo.errors import Conflict, NotFound, ValidationFailed
 from dispo.store import calls as call_store
 from dispo.store.filters import CallFilter, conditions
@@ -24,7 +25,6 @@ from dispo.types import Row
 __all__ = [
     "FILTER_PARAMETERS",
     "REANALYZE_MAX",
-    "TERMINAL_STATUSES",
     "config_ids_for",
     "mark_for_reanalysis",
     "parse_filters",

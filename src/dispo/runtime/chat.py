@@ -21,9 +21,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from dispo.calls import DisconnectReason, call_cost
 from dispo.config import Settings
 from dispo.errors import Conflict, NotFound
-from dispo.runtime.dialogue import AgentProfile, Brain, DisconnectReason, Turn, agent_turn
+from dispo.runtime.dialogue import AgentProfile, Brain, Turn, agent_turn
 from dispo.runtime.runner import enqueue_analytics, finish, new_call_values
 from dispo.store import calls as call_store
 from dispo.store.database import Database
@@ -118,9 +119,9 @@ def load(db: Database, org_id: str, call_id: str) -> tuple[ChatState, Row]:
 
 def expired_reason(state: ChatState, settings: Settings, now: int) -> DisconnectReason | None:
     if now - state.started_ms >= settings.call_max_duration_seconds * 1000:
-        return "timeout"
+        return DisconnectReason.TIMEOUT
     if now - state.last_activity_ms >= settings.call_silence_timeout_seconds * 1000:
-        return "timeout"
+        return DisconnectReason.TIMEOUT
     return None
 
 
@@ -161,7 +162,7 @@ def _agent_speaks(db: Database, settings: Settings, state: ChatState, brain: Bra
         # As on the phone (dispo.runtime.dialogue.converse): a model that fails, or whose worker process
         # died (ModelCrashed), ends the chat as system_error with its transcript so far; the
         # error still reaches the person's request, whose answer says what happened.
-        end(db, settings, state, "system_error")
+        end(db, settings, state, DisconnectReason.SYSTEM_ERROR)
         raise
     turn = Turn("agent", reply.text, now_ms(), reply.latency_ms)
     state.turns.append(turn)
@@ -170,7 +171,7 @@ def _agent_speaks(db: Database, settings: Settings, state: ChatState, brain: Bra
         _append(conn, state.call_pk, [turn], len(state.turns) - 1)
         call_store.update_call(conn, state.call_pk, {"updated_at": turn.timestamp_ms})
     if reply.end_call:
-        end(db, settings, state, "agent_hangup")
+        end(db, settings, state, DisconnectReason.AGENT_HANGUP)
 
 
 def _append(conn: Connection, call_pk: int, turns: list[Turn], first_seq: int) -> None:
@@ -196,7 +197,7 @@ def end(
         "status": "completed",
         "disconnection_reason": reason,
         "duration": duration,
-        "call_cost": round(duration / 60 * settings.credits_per_minute, 4),
+        "call_cost": call_cost(duration, settings.credits_per_minute),
         "avg_agent_latency": round(sum(latencies) / len(latencies), 1) if latencies else None,
         "ended_at": ended_at,
         "updated_at": max(ended_at, now_ms()),

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from dispo.calls import TERMINAL_STATUSES, CallEnding
 from dispo.config import Settings
 from dispo.runtime.runner import CallRunner, PlannedCall, new_call_values
 from dispo.store import calls as call_store
@@ -159,20 +160,10 @@ class Dialer:
                     continue
                 assert e.call_id is not None
                 status = e.call_status
-                if status not in members.TERMINAL_CALL_STATUSES:
+                if status not in TERMINAL_STATUSES:
                     from dispo.runtime.runner import finish
 
-                    finish(
-                        conn,
-                        e.call_pk,
-                        {
-                            "status": "failed",
-                            "disconnection_reason": "system_error",
-                            "call_failure_reason": LOST_CALL,
-                            "ended_at": now,
-                            "updated_at": now,
-                        },
-                    )
+                    finish(conn, e.call_pk, CallEnding.system_error(LOST_CALL, now).values())
                     settled = members.settle(
                         conn, e.campaign_id, e.member_id, e.call_id, "failed", now=now, retry=False
                     )
@@ -183,7 +174,7 @@ class Dialer:
                 if settled is not None:
                     done += 1
                     campaign_store.complete_if_done(conn, e.campaign_id)
-            if status not in members.TERMINAL_CALL_STATUSES and e.call_pk is not None:
+            if status not in TERMINAL_STATUSES and e.call_pk is not None:
                 from dispo.runtime.runner import enqueue_analytics
 
                 enqueue_analytics(self.settings, e.call_pk)

@@ -23,12 +23,12 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from dispo.calls import TERMINAL_STATUSES, CallEnding, call_cost
 from dispo.config import Settings
 from dispo.ids import new_call_id, new_object_id
 from dispo.runtime.dialogue import AgentProfile, Brain, ConversationResult, LLMBrain, ScriptedBrain, converse
 from dispo.store import calls as call_store
 from dispo.store.database import Database
-from dispo.store.members import TERMINAL_CALL_STATUSES
 from dispo.store.tables import agents, calls, transcript_messages
 from dispo.telephony import UNCONNECTED, DialOutcome, DialRequest, Provider, make_provider
 from dispo.timeutil import now_ms
@@ -91,7 +91,7 @@ def ended_values(result: ConversationResult, settings: Settings) -> dict[str, An
         "status": "completed",
         "disconnection_reason": result.reason,
         "duration": duration,
-        "call_cost": round(duration / 60 * settings.credits_per_minute, 4),
+        "call_cost": call_cost(duration, settings.credits_per_minute),
         "avg_agent_latency": result.agent_latency_ms,
         "started_at": result.started_ms,
         "ended_at": result.ended_ms,
@@ -236,7 +236,7 @@ class CallRunner:
     ) -> str:
         with self.db.write() as conn:
             current = conn.execute(select(calls.c.status).where(calls.c.pk == call.call_pk)).scalar_one()
-            if current in TERMINAL_CALL_STATUSES:
+            if current in TERMINAL_STATUSES:
                 log.warning("Call %s ended after it was recorded as %s; keeping that.", call.call_id, current)
                 return str(current)
             marked = finish(conn, call.call_pk, changes, transcript)
@@ -248,19 +248,10 @@ class CallRunner:
 
     def _record_failure(self, call: PlannedCall, settle: Settle | None) -> None:
         try:
-            now = now_ms()
-            self._record(
-                call,
-                {
-                    "status": "failed",
-                    "disconnection_reason": "system_error",
-                    "call_failure_reason": "Dispo could not place or continue the call: see the server log.",
-                    "ended_at": now,
-                    "updated_at": now,
-                },
-                [],
-                settle,
+            ending = CallEnding.system_error(
+                "Dispo could not place or continue the call: see the server log.", now_ms()
             )
+            self._record(call, ending.values(), [], settle)
         except Exception:
             log.exception("Could not record the failure of call %s", call.call_id)
 
