@@ -534,6 +534,7 @@ def analytics_rerun(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from dispo.analytics import jobs, lifecycle, reanalysis
+    from dispo.store import analytics_jobs
 
     settings = get_settings()
     db = _db(settings)
@@ -557,7 +558,7 @@ def analytics_rerun(
                 rows = reanalysis.select_by_filter(conn, reanalysis.parse_filters(org_id, filters))
             config_ids = reanalysis.config_ids_for(conn, rows, config_version)
             if not inline:
-                lifecycle.mark_pending_many(conn, rows, config_ids)
+                analytics_jobs.mark_pending_many(conn, rows, config_ids)
     except DispoError as exc:
         raise _fail("; ".join(exc.errors)) from None
     if not rows:
@@ -577,7 +578,7 @@ def analytics_rerun(
             task = progress.add_task("Re-analyzing", total=len(rows))
             for row in rows:
                 with db.write() as conn:
-                    lifecycle.mark_pending_many(conn, [row], config_ids)
+                    analytics_jobs.mark_pending_many(conn, [row], config_ids)
                 try:
                     lifecycle.drive(db, settings, int(row["pk"]))
                 except lifecycle.AnalysisFailed as exc:
@@ -602,7 +603,7 @@ def analytics_rerun(
             while done < len(rows):
                 time.sleep(0.5)
                 with db.read() as conn:
-                    counts = lifecycle.status_counts(conn, pks)
+                    counts = analytics_jobs.status_counts(conn, pks)
                 finished = counts.get("completed", 0) + counts.get("failed", 0)
                 if finished != done or counts.get("running"):
                     last_change = time.monotonic()
@@ -620,7 +621,9 @@ def analytics_rerun(
         )
         raise typer.Exit(code=130) from None
     with db.read() as conn:
-        failures = [(r["call_id"], r["analytics_error"] or "") for r in lifecycle.failed_calls(conn, pks)]
+        failures = [
+            (r["call_id"], r["analytics_error"] or "") for r in analytics_jobs.failed_calls(conn, pks)
+        ]
     _report_rerun(len(rows), failures)
 
 

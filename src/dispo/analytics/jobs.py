@@ -40,11 +40,11 @@ from huey.exceptions import RetryTask
 from sqlalchemy import Connection
 
 from dispo.analytics import lifecycle
-from dispo.analytics.lifecycle import mark_pending
 from dispo.calls import TERMINAL_STATUSES
 from dispo.config import Settings
 from dispo.errors import QueueConfigError
 from dispo.store import calls as call_store
+from dispo.store.analytics_jobs import mark_pending
 from dispo.store.database import Database, create_private_file, make_private_dir
 from dispo.types import Row
 

@@ -40,6 +40,7 @@ __all__ = [
     "Cursor",
     "SortKey",
     "SortOrder",
+    "calls_matching",
     "count_calls",
     "get_call",
     "get_calls_by_ids",
@@ -262,6 +263,21 @@ def get_calls_by_ids(conn: Connection, org_id: str, call_ids: Iterable[str]) -> 
             seen.add(match["pk"])
             out.append(match)
     return out
+
+
+def calls_matching(conn: Connection, f: CallFilter, *, statuses: Sequence[str], limit: int) -> list[Row]:
+    """``pk``, ``id``, ``call_id``, ``agent_id`` and ``status`` of up to ``limit`` calls matching ``f``
+    whose status is one of ``statuses``, oldest first (re-analysis picks calls with it)."""
+    c = calls.c
+    where = conditions(f, date_from=f.date_from, date_to=f.date_to)
+    where.append(c.status.in_(statuses))
+    stmt = (
+        select(c.pk, c.id, c.call_id, c.agent_id, c.status)
+        .where(*where)
+        .order_by(c.created_at, c.pk)
+        .limit(limit)
+    )
+    return list(conn.execute(stmt).mappings())
 
 
 def insert_call(
