@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,10 @@ from dispo.store import orgs as org_store
 from dispo.store.database import Database
 from dispo.store.migrate import migrate as run_migrations
 from dispo.timeutil import ms_to_iso
+from dispo.types import Row
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(help="Dispo: self-hosted call logs and post-call analytics.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (Bearer sk_…), one organization each.", no_args_is_help=True)
@@ -529,11 +533,7 @@ def analytics_rerun(
     org: OrgOption = None,
 ) -> None:
     """Run post-call analytics again for ended calls chosen by id or by filters, with a progress bar."""
-    import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from dispo.analytics import jobs, lifecycle, reanalysis
+    from dispo.analytics import jobs, reanalysis
     from dispo.store import analytics_jobs
 
     settings = get_settings()
@@ -564,28 +564,10 @@ def analytics_rerun(
     if not rows:
         console.print("No ended call matches: nothing to re-analyze.")
         return
-    pks = [int(r["pk"]) for r in rows]
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
-    failures: list[tuple[str, str]] = []
     if inline:
-        with progress:
-            task = progress.add_task("Re-analyzing", total=len(rows))
-            for row in rows:
-                with db.write() as conn:
-                    analytics_jobs.mark_pending_many(conn, [row], config_ids)
-                try:
-                    lifecycle.drive(db, settings, int(row["pk"]))
-                except lifecycle.AnalysisFailed as exc:
-                    failures.append((row["call_id"], exc.message))
-                progress.advance(task)
-        _report_rerun(len(rows), failures)
+        _report_rerun(len(rows), _rerun_inline(db, settings, rows, config_ids))
         return
+    pks = [int(r["pk"]) for r in rows]
     queued = jobs.enqueue_many(settings, pks, priority=jobs.PRIORITY_RERUN)
     console.print(f"Queued {len(rows)} call(s) for re-analysis on {jobs.queue_description(settings)}.")
     if queued < len(rows):
@@ -594,13 +576,60 @@ def analytics_rerun(
         )
     if not wait:
         return
+    _follow_rerun(db, pks)
+    with db.read() as conn:
+        failures = [
+            (r["call_id"], r["analytics_error"] or "") for r in analytics_jobs.failed_calls(conn, pks)
+        ]
+    _report_rerun(len(rows), failures)
+
+
+def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _rerun_inline(
+    db: Database, settings: Settings, rows: list[Row], config_ids: dict[str | None, int | None]
+) -> list[tuple[str, str]]:
+    """Re-analyze ``rows`` one by one in this process; returns ``(call id, reason)`` of failures."""
+    from dispo.analytics import lifecycle
+    from dispo.store import analytics_jobs
+
+    failures: list[tuple[str, str]] = []
+    with _progress() as progress:
+        task = progress.add_task("Re-analyzing", total=len(rows))
+        for row in rows:
+            with db.write() as conn:
+                analytics_jobs.mark_pending_many(conn, [row], config_ids)
+            try:
+                lifecycle.drive(db, settings, int(row["pk"]))
+            except lifecycle.AnalysisFailed as exc:
+                failures.append((row["call_id"], exc.message))
+            progress.advance(task)
+    return failures
+
+
+def _follow_rerun(db: Database, pks: list[int]) -> None:
+    """Show the progress of queued re-analyses until every one has completed or failed."""
+    import time
+
+    from dispo.store import analytics_jobs
+
     hinted = False
     last_change = time.monotonic()
     done = 0
     try:
-        with progress:
-            task = progress.add_task("Re-analyzing", total=len(rows))
-            while done < len(rows):
+        with _progress() as progress:
+            task = progress.add_task("Re-analyzing", total=len(pks))
+            while done < len(pks):
                 time.sleep(0.5)
                 with db.read() as conn:
                     counts = analytics_jobs.status_counts(conn, pks)
@@ -620,11 +649,6 @@ def analytics_rerun(
             "Stopped waiting; the jobs stay queued (`dispo calls show ID` shows each one's status)."
         )
         raise typer.Exit(code=130) from None
-    with db.read() as conn:
-        failures = [
-            (r["call_id"], r["analytics_error"] or "") for r in analytics_jobs.failed_calls(conn, pks)
-        ]
-    _report_rerun(len(rows), failures)
 
 
 def _report_rerun(total: int, failures: list[tuple[str, str]]) -> None:
