@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from dispo.analytics import engine, lifecycle
 from dispo.analytics.config import AnalyticsConfig, parse_metrics
 from dispo.analytics.engine import Analysis, MetricValue
-from dispo.analytics.jobs import insert_finished_call
 from dispo.ids import new_call_id, new_object_id
 from dispo.store import agents
+from dispo.store.calls import insert_ended_call
 from dispo.store.database import Database
 from dispo.store.tables import analytics_results, calls
 from dispo.timeutil import now_ms
@@ -132,7 +132,7 @@ def end_call(
         "updated_at": at + 42_000,
     }
     with db.write() as conn:
-        pk, _ = insert_finished_call(conn, values, transcript if status == "completed" else ())
+        pk, _ = insert_ended_call(conn, values, transcript if status == "completed" else ())
     return pk
 
 

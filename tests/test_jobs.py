@@ -17,10 +17,13 @@ from pathlib import Path
 import pytest
 
 from dispo.analytics import jobs, lifecycle
-from dispo.analytics.jobs import InProcessWorkers, Jobs, enqueue, finish_call, mark_pending
+from dispo.analytics.jobs import InProcessWorkers, Jobs, enqueue
 from dispo.api import calllog
+from dispo.calls import CallEnding, CallStatus
 from dispo.config import Settings
+from dispo.store import calls as call_store
 from dispo.store import orgs
+from dispo.store.analytics_jobs import mark_pending
 from dispo.store.database import Database
 from dispo.store.migrate import migrate
 from dispo.timeutil import now_ms
@@ -67,11 +70,13 @@ def test_a_call_that_ends_is_marked_pending_with_its_agents_config(db: Database,
     assert row["analytics_queued_at"] >= before
     assert row["analytics_attempts"] == 0
     assert row["analytics_config_id"] is not None
-    # A call that has not ended is not marked; finish_call marks it when it ends.
+    # A call that has not ended is not marked; end_call marks it when it ends.
     live = end_call(db, org.id, agent_id, status="in_progress")
     assert call_row(db, live)["analytics_status"] is None
     with db.write() as conn:
-        assert finish_call(conn, live, {"status": "completed", "ended_at": now_ms()}) is True
+        at = now_ms()
+        ending = CallEnding(CallStatus.COMPLETED, None, ended_at=at, updated_at=at)
+        assert call_store.end_call(conn, live, ending).marked is True
     assert call_row(db, live)["analytics_status"] == "pending"
 
 

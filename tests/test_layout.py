@@ -117,12 +117,6 @@ def f(conn, calls, values, options):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9: analytics/lifecycle.py, runtime/runner.py and runtime/chat.py still write "
-    "calls and transcript_messages; their SQL is being moved to dispo.store (remove this mark "
-    "once it is merged)",
-)
 def test_sql_writes_only_in_the_store() -> None:
     outside = [
         f"{_name(path)}:{line}: {what}"

@@ -576,7 +576,8 @@ def _rerun_select(
 ) -> tuple[list[Row], dict[str | None, int | None]]:
     """The ended calls to re-analyze and the config id each agent's calls use; marked pending for
     the workers (in the same transaction) when ``mark_pending``."""
-    from dispo.analytics import lifecycle, reanalysis
+    from dispo.analytics import reanalysis
+    from dispo.store import analytics_jobs
 
     try:
         with db.write() as conn:
@@ -586,7 +587,7 @@ def _rerun_select(
                 rows = reanalysis.select_by_filter(conn, reanalysis.parse_filters(org_id, filters))
             config_ids = reanalysis.config_ids_for(conn, rows, config_version)
             if mark_pending:
-                lifecycle.mark_pending_many(conn, rows, config_ids)
+                analytics_jobs.mark_pending_many(conn, rows, config_ids)
     except DispoError as exc:
         raise _fail("; ".join(exc.errors)) from None
     return rows, config_ids
@@ -609,6 +610,7 @@ def _rerun_inline(
 ) -> list[tuple[str, str]]:
     """Analyze each call in this process, one after the other; the failures, as (call id, reason)."""
     from dispo.analytics import lifecycle
+    from dispo.store import analytics_jobs
 
     failures: list[tuple[str, str]] = []
     progress = _rerun_progress()
@@ -616,7 +618,7 @@ def _rerun_inline(
         task = progress.add_task("Re-analyzing", total=len(rows))
         for row in rows:
             with db.write() as conn:
-                lifecycle.mark_pending_many(conn, [row], config_ids)
+                analytics_jobs.mark_pending_many(conn, [row], config_ids)
             try:
                 lifecycle.drive(db, settings, int(row["pk"]))
             except lifecycle.AnalysisFailed as exc:
@@ -642,7 +644,7 @@ def _wait_for_reanalysis(db: Database, pks: list[int]) -> None:
     none moves for 30 s; Ctrl-C stops waiting (exit 130) and leaves them queued."""
     import time
 
-    from dispo.analytics import lifecycle
+    from dispo.store import analytics_jobs
 
     hinted = False
     last_change = time.monotonic()
@@ -654,7 +656,7 @@ def _wait_for_reanalysis(db: Database, pks: list[int]) -> None:
             while done < len(pks):
                 time.sleep(0.5)
                 with db.read() as conn:
-                    counts = lifecycle.status_counts(conn, pks)
+                    counts = analytics_jobs.status_counts(conn, pks)
                 finished = counts.get("completed", 0) + counts.get("failed", 0)
                 if finished != done or counts.get("running"):
                     last_change = time.monotonic()
@@ -675,10 +677,10 @@ def _wait_for_reanalysis(db: Database, pks: list[int]) -> None:
 
 def _rerun_failures(db: Database, pks: list[int]) -> list[tuple[str, str]]:
     """The calls among ``pks`` whose analysis failed, as (call id, reason)."""
-    from dispo.analytics import lifecycle
+    from dispo.store import analytics_jobs
 
     with db.read() as conn:
-        return [(r["call_id"], r["analytics_error"] or "") for r in lifecycle.failed_calls(conn, pks)]
+        return [(r["call_id"], r["analytics_error"] or "") for r in analytics_jobs.failed_calls(conn, pks)]
 
 
 def _report_rerun(total: int, failures: list[tuple[str, str]]) -> None:

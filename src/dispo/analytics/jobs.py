@@ -4,9 +4,10 @@ The durable record of a job is the call row itself (a transactional outbox): a c
 gets ``analytics_status="pending"`` in the same transaction, and the queue only carries the call's
 pk to a worker. Code that ends calls (the dialer, telephony webhooks, imports) does either
 
-- ``mark_pending(conn, call_pk)`` inside the transaction that moves the call to a terminal status
-  (or :func:`finish_call`: ``update_call`` + ``mark_pending``, or :func:`insert_finished_call`:
-  ``insert_call`` + ``mark_pending`` for a call stored already ended), and then
+- :func:`dispo.store.calls.end_call` (which marks the job with
+  :func:`dispo.store.analytics_jobs.mark_pending`) in the transaction that moves the call to a
+  terminal status, or :func:`dispo.store.calls.insert_ended_call` for a call stored already
+  ended, and then
 - ``enqueue(settings, call_pk)`` after the commit. It never raises: if the queue cannot be reached
   the job is still pending in the database and the sweeper enqueues it again.
 
@@ -37,15 +38,11 @@ from huey import PriorityRedisHuey, SqliteHuey, crontab
 from huey.api import Huey
 from huey.consumer import Consumer
 from huey.exceptions import RetryTask
-from sqlalchemy import Connection
 
 from dispo.analytics import lifecycle
-from dispo.analytics.lifecycle import TERMINAL_STATUSES, mark_pending
 from dispo.config import Settings
 from dispo.errors import QueueConfigError
-from dispo.store import calls as call_store
 from dispo.store.database import Database, create_private_file, make_private_dir
-from dispo.types import Row
 
 __all__ = [
     "PRIORITY_NEW",
@@ -55,12 +52,9 @@ __all__ = [
     "QueueConfigError",
     "enqueue",
     "enqueue_many",
-    "finish_call",
     "get_jobs",
-    "insert_finished_call",
     "is_sqlite_queue",
     "make_huey",
-    "mark_pending",
     "queue_description",
     "run_worker",
 ]
@@ -210,7 +204,7 @@ def get_jobs(settings: Settings, db: Database | None = None) -> Jobs:
 
 
 def enqueue(settings: Settings, call_pk: int) -> bool:
-    """Hand a pending call (see :func:`mark_pending`) to the workers; call it after the commit.
+    """Hand a pending call (see :func:`dispo.store.calls.end_call`) to the workers; call it after the commit.
 
     Never raises: when the queue cannot be reached it logs a warning and returns False, and the
     sweeper enqueues the job within a minute or two of the queue coming back.
@@ -230,25 +224,6 @@ def enqueue_many(settings: Settings, call_pks: Sequence[int], *, priority: int =
             exc,
         )
         return 0
-
-
-def finish_call(conn: Connection, call_pk: int, changes: Row) -> bool:
-    """``update_call`` and, when the call's new status is terminal, :func:`mark_pending` — in the
-    caller's transaction. Returns True when a job was marked (then :func:`enqueue` after commit)."""
-    call_store.update_call(conn, call_pk, changes)
-    status = changes.get("status")
-    if status in TERMINAL_STATUSES:
-        return mark_pending(conn, call_pk)
-    return False
-
-
-def insert_finished_call(conn: Connection, values: Row, transcript: Sequence[Row] = ()) -> tuple[int, bool]:
-    """``insert_call`` for a call stored already ended (imports, webhooks that report a whole call),
-    marking its analytics pending when its status is terminal. Returns ``(pk, marked)``."""
-    pk = call_store.insert_call(conn, values, transcript)
-    if values.get("status") in TERMINAL_STATUSES:
-        return pk, mark_pending(conn, pk)
-    return pk, False
 
 
 class InProcessWorkers:

@@ -119,8 +119,7 @@ def create_app(
         responses=errors(400, 503),
     )
     def health() -> Response:
-        with app.state.db.read() as conn:
-            conn.exec_driver_sql("SELECT 1")
+        app.state.db.ping()
         return ok({"version": __version__, "database": app.state.db.dialect})
 
     _install_error_handlers(app)

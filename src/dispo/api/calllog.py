@@ -11,31 +11,16 @@ from typing import Any, cast
 
 from sqlalchemy import Connection
 
+from dispo.calls import CallStatus, CallType, DisconnectReason
 from dispo.errors import BadRequest, ValidationFailed
 from dispo.ids import is_object_id
 from dispo.store import calls as store
 from dispo.timeutil import ms_to_iso, parse_instant
 from dispo.types import Row
 
-CALL_STATUSES = (
-    "pending",
-    "in_queue",
-    "in_progress",
-    "completed",
-    "failed",
-    "no_answer",
-    "busy",
-    "cancelled",
-)
-CALL_TYPES = ("telephony_inbound", "telephony_outbound", "chat", "webcall")
-DISCONNECT_REASONS = (
-    "user_hangup",
-    "agent_hangup",
-    "dial_no_answer",
-    "timeout",
-    "connection_error",
-    "system_error",
-)
+CALL_STATUSES = tuple(s.value for s in CallStatus)
+CALL_TYPES = tuple(t.value for t in CallType)
+DISCONNECT_REASONS = tuple(r.value for r in DisconnectReason)
 LIST_PARAMETERS = (
     "page",
     "limit",

@@ -19,21 +19,20 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
-
+from dispo.calls import CallEnding, CallStatus, CallType, DisconnectReason, call_cost
 from dispo.config import Settings
 from dispo.errors import Conflict, NotFound
-from dispo.runtime.dialogue import AgentProfile, Brain, DisconnectReason, Turn, agent_turn
-from dispo.runtime.runner import enqueue_analytics, finish, new_call_values
+from dispo.runtime.dialogue import AgentProfile, Brain, Turn, agent_turn
+from dispo.runtime.runner import enqueue_analytics, new_call_values
+from dispo.store import agents as agent_store
 from dispo.store import calls as call_store
 from dispo.store.database import Database
-from dispo.store.tables import agents, calls, organizations, transcript_messages
 from dispo.timeutil import now_ms
 from dispo.types import Row
 
 log = logging.getLogger("dispo.runtime.chat")
 
-ACTIVE = "in_progress"
+ACTIVE = CallStatus.IN_PROGRESS
 
 
 @dataclass
@@ -77,7 +76,7 @@ def start(
         agent_id=agent["id"],
         to_number=None,
         from_number=None,
-        call_type="chat",
+        call_type=CallType.CHAT,
         variables=variables,
     )
     values["started_at"] = values["created_at"]
@@ -93,9 +92,9 @@ def start(
 def load(db: Database, org_id: str, call_id: str) -> tuple[ChatState, Row]:
     with db.read() as conn:
         row = call_store.get_call(conn, org_id, call_id)
-        if row is None or row["type"] != "chat":
+        if row is None or row["type"] != CallType.CHAT:
             raise NotFound(f"No chat {call_id} in this organization: start one with POST /conversation/chat.")
-        agent = conn.execute(select(agents).where(agents.c.id == row["agent_id"])).mappings().one()
+        agent = agent_store.agent_by_id(conn, row["agent_id"])
         turns = [
             Turn(m["role"], m["content"], m["timestamp"] or 0, m.get("latency_ms"))
             for m in call_store.load_transcripts(conn, [row["pk"]])[row["pk"]]
@@ -118,9 +117,9 @@ def load(db: Database, org_id: str, call_id: str) -> tuple[ChatState, Row]:
 
 def expired_reason(state: ChatState, settings: Settings, now: int) -> DisconnectReason | None:
     if now - state.started_ms >= settings.call_max_duration_seconds * 1000:
-        return "timeout"
+        return DisconnectReason.TIMEOUT
     if now - state.last_activity_ms >= settings.call_silence_timeout_seconds * 1000:
-        return "timeout"
+        return DisconnectReason.TIMEOUT
     return None
 
 
@@ -149,7 +148,7 @@ def user_says(db: Database, settings: Settings, state: ChatState, text: str, bra
     state.turns.append(user)
     state.last_activity_ms = now
     with db.write() as conn:
-        _append(conn, state.call_pk, [user], before)
+        call_store.append_transcript(conn, state.call_pk, [user.to_row()], before)
     _agent_speaks(db, settings, state, brain)
     return state.turns[before:]
 
@@ -161,30 +160,23 @@ def _agent_speaks(db: Database, settings: Settings, state: ChatState, brain: Bra
         # As on the phone (dispo.runtime.dialogue.converse): a model that fails, or whose worker process
         # died (ModelCrashed), ends the chat as system_error with its transcript so far; the
         # error still reaches the person's request, whose answer says what happened.
-        end(db, settings, state, "system_error")
+        end(db, settings, state, DisconnectReason.SYSTEM_ERROR)
         raise
     turn = Turn("agent", reply.text, now_ms(), reply.latency_ms)
     state.turns.append(turn)
     state.last_activity_ms = turn.timestamp_ms
     with db.write() as conn:
-        _append(conn, state.call_pk, [turn], len(state.turns) - 1)
+        call_store.append_transcript(conn, state.call_pk, [turn.to_row()], len(state.turns) - 1)
         call_store.update_call(conn, state.call_pk, {"updated_at": turn.timestamp_ms})
     if reply.end_call:
-        end(db, settings, state, "agent_hangup")
-
-
-def _append(conn: Connection, call_pk: int, turns: list[Turn], first_seq: int) -> None:
-    conn.execute(
-        transcript_messages.insert(),
-        [{"call_pk": call_pk, "seq": first_seq + i, **t.to_row()} for i, t in enumerate(turns)],
-    )
+        end(db, settings, state, DisconnectReason.AGENT_HANGUP)
 
 
 def end(
     db: Database,
     settings: Settings,
     state: ChatState,
-    reason: DisconnectReason | str,
+    reason: DisconnectReason,
     *,
     at: int | None = None,
 ) -> bool:
@@ -192,43 +184,30 @@ def end(
     ended_at = at if at is not None else now_ms()
     duration = round(max(0, ended_at - state.started_ms) / 1000, 1)
     latencies = [t.latency_ms for t in state.turns if t.latency_ms is not None]
-    changes = {
-        "status": "completed",
-        "disconnection_reason": reason,
-        "duration": duration,
-        "call_cost": round(duration / 60 * settings.credits_per_minute, 4),
-        "avg_agent_latency": round(sum(latencies) / len(latencies), 1) if latencies else None,
-        "ended_at": ended_at,
-        "updated_at": max(ended_at, now_ms()),
-    }
+    ending = CallEnding(
+        CallStatus.COMPLETED,
+        reason,
+        ended_at=ended_at,
+        updated_at=max(ended_at, now_ms()),
+        duration=duration,
+        cost=call_cost(duration, settings.credits_per_minute),
+        agent_latency=round(sum(latencies) / len(latencies), 1) if latencies else None,
+    )
     with db.write() as conn:
-        status, ended_reason = conn.execute(
-            select(calls.c.status, calls.c.disconnection_reason).where(calls.c.pk == state.call_pk)
-        ).one()
-        if status != ACTIVE:  # ended meanwhile (the sweep, another request): keep how it ended
-            state.status, state.reason = str(status), ended_reason
-            return False
-        marked = finish(conn, state.call_pk, changes)
-    state.status, state.reason = "completed", str(reason)
-    if marked:
+        # A chat ended meanwhile (the sweep, another request) keeps how it ended.
+        ended = call_store.end_call(conn, state.call_pk, ending)
+    state.status, state.reason = ended.status, ended.reason
+    if ended.marked:
         enqueue_analytics(settings, state.call_pk)
-    return True
+    return ended.changed
 
 
 def sweep_idle(db: Database, settings: Settings, now: int | None = None, limit: int = 200) -> int:
     """End chats nobody wrote to for the silence timeout (or past the maximum duration)."""
     at = now if now is not None else now_ms()
     idle_before = at - int(settings.call_silence_timeout_seconds * 1000)
-    c = calls.c
-    rows: list[Any] = []
     with db.read() as conn:
-        # Per organization, so that ix_calls_org_status_created finds the few calls in progress.
-        for (org_id,) in conn.execute(select(organizations.c.id)).all():
-            rows += conn.execute(
-                select(c.org_id, c.call_id)
-                .where(c.org_id == org_id, c.status == ACTIVE, c.type == "chat", c.updated_at < idle_before)
-                .limit(limit)
-            ).all()
+        rows = call_store.idle_chats(conn, idle_before, limit)
     ended = 0
     for org_id, call_id in rows:
         with chat_lock(call_id):

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from starlette.responses import Response
 
 from dispo.api.auth import authenticate
@@ -16,6 +16,7 @@ from dispo.api.bodies import JsonBody
 from dispo.api.contract import ContractRoute, json_body
 from dispo.api.deps import DbDep, OrgDep, SettingsDep
 from dispo.api.responses import ok
+from dispo.api.routes.agents import agent_or_404
 from dispo.api.schemas import (
     AUTHED,
     WITH_BODY,
@@ -28,16 +29,17 @@ from dispo.api.schemas import (
     errors,
     parse,
 )
+from dispo.calls import CallStatus, DisconnectReason
 from dispo.config import Settings
 from dispo.errors import DispoError, NotFound, ValidationFailed
-from dispo.ids import is_call_id, is_object_id
+from dispo.ids import is_call_id
 from dispo.phones import EXAMPLE, to_e164
 from dispo.runtime import chat
 from dispo.runtime.dialogue import Brain, Turn
 from dispo.runtime.runner import CallRunner, PlannedCall, new_call_values
 from dispo.store import calls as call_store
+from dispo.store import phone_numbers as phone_store
 from dispo.store.database import Database
-from dispo.store.tables import agents, phone_numbers
 from dispo.timeutil import ms_to_iso, now_ms
 from dispo.types import Row
 
@@ -46,19 +48,12 @@ log = logging.getLogger("dispo.api")
 
 
 def _agent(conn: Connection, org_id: str, agent_id: Any) -> Row:
+    """The agent to call or chat with: one of the organization's, not archived."""
     if not isinstance(agent_id, str) or not agent_id:
         raise ValidationFailed(
             'agentId is required: the id of one of your agents, e.g. {"agentId": "696e…"}.'
         )
-    row = (
-        conn.execute(select(agents).where(agents.c.id == agent_id, agents.c.org_id == org_id))
-        .mappings()
-        .first()
-        if is_object_id(agent_id)
-        else None
-    )
-    if row is None:
-        raise NotFound(f"No agent {agent_id} in this organization: list agents with GET /agent.")
+    row = agent_or_404(conn, org_id, agent_id)
     if row["archived_at"] is not None:
         raise ValidationFailed(
             f"Agent {agent_id} is archived: restore it with DELETE /agent/{agent_id}/archive?on=false."
@@ -68,14 +63,7 @@ def _agent(conn: Connection, org_id: str, agent_id: Any) -> Row:
 
 def _from_number(conn: Connection, org_id: str, agent_id: str) -> Row | None:
     """The number to call from: one assigned to the agent, else the organization's first active one."""
-    p = phone_numbers.c
-    rows = list(
-        conn.execute(
-            select(phone_numbers)
-            .where(p.org_id == org_id, p.is_active.is_(True))
-            .order_by(p.created_at, p.id)
-        ).mappings()
-    )
+    rows = [r for r in phone_store.list_numbers(conn, org_id) if r["is_active"]]
     return next((r for r in rows if r["agent_id"] == agent_id), rows[0] if rows else None)
 
 
@@ -110,7 +98,7 @@ def start_outbound_call(
             agent_id=agent["id"],
             to_number=number,
             from_number=source["phone_number"] if source else None,
-            status="in_queue",
+            status=CallStatus.IN_QUEUE,
             variables=variables,
         )
         pk = call_store.insert_call(conn, values)
@@ -199,7 +187,7 @@ def end_chat(call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> 
     with chat.chat_lock(_chat_id(call_id)):
         state, _ = chat.load(db, org_id, call_id)
         if not state.ended:
-            chat.end(db, settings, state, "user_hangup")
+            chat.end(db, settings, state, DisconnectReason.USER_HANGUP)
     return ok(_chat_answer(state, []))
 
 
@@ -247,7 +235,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     for turn in state.turns:
         await websocket.send_json({"type": "message", **_turn(turn)})
     brain = runner.brain_factory(state.profile)
-    reason: str = "user_hangup"
+    reason = DisconnectReason.USER_HANGUP
     try:
         while not state.ended:
             remaining = settings.call_max_duration_seconds - (now_ms() - state.started_ms) / 1000
@@ -257,7 +245,7 @@ async def chat_socket(websocket: WebSocket) -> None:
                     timeout=max(0.0, min(settings.call_silence_timeout_seconds, remaining)),
                 )
             except TimeoutError:
-                reason = "timeout"
+                reason = DisconnectReason.TIMEOUT
                 break
             kind = frame.get("type") if isinstance(frame, dict) else None
             if kind == "hangup":
@@ -283,7 +271,7 @@ async def chat_socket(websocket: WebSocket) -> None:
             for turn in turns[1:]:
                 await websocket.send_json({"type": "message", **_turn(turn)})
     except WebSocketDisconnect:
-        reason = "user_hangup"
+        reason = DisconnectReason.USER_HANGUP
     if not state.ended:
         await anyio.to_thread.run_sync(chat.end, db, settings, state, reason)
     try:
