@@ -149,6 +149,8 @@ def describe_exit(exitcode: int | None) -> str:
     return f"exited with status {exitcode}"
 
 
+# Guards the parent's ``__main__`` while a child is spawned (see _main_hidden), not a model: each
+# model has one lock, its backend's own (dispo.llm.base lists the locks).
 _MAIN_LOCK = threading.Lock()
 
 
@@ -307,6 +309,8 @@ class ModelPool:
         self.call_timeout = settings.llm_call_timeout_seconds
         self.restarts = 0  # children started again after a crash or a timeout
         self._children = [_Child(i) for i in range(n)]
+        # Guards which child is busy (the pool's bookkeeping): a child answers one call at a time,
+        # so the model inside it needs no other lock from this side.
         self._cond = threading.Condition()
         self._closed = False
         _POOLS.add(self)
