@@ -221,7 +221,8 @@ def worker(
     """Run post-call analytics jobs from the queue (DISPO_QUEUE_URL) until stopped (Ctrl-C)."""
     import logging
 
-    from dispo.analytics.jobs import make_huey, queue_description, run_worker
+    from dispo.analytics.jobs import Jobs, make_huey, run_worker
+    from dispo.llm import LazyBackend
 
     if worker_type not in ("thread", "process"):
         raise _fail(f"--worker-type {worker_type!r}: use thread or process.")
@@ -236,16 +237,17 @@ def worker(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The worker's one backend (loaded by its first job) and queue, made here and passed in.
+    backend = LazyBackend(settings)
+    analytics_jobs = Jobs(settings, backend=backend)
     err_console.print(
-        f"Dispo worker: queue {queue_description(settings)}, database "
+        f"Dispo worker: queue {analytics_jobs.description}, database "
         f"{db.url.render_as_string(hide_password=True)}, {workers} {worker_type}(s)"
     )
-    from dispo.llm import close_backends
-
     try:
-        run_worker(settings, workers=workers, worker_type=worker_type)
+        run_worker(analytics_jobs, workers=workers, worker_type=worker_type)
     finally:
-        close_backends()  # the model's worker processes go with this one
+        backend.close()  # the model's worker processes go with this one
 
 
 @orgs_app.command("create")
@@ -529,10 +531,6 @@ def analytics_rerun(
     org: OrgOption = None,
 ) -> None:
     """Run post-call analytics again for ended calls chosen by id or by filters, with a progress bar."""
-    import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from dispo.analytics import jobs, lifecycle, reanalysis
 
     settings = get_settings()
@@ -563,43 +561,69 @@ def analytics_rerun(
     if not rows:
         console.print("No ended call matches: nothing to re-analyze.")
         return
+    if inline:
+        _rerun_inline(db, settings, rows, config_ids)
+        return
     pks = [int(r["pk"]) for r in rows]
-    progress = Progress(
+    analytics_jobs = jobs.Jobs(settings, db)  # enqueues only: the workers run the jobs
+    queued = analytics_jobs.enqueue_many(pks, priority=jobs.PRIORITY_RERUN)
+    console.print(f"Queued {len(rows)} call(s) for re-analysis on {analytics_jobs.description}.")
+    if queued < len(rows):
+        err_console.print(
+            "[yellow]The queue could not be reached; the sweeper will enqueue the calls later.[/yellow]"
+        )
+    if wait:
+        _follow_rerun(db, pks)
+
+
+def _rerun_progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
     )
+
+
+def _rerun_inline(db: Database, settings: Settings, rows: list[Any], config_ids: Any) -> None:
+    """Re-analyze ``rows`` one after the other in this process, on a backend loaded for the run."""
+    from dispo.analytics import lifecycle
+    from dispo.llm import LazyBackend
+
+    backend = LazyBackend(settings)
     failures: list[tuple[str, str]] = []
-    if inline:
-        with progress:
+    try:
+        with _rerun_progress() as progress:
             task = progress.add_task("Re-analyzing", total=len(rows))
             for row in rows:
                 with db.write() as conn:
                     lifecycle.mark_pending_many(conn, [row], config_ids)
                 try:
-                    lifecycle.drive(db, settings, int(row["pk"]))
+                    lifecycle.drive(db, settings, int(row["pk"]), backend)
                 except lifecycle.AnalysisFailed as exc:
                     failures.append((row["call_id"], exc.message))
                 progress.advance(task)
-        _report_rerun(len(rows), failures)
-        return
-    queued = jobs.enqueue_many(settings, pks, priority=jobs.PRIORITY_RERUN)
-    console.print(f"Queued {len(rows)} call(s) for re-analysis on {jobs.queue_description(settings)}.")
-    if queued < len(rows):
-        err_console.print(
-            "[yellow]The queue could not be reached; the sweeper will enqueue the calls later.[/yellow]"
-        )
-    if not wait:
-        return
+    finally:
+        backend.close()
+    _report_rerun(len(rows), failures)
+
+
+def _follow_rerun(db: Database, pks: list[int]) -> None:
+    """Show the queued jobs' progress until they have all finished (Ctrl-C stops waiting)."""
+    import time
+
+    from dispo.analytics import lifecycle
+
     hinted = False
     last_change = time.monotonic()
     done = 0
     try:
-        with progress:
-            task = progress.add_task("Re-analyzing", total=len(rows))
-            while done < len(rows):
+        with _rerun_progress() as progress:
+            task = progress.add_task("Re-analyzing", total=len(pks))
+            while done < len(pks):
                 time.sleep(0.5)
                 with db.read() as conn:
                     counts = lifecycle.status_counts(conn, pks)
@@ -621,7 +645,7 @@ def analytics_rerun(
         raise typer.Exit(code=130) from None
     with db.read() as conn:
         failures = [(r["call_id"], r["analytics_error"] or "") for r in lifecycle.failed_calls(conn, pks)]
-    _report_rerun(len(rows), failures)
+    _report_rerun(len(pks), failures)
 
 
 def _report_rerun(total: int, failures: list[tuple[str, str]]) -> None:

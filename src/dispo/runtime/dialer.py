@@ -184,9 +184,7 @@ class Dialer:
                     done += 1
                     campaign_store.complete_if_done(conn, e.campaign_id)
             if status not in members.TERMINAL_CALL_STATUSES and e.call_pk is not None:
-                from dispo.runtime.runner import enqueue_analytics
-
-                enqueue_analytics(self.settings, e.call_pk)
+                self.runner.jobs.enqueue(e.call_pk)
         if done:
             log.warning("Reconciled %d campaign member(s) left dialing by a dialer that stopped.", done)
         return done
