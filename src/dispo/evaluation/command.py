@@ -21,7 +21,7 @@ from rich.progress import (
 
 from dispo.errors import DispoError
 
-BACKENDS = ("local", "openai")
+BACKENDS = ("local", "openai", "scripted")
 PARTIAL_EVERY = 10  # dialogues between two writes of the report while a run goes on
 
 
@@ -42,7 +42,7 @@ def eval_command(
     ] = None,
     backend: Annotated[
         str | None,
-        typer.Option(help="LLM backend, local or openai (default: DISPO_LLM_BACKEND)."),
+        typer.Option(help="LLM backend: local, openai, or scripted for tests (default: DISPO_LLM_BACKEND)."),
     ] = None,
 ) -> None:
     """Measure post-call analytics on labelled dialogues: accuracy, abstention, validity, ROUGE, latency."""
