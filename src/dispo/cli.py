@@ -139,14 +139,19 @@ def serve(
     )
     if not skip_doctor:
         _serve_doctor(settings)
-    uvicorn.run(
-        create_app(settings, db, run_workers=run_workers, run_dialer=settings.dialer_enabled),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        **server_options(settings),  # request-head timeout, WebSocket frame cap (api/server.py)
-    )
+    from dispo.llm import close_backends
+
+    try:
+        uvicorn.run(
+            create_app(settings, db, run_workers=run_workers, run_dialer=settings.dialer_enabled),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+            **server_options(settings),  # request-head timeout, WebSocket frame cap (api/server.py)
+        )
+    finally:
+        close_backends()  # the model the doctor loaded, even if no call ever used it
 
 
 def _serve_doctor(settings: Settings) -> None:
