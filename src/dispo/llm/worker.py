@@ -17,8 +17,8 @@ backend's ``name``, ``can_score`` and ``model_id``), each call sent over a pipe 
 - **Timeouts.** A call not answered within ``DISPO_LLM_CALL_TIMEOUT_SECONDS`` gets its child killed
   and replaced (:class:`~dispo.llm.base.ModelTimedOut`).
 - **No leaks.** Children are daemonic, exit when the parent's end of their pipe closes, and are
-  stopped by :meth:`ProcessBackend.close` (``dispo.llm.close_backends``, called when the server or
-  a ``dispo worker`` stops) and at interpreter exit.
+  stopped by :meth:`ProcessBackend.close` (through the ``LazyBackend`` the server or a
+  ``dispo worker`` closes when it stops, or ``dispo.llm.close_backends``) and at interpreter exit.
 
 Children are started with the ``spawn`` method: a clean interpreter, no copy of the server's
 threads or locks, and nothing of llama.cpp loaded in the parent.
