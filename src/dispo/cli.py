@@ -144,14 +144,19 @@ def serve(
     )
     if not skip_doctor:
         _serve_doctor(settings)
-    uvicorn.run(
-        create_app(settings, db, run_workers=run_workers, run_dialer=settings.dialer_enabled),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        **server_options(settings),  # request-head timeout, WebSocket frame cap (api/server.py)
-    )
+    from dispo.llm import close_backends
+
+    try:
+        uvicorn.run(
+            create_app(settings, db, run_workers=run_workers, run_dialer=settings.dialer_enabled),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+            **server_options(settings),  # request-head timeout, WebSocket frame cap (api/server.py)
+        )
+    finally:
+        close_backends()  # the model the doctor loaded, even if no call ever used it
 
 
 def _serve_doctor(settings: Settings) -> None:
@@ -226,7 +231,8 @@ def worker(
     """Run post-call analytics jobs from the queue (DISPO_QUEUE_URL) until stopped (Ctrl-C)."""
     import logging
 
-    from dispo.analytics.jobs import make_huey, queue_description, run_worker
+    from dispo.analytics.jobs import Jobs, make_huey, run_worker
+    from dispo.llm import LazyBackend
 
     if worker_type not in ("thread", "process"):
         raise _fail(f"--worker-type {worker_type!r}: use thread or process.")
@@ -241,16 +247,17 @@ def worker(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The worker's one backend (loaded by its first job) and queue, made here and passed in.
+    backend = LazyBackend(settings)
+    analytics_jobs = Jobs(settings, backend=backend)
     err_console.print(
-        f"Dispo worker: queue {queue_description(settings)}, database "
+        f"Dispo worker: queue {analytics_jobs.description}, database "
         f"{db.url.render_as_string(hide_password=True)}, {workers} {worker_type}(s)"
     )
-    from dispo.llm import close_backends
-
     try:
-        run_worker(settings, workers=workers, worker_type=worker_type)
+        run_worker(analytics_jobs, workers=workers, worker_type=worker_type)
     finally:
-        close_backends()  # the model's worker processes go with this one
+        backend.close()  # the model's worker processes go with this one
 
 
 @orgs_app.command("create")
@@ -558,7 +565,7 @@ def analytics_rerun(
         _report_rerun(len(rows), _rerun_inline(db, settings, rows, config_ids))
         return
     pks = [int(r["pk"]) for r in rows]
-    _rerun_enqueue(settings, pks)
+    _rerun_enqueue(db, settings, pks)
     if not wait:
         return
     _wait_for_reanalysis(db, pks)
@@ -610,29 +617,35 @@ def _rerun_inline(
 ) -> list[tuple[str, str]]:
     """Analyze each call in this process, one after the other; the failures, as (call id, reason)."""
     from dispo.analytics import lifecycle
+    from dispo.llm import LazyBackend
     from dispo.store import analytics_jobs
 
+    backend = LazyBackend(settings)  # loaded for the run, released after it
     failures: list[tuple[str, str]] = []
     progress = _rerun_progress()
-    with progress:
-        task = progress.add_task("Re-analyzing", total=len(rows))
-        for row in rows:
-            with db.write() as conn:
-                analytics_jobs.mark_pending_many(conn, [row], config_ids)
-            try:
-                lifecycle.drive(db, settings, int(row["pk"]))
-            except lifecycle.AnalysisFailed as exc:
-                failures.append((row["call_id"], exc.message))
-            progress.advance(task)
+    try:
+        with progress:
+            task = progress.add_task("Re-analyzing", total=len(rows))
+            for row in rows:
+                with db.write() as conn:
+                    analytics_jobs.mark_pending_many(conn, [row], config_ids)
+                try:
+                    lifecycle.drive(db, settings, int(row["pk"]), backend)
+                except lifecycle.AnalysisFailed as exc:
+                    failures.append((row["call_id"], exc.message))
+                progress.advance(task)
+    finally:
+        backend.close()
     return failures
 
 
-def _rerun_enqueue(settings: Settings, pks: list[int]) -> None:
+def _rerun_enqueue(db: Database, settings: Settings, pks: list[int]) -> None:
     """Put the calls (already marked pending) on the queue for the workers."""
     from dispo.analytics import jobs
 
-    queued = jobs.enqueue_many(settings, pks, priority=jobs.PRIORITY_RERUN)
-    console.print(f"Queued {len(pks)} call(s) for re-analysis on {jobs.queue_description(settings)}.")
+    queue = jobs.Jobs(settings, db)  # enqueues only: the workers run the jobs
+    queued = queue.enqueue_many(pks, priority=jobs.PRIORITY_RERUN)
+    console.print(f"Queued {len(pks)} call(s) for re-analysis on {queue.description}.")
     if queued < len(pks):
         err_console.print(
             "[yellow]The queue could not be reached; the sweeper will enqueue the calls later.[/yellow]"

@@ -45,7 +45,7 @@ from dispo.analytics.config import AnalyticsConfig, parse_metrics
 from dispo.analytics.engine import Analysis, MetricValue, Turn
 from dispo.config import Settings
 from dispo.errors import AnalysisFailed
-from dispo.llm import get_backend
+from dispo.llm import Backend
 from dispo.store import analytics_jobs as store
 from dispo.store.analytics_jobs import Claim
 from dispo.store.database import Database
@@ -139,7 +139,7 @@ def load_inputs(db: Database, call_pk: int) -> Inputs:
     )
 
 
-def analyze(settings: Settings, inputs: Inputs) -> Analysis:
+def analyze(backend: Backend, inputs: Inputs) -> Analysis:
     """Run the model on ``inputs``. A call without a transcript (nobody answered) needs no model:
     no summary, and every metric None."""
     if not inputs.transcript:
@@ -153,7 +153,7 @@ def analyze(settings: Settings, inputs: Inputs) -> Analysis:
         )
     # The backend serialises its own calls. If its worker process dies mid-analysis the error
     # (ModelCrashed) fails this attempt, and the retry runs on the fresh worker.
-    return engine.analyze(get_backend(settings), inputs.transcript, inputs.config, inputs.call_start)
+    return engine.analyze(backend, inputs.transcript, inputs.config, inputs.call_start)
 
 
 def complete(
@@ -231,15 +231,16 @@ def record_failure(
     return outcome
 
 
-def attempt(db: Database, settings: Settings, call_pk: int) -> Outcome:
-    """One attempt at the call's pending analytics job: what a queue worker runs."""
+def attempt(db: Database, settings: Settings, call_pk: int, backend: Backend) -> Outcome:
+    """One attempt at the call's pending analytics job, analyzed on ``backend``: what a queue
+    worker runs (:meth:`dispo.analytics.jobs.Jobs.attempt`)."""
     claim_ = claim(db, call_pk)
     if claim_ is None:
         return Outcome("skipped")
     started = time.perf_counter()
     try:
         inputs = load_inputs(db, call_pk)
-        analysis = analyze(settings, inputs)
+        analysis = analyze(backend, inputs)
         if not analysis.duration_ms:
             analysis.duration_ms = (time.perf_counter() - started) * 1000
     except _Permanent as exc:
@@ -267,11 +268,11 @@ def attempt(db: Database, settings: Settings, call_pk: int) -> Outcome:
     return Outcome("completed")
 
 
-def drive(db: Database, settings: Settings, call_pk: int) -> Outcome:
+def drive(db: Database, settings: Settings, call_pk: int, backend: Backend) -> Outcome:
     """Attempt the call's pending job in this process until it completes or fails for good,
     sleeping between attempts as the queue would. Raises :class:`AnalysisFailed` with the reason."""
     while True:
-        outcome = attempt(db, settings, call_pk)
+        outcome = attempt(db, settings, call_pk, backend)
         if outcome.kind == "retry":
             time.sleep(outcome.retry_in or 0)
             continue

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from dispo.evaluation.harness import Run, Strategy
     from dispo.llm.base import Backend
 
-BACKENDS = ("local", "openai")
+BACKENDS = ("local", "openai", "scripted")
 PARTIAL_EVERY = 10  # dialogues between two writes of the report while a run goes on
 
 
@@ -48,7 +48,7 @@ def eval_command(
     ] = None,
     backend: Annotated[
         str | None,
-        typer.Option(help="LLM backend, local or openai (default: DISPO_LLM_BACKEND)."),
+        typer.Option(help="LLM backend: local, openai, or scripted for tests (default: DISPO_LLM_BACKEND)."),
     ] = None,
 ) -> None:
     """Measure post-call analytics on labelled dialogues: accuracy, abstention, validity, ROUGE, latency."""

@@ -6,7 +6,8 @@ read back mid-conversation shows its transcript so far. A chat ends when the per
 (``user_hangup``), the agent says goodbye (``agent_hangup``), or the person is silent for
 ``call_silence_timeout_seconds`` or the chat reaches ``call_max_duration_seconds`` (``timeout``);
 an idle chat is ended when its next message arrives or by the server's periodic sweep
-(:class:`IdleSweeper`, started with the app).
+(:class:`IdleSweeper`, started with the app). An ended chat's analytics go on ``jobs``, the
+process's :class:`~dispo.analytics.jobs.Jobs` (``app.state.jobs``), passed in.
 
 Durations are wall-clock time; cost is credits per minute, as for phone calls.
 """
@@ -17,18 +18,21 @@ import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispo.calls import CallEnding, CallStatus, CallType, DisconnectReason, call_cost
 from dispo.config import Settings
 from dispo.errors import Conflict, NotFound
 from dispo.runtime.dialogue import AgentProfile, Brain, Turn, agent_turn
-from dispo.runtime.runner import enqueue_analytics, new_call_values
+from dispo.runtime.runner import new_call_values
 from dispo.store import agents as agent_store
 from dispo.store import calls as call_store
 from dispo.store.database import Database
 from dispo.timeutil import now_ms
 from dispo.types import Row
+
+if TYPE_CHECKING:
+    from dispo.analytics.jobs import Jobs
 
 log = logging.getLogger("dispo.runtime.chat")
 
@@ -67,7 +71,13 @@ def chat_lock(call_id: str) -> threading.Lock:
 
 
 def start(
-    db: Database, settings: Settings, org_id: str, agent: Row, variables: dict[str, Any], brain_for: Any
+    db: Database,
+    settings: Settings,
+    jobs: Jobs,
+    org_id: str,
+    agent: Row,
+    variables: dict[str, Any],
+    brain_for: Any,
 ) -> ChatState:
     """Create the chat call and write the agent's opening turn."""
     profile = AgentProfile.from_row(agent, variables)
@@ -85,7 +95,7 @@ def start(
     state = ChatState(
         pk, values["call_id"], org_id, profile, values["started_at"], values["started_at"], ACTIVE
     )
-    _agent_speaks(db, settings, state, brain_for(profile))
+    _agent_speaks(db, settings, jobs, state, brain_for(profile))
     return state
 
 
@@ -123,7 +133,9 @@ def expired_reason(state: ChatState, settings: Settings, now: int) -> Disconnect
     return None
 
 
-def user_says(db: Database, settings: Settings, state: ChatState, text: str, brain: Brain) -> list[Turn]:
+def user_says(
+    db: Database, settings: Settings, jobs: Jobs, state: ChatState, text: str, brain: Brain
+) -> list[Turn]:
     """The person's message and the agent's reply; the chat may end with them."""
     if state.ended:
         raise Conflict(
@@ -135,6 +147,7 @@ def user_says(db: Database, settings: Settings, state: ChatState, text: str, bra
         end(
             db,
             settings,
+            jobs,
             state,
             timed_out,
             at=min(now, state.last_activity_ms + int(settings.call_silence_timeout_seconds * 1000)),
@@ -149,18 +162,18 @@ def user_says(db: Database, settings: Settings, state: ChatState, text: str, bra
     state.last_activity_ms = now
     with db.write() as conn:
         call_store.append_transcript(conn, state.call_pk, [user.to_row()], before)
-    _agent_speaks(db, settings, state, brain)
+    _agent_speaks(db, settings, jobs, state, brain)
     return state.turns[before:]
 
 
-def _agent_speaks(db: Database, settings: Settings, state: ChatState, brain: Brain) -> None:
+def _agent_speaks(db: Database, settings: Settings, jobs: Jobs, state: ChatState, brain: Brain) -> None:
     try:
         reply = agent_turn(brain, state.profile, state.turns)
     except Exception:
         # As on the phone (dispo.runtime.dialogue.converse): a model that fails, or whose worker process
         # died (ModelCrashed), ends the chat as system_error with its transcript so far; the
         # error still reaches the person's request, whose answer says what happened.
-        end(db, settings, state, DisconnectReason.SYSTEM_ERROR)
+        end(db, settings, jobs, state, DisconnectReason.SYSTEM_ERROR)
         raise
     turn = Turn("agent", reply.text, now_ms(), reply.latency_ms)
     state.turns.append(turn)
@@ -169,12 +182,13 @@ def _agent_speaks(db: Database, settings: Settings, state: ChatState, brain: Bra
         call_store.append_transcript(conn, state.call_pk, [turn.to_row()], len(state.turns) - 1)
         call_store.update_call(conn, state.call_pk, {"updated_at": turn.timestamp_ms})
     if reply.end_call:
-        end(db, settings, state, DisconnectReason.AGENT_HANGUP)
+        end(db, settings, jobs, state, DisconnectReason.AGENT_HANGUP)
 
 
 def end(
     db: Database,
     settings: Settings,
+    jobs: Jobs,
     state: ChatState,
     reason: DisconnectReason,
     *,
@@ -198,11 +212,11 @@ def end(
         ended = call_store.end_call(conn, state.call_pk, ending)
     state.status, state.reason = ended.status, ended.reason
     if ended.marked:
-        enqueue_analytics(settings, state.call_pk)
+        jobs.enqueue(state.call_pk)
     return ended.changed
 
 
-def sweep_idle(db: Database, settings: Settings, now: int | None = None, limit: int = 200) -> int:
+def sweep_idle(db: Database, settings: Settings, jobs: Jobs, now: int | None = None, limit: int = 200) -> int:
     """End chats nobody wrote to for the silence timeout (or past the maximum duration)."""
     at = now if now is not None else now_ms()
     idle_before = at - int(settings.call_silence_timeout_seconds * 1000)
@@ -215,7 +229,7 @@ def sweep_idle(db: Database, settings: Settings, now: int | None = None, limit: 
             reason = expired_reason(state, settings, at)
             if reason is not None and not state.ended:
                 stop_at = min(at, state.last_activity_ms + int(settings.call_silence_timeout_seconds * 1000))
-                ended += end(db, settings, state, reason, at=stop_at)
+                ended += end(db, settings, jobs, state, reason, at=stop_at)
     return ended
 
 
@@ -228,9 +242,10 @@ class IdleSweeper:
     the chat still reads ``in_progress``.
     """
 
-    def __init__(self, db: Database, settings: Settings, interval: float | None = None) -> None:
+    def __init__(self, db: Database, settings: Settings, jobs: Jobs, interval: float | None = None) -> None:
         self.db = db
         self.settings = settings
+        self.jobs = jobs
         default = min(5.0, max(0.05, settings.call_silence_timeout_seconds / 2))
         self.interval = interval if interval is not None else default
         self._stop = threading.Event()
@@ -252,7 +267,7 @@ class IdleSweeper:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                ended = sweep_idle(self.db, self.settings)
+                ended = sweep_idle(self.db, self.settings, self.jobs)
             except Exception:
                 log.exception("Sweeping idle chats failed; retrying in %.1f s", self.interval)
                 continue

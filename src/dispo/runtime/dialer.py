@@ -31,7 +31,7 @@ from sqlalchemy import Connection
 
 from dispo.calls import TERMINAL_STATUSES, CallEnding
 from dispo.config import Settings
-from dispo.runtime.runner import CallRunner, PlannedCall, enqueue_analytics, new_call_values
+from dispo.runtime.runner import CallRunner, PlannedCall, new_call_values
 from dispo.store import calls as call_store
 from dispo.store import campaigns as campaign_store
 from dispo.store import members
@@ -157,7 +157,7 @@ class Dialer:
             settled, marked = self._reconcile_one(e, now)
             done += settled
             if marked and e.call_pk is not None:
-                enqueue_analytics(self.settings, e.call_pk)
+                self.runner.jobs.enqueue(e.call_pk)
         if done:
             log.warning("Reconciled %d campaign member(s) left dialing by a dialer that stopped.", done)
         return done

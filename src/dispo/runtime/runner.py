@@ -8,6 +8,11 @@ ends it (:func:`dispo.store.calls.end_call`: terminal status, duration, cost and
 transcript, its post-call analytics marked pending) and runs the caller's ``settle`` hook (the
 dialer settles the campaign member there); after the commit the analytics job is enqueued.
 
+The runner holds what its calls need, created once at start-up and passed in: the LLM backend
+(``backend``, which agents' turns run on) and the analytics :class:`~dispo.analytics.jobs.Jobs`
+(``jobs``, which ended calls are enqueued on); ``create_app`` hands it ``app.state.backend`` and
+``app.state.jobs``. Without them it makes its own from the settings.
+
 A call whose row already reached a terminal status when it ends (a restarted dialer reconciled it
 as lost) is left as it is: the row is the record, and it was already settled.
 """
@@ -23,9 +28,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from dispo.analytics.jobs import Jobs
 from dispo.calls import CallEnding, CallStatus, CallType, call_cost
 from dispo.config import Settings
 from dispo.ids import new_call_id, new_object_id
+from dispo.llm import Backend, LazyBackend
 from dispo.runtime.dialogue import AgentProfile, Brain, ConversationResult, LLMBrain, ScriptedBrain, converse
 from dispo.store import agents as agent_store
 from dispo.store import calls as call_store
@@ -99,26 +106,26 @@ def conversation_ending(result: ConversationResult, settings: Settings) -> CallE
     )
 
 
-def enqueue_analytics(settings: Settings, call_pk: int) -> None:
-    from dispo.analytics import jobs
-
-    jobs.enqueue(settings, call_pk)
-
-
 class CallRunner:
-    """A pool of threads placing calls. ``brain_factory`` defaults to the configured LLM backend."""
+    """A pool of threads placing calls. ``brain_factory`` defaults to agents on ``backend`` (the
+    settings' backend unless given: ``jobs``' if given, else one loaded on first use); ``jobs``
+    defaults to a :class:`Jobs` of the settings' queue."""
 
     def __init__(
         self,
         db: Database,
         settings: Settings,
         *,
+        backend: Backend | None = None,
+        jobs: Jobs | None = None,
         brain_factory: BrainFactory | None = None,
         providers: dict[str, Provider] | None = None,
         max_workers: int | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
+        self.backend: Backend = backend or (jobs.backend if jobs is not None else LazyBackend(settings))
+        self.jobs = jobs or Jobs(settings, db, backend=self.backend)
         self.brain_factory = brain_factory or self._llm_brain
         self._providers: dict[str, Provider] = dict(providers or {})
         self._lock = threading.Lock()
@@ -142,9 +149,7 @@ class CallRunner:
     def _llm_brain(self, profile: AgentProfile) -> Brain:
         if self.settings.agent_brain == "scripted":
             return ScriptedBrain()
-        from dispo.llm import get_backend
-
-        return LLMBrain(get_backend(self.settings), profile, max_tokens=self.settings.agent_max_tokens)
+        return LLMBrain(self.backend, profile, max_tokens=self.settings.agent_max_tokens)
 
     def submit(self, call: PlannedCall, settle: Settle | None = None) -> Future[str]:
         with self._lock:
@@ -217,7 +222,7 @@ class CallRunner:
             if settle is not None:
                 settle(conn, ended.status)
         if ended.marked:
-            enqueue_analytics(self.settings, call.call_pk)
+            self.jobs.enqueue(call.call_pk)
         return ended.status
 
     def _record_failure(self, call: PlannedCall, settle: Settle | None) -> None:

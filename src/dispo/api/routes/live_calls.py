@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from sqlalchemy import Connection
 from starlette.responses import Response
 
+from dispo.analytics.jobs import Jobs
 from dispo.api.auth import authenticate
 from dispo.api.bodies import JsonBody
 from dispo.api.contract import ContractRoute, json_body
@@ -154,7 +155,8 @@ def start_chat(
     variables = dict(start.variables or {})
     with db.read() as conn:
         agent = _agent(conn, org_id, start.agent_id)
-    state = chat.start(db, settings, org_id, agent, variables, _runner(request).brain_factory)
+    runner = _runner(request)
+    state = chat.start(db, settings, runner.jobs, org_id, agent, variables, runner.brain_factory)
     return ok(_chat_answer(state, state.turns))
 
 
@@ -168,11 +170,12 @@ def start_chat(
 def send_chat_message(
     request: Request, call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody
 ) -> Response:
+    runner = _runner(request)
     with chat.chat_lock(_chat_id(call_id)):
         state, _ = chat.load(db, org_id, call_id)
         message = parse(ChatMessageCreate, body).message
         turns = chat.user_says(
-            db, settings, state, message.strip(), _runner(request).brain_factory(state.profile)
+            db, settings, runner.jobs, state, message.strip(), runner.brain_factory(state.profile)
         )
     return ok(_chat_answer(state, turns))
 
@@ -183,11 +186,11 @@ def send_chat_message(
     response_model=Envelope[ChatPublic],
     responses=errors(*AUTHED, 404, 409),
 )
-def end_chat(call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> Response:
+def end_chat(request: Request, call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> Response:
     with chat.chat_lock(_chat_id(call_id)):
         state, _ = chat.load(db, org_id, call_id)
         if not state.ended:
-            chat.end(db, settings, state, DisconnectReason.USER_HANGUP)
+            chat.end(db, settings, _runner(request).jobs, state, DisconnectReason.USER_HANGUP)
     return ok(_chat_answer(state, []))
 
 
@@ -196,11 +199,11 @@ def end_chat(call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> 
 
 
 def _locked_user_says(
-    db: Database, settings: Settings, state: chat.ChatState, text: str, brain: Brain
+    db: Database, settings: Settings, jobs: Jobs, state: chat.ChatState, text: str, brain: Brain
 ) -> list[Turn]:
     # Under the chat's lock, as over HTTP: the idle sweep (chat.IdleSweeper) takes it too.
     with chat.chat_lock(state.call_id):
-        return chat.user_says(db, settings, state, text, brain)
+        return chat.user_says(db, settings, jobs, state, text, brain)
 
 
 @router.websocket("/conversation/chat/ws")
@@ -224,7 +227,7 @@ async def chat_socket(websocket: WebSocket) -> None:
         def open_chat() -> chat.ChatState:
             with db.read() as conn:
                 agent = _agent(conn, org_id, agent_id)
-            return chat.start(db, settings, org_id, agent, variables, runner.brain_factory)
+            return chat.start(db, settings, runner.jobs, org_id, agent, variables, runner.brain_factory)
 
         state = await anyio.to_thread.run_sync(open_chat)
     except DispoError as exc:
@@ -261,7 +264,7 @@ async def chat_socket(websocket: WebSocket) -> None:
                 continue
             try:
                 turns = await anyio.to_thread.run_sync(
-                    _locked_user_says, db, settings, state, content.strip(), brain
+                    _locked_user_says, db, settings, runner.jobs, state, content.strip(), brain
                 )
             except DispoError as exc:
                 # The model failed or its worker died (ModelCrashed): chat.user_says has ended the
@@ -273,7 +276,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         reason = DisconnectReason.USER_HANGUP
     if not state.ended:
-        await anyio.to_thread.run_sync(chat.end, db, settings, state, reason)
+        await anyio.to_thread.run_sync(chat.end, db, settings, runner.jobs, state, reason)
     try:
         await websocket.send_json(
             {"type": "ended", "conversationId": state.call_id, "disconnectionReason": state.reason}
