@@ -15,38 +15,50 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
-    Select,
     bindparam,
-    literal,
     or_,
     select,
-    tuple_,
 )
 
 from dispo.calls import TERMINAL_STATUSES, CallEnding, CallStatus, CallType
 from dispo.errors import BadRequest
 from dispo.store.analytics_jobs import mark_pending
 from dispo.store.counts import bump, count_calls, count_key, rebuild_counts
-from dispo.store.filters import DURATION_BUCKETS, CallFilter, conditions, has_duration_terms
+from dispo.store.driver import fetch_all, fetch_one, json_value
+from dispo.store.filters import (
+    DURATION_BUCKETS,
+    CallFilter,
+    conditions,
+    has_duration_terms,
+    in_list,
+    placeholders,
+    where_sql,
+)
 from dispo.store.tables import analytics_results, calls, organizations, transcript_messages
 from dispo.types import Row
 
 __all__ = [
+    "ANALYTICS_COLUMNS",
+    "CALL_LOG_COLUMNS",
     "DEMOTE_AT",
     "DURATION_BUCKETS",
     "SORT_COLUMNS",
     "CallFilter",
+    "CallLog",
     "CallPage",
     "Cursor",
     "Ended",
     "SortKey",
     "SortOrder",
+    "Statement",
     "append_transcript",
+    "call_log_entries",
+    "call_log_entry",
     "call_status",
     "calls_matching",
     "count_calls",
@@ -118,14 +130,76 @@ def _is_int64(value: Any) -> bool:
     return type(value) is int and -(2**63) <= value < 2**63
 
 
+# The columns of a call as the call log shows it, in the order ``api/calllog.py`` unpacks them.
+CALL_LOG_COLUMNS = (
+    "pk",
+    "id",
+    "call_id",
+    "status",
+    "duration",
+    "from_number",
+    "to_number",
+    "type",
+    "agent_id",
+    "campaign_id",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "ended_at",
+    "recording_url",
+    "recording_dual_url",
+    "call_cost",
+    "disconnection_reason",
+    "call_failure_reason",
+    "retry_count",
+    "avg_transcriber_latency",
+    "avg_agent_latency",
+    "avg_synthesizer_latency",
+    "analytics_status",
+    "analytics_queued_at",
+    "analytics_started_at",
+    "analytics_finished_at",
+    "analytics_attempts",
+    "analytics_error",
+    "avg_latency",
+    "variables",  # JSON, last
+)
+# A call's newest analytics result: the columns the call log shows, JSON last.
+ANALYTICS_COLUMNS = ("summary", "config_id", "config_version", "model", "created_at", "disposition_metrics")
+_SELECT_CALLS = "SELECT " + ", ".join(f"calls.{c}" for c in CALL_LOG_COLUMNS) + " FROM calls"
+_SORT_INDEX = {key: CALL_LOG_COLUMNS.index(column.name) for key, column in SORT_COLUMNS.items()}
+
+CallRow = tuple[Any, ...]  # CALL_LOG_COLUMNS
+AnalyticsRow = tuple[Any, ...]  # ANALYTICS_COLUMNS
+MessageRow = tuple[Any, ...]  # role, content, timestamp, latency_ms
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL text with ``:name`` parameters, run by ``store.driver``."""
+
+    sql: str
+    params: dict[str, Any]
+
+    def __str__(self) -> str:
+        return self.sql
+
+
 @dataclass
-class CallPage:
-    rows: list[Row]
-    total: int
-    next_cursor: str | None
-    has_more: bool
-    transcripts: dict[int, list[Row]] = field(default_factory=dict)
-    analytics: dict[int, Row] = field(default_factory=dict)
+class CallLog:
+    """Calls as the call log shows them: rows (``CALL_LOG_COLUMNS``), each call's transcript and its
+    newest analytics result, by ``pk``."""
+
+    rows: list[CallRow]
+    transcripts: dict[int, list[MessageRow]] = field(default_factory=dict)
+    analytics: dict[int, AnalyticsRow] = field(default_factory=dict)
+
+
+@dataclass
+class CallPage(CallLog):
+    total: int = 0
+    next_cursor: str | None = None
+    has_more: bool = False
 
 
 # Above this many matches, a page is found faster by walking the time index (see list_statements).
@@ -141,7 +215,7 @@ def list_statements(
     offset: int = 0,
     cursor: Cursor | None = None,
     matching: int | None = None,
-) -> Select[Any]:
+) -> Statement:
     """The SELECT for one page (one row more than ``limit``, to tell whether more follow).
 
     ``matching`` is the page's total when already known (SQLite only). SQLite's planner cannot
@@ -151,28 +225,26 @@ def list_statements(
     one page; with few matches it walks the whole time index looking for them, so the sort key is
     made an expression and it uses the search or duration index instead.
     """
-    column: ColumnElement[Any] = SORT_COLUMNS[sort_by]
+    column = f"calls.{SORT_COLUMNS[sort_by].name}"
     hinted = matching is not None and (
         f.search is not None or (sort_by != "callDuration" and has_duration_terms(f))
     )
     demote = hinted and matching is not None and matching >= DEMOTE_AT
-    where = conditions(f, date_from=f.date_from, date_to=f.date_to, demote=demote)
+    where, params = where_sql(f, date_from=f.date_from, date_to=f.date_to, demote=demote)
     if hinted and not demote:
         # Few matches: sorting them is cheap, so order by an expression no index provides and
         # SQLite finds them through the search or duration index instead of walking time.
-        column = column + 0
+        column += " + 0"
+    direction = "DESC" if order == "desc" else "ASC"
     if cursor is not None:
-        key = tuple_(column, calls.c.pk)
-        where.append(
-            key < tuple_(literal(cursor.value), literal(cursor.pk))
-            if order == "desc"
-            else key > tuple_(literal(cursor.value), literal(cursor.pk))
-        )
-    ordering = (column.desc(), calls.c.pk.desc()) if order == "desc" else (column.asc(), calls.c.pk.asc())
-    stmt = select(calls).where(*where).order_by(*ordering).limit(limit + 1)
+        where += f" AND ({column}, calls.pk) {'<' if order == 'desc' else '>'} (:cursor_value, :cursor_pk)"
+        params.update(cursor_value=cursor.value, cursor_pk=cursor.pk)
+    sql = f"{_SELECT_CALLS} WHERE {where} ORDER BY {column} {direction}, calls.pk {direction} LIMIT :limit"
+    params["limit"] = limit + 1
     if offset:
-        stmt = stmt.offset(offset)
-    return stmt
+        sql += " OFFSET :offset"
+        params["offset"] = offset
+    return Statement(sql, params)
 
 
 def list_calls(
@@ -197,20 +269,106 @@ def list_calls(
         # PostgreSQL's planner weighs ranges itself (it keeps histograms); SQLite needs the hint.
         matching=total if conn.dialect.name == "sqlite" else None,
     )
-    rows: list[Row] = list(conn.execute(stmt).mappings().all())
+    rows = _decoded(conn, fetch_all(conn, stmt.sql, stmt.params))
     has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if has_more and rows:
-        last = rows[-1]
-        value = last[SORT_COLUMNS[sort_by].name]
-        next_cursor = Cursor(sort_by, order, value, last["pk"]).encode()
-    page = CallPage(rows=rows, total=total, next_cursor=next_cursor, has_more=has_more)
-    if rows:
-        pks = [r["pk"] for r in rows]
-        page.transcripts = load_transcripts(conn, pks)
-        page.analytics = load_latest_analytics(conn, pks)
+    page = CallPage(rows[:limit], total=total, has_more=has_more)
+    if has_more and page.rows:
+        last = page.rows[-1]
+        page.next_cursor = Cursor(sort_by, order, last[_SORT_INDEX[sort_by]], last[0]).encode()
+    _load_details(conn, page)
     return page
+
+
+def call_log_entry(conn: Connection, org_id: str, call_id: str) -> CallLog | None:
+    """A call by its ``CALL-…`` id or its ``_id``, only within ``org_id``, with its transcript and
+    newest analytics result: two statements (the call joined with its newest result, then the
+    transcript)."""
+    sql = _ENTRY_BY_CALL_ID if call_id.startswith("CALL-") else _ENTRY_BY_OBJECT_ID
+    found = fetch_one(conn, sql, {"id": call_id, "org_id": org_id})
+    if found is None:
+        return None
+    width = len(CALL_LOG_COLUMNS)
+    row, result = _decoded(conn, [found[:width]])[0], found[width:]
+    log = CallLog([row])
+    pk = row[0]
+    if result[4] is not None:  # created_at: the call has a result
+        log.analytics[pk] = _decoded(conn, [result])[0]
+    log.transcripts[pk] = fetch_all(conn, _TRANSCRIPT, {"pk": pk})
+    return log
+
+
+def call_log_entries(conn: Connection, org_id: str, call_ids: Sequence[str]) -> CallLog:
+    """Calls of ``org_id`` among ``call_ids`` (``CALL-…`` ids or ``_id``s), in the order asked, each
+    once, with transcripts and newest analytics results."""
+    wanted = list(dict.fromkeys(call_ids))
+    params: dict[str, Any] = {"org_id": org_id}
+    ids = in_list("id", tuple(wanted), params)
+    sql = f"{_SELECT_CALLS} WHERE calls.org_id = :org_id AND (calls.call_id {ids} OR calls.id {ids})"
+    found: dict[str, CallRow] = {}
+    for row in _decoded(conn, fetch_all(conn, sql, params)):
+        found[row[2]] = row
+        found[row[1]] = row
+    log = CallLog([])
+    seen: set[int] = set()
+    for cid in wanted:
+        match = found.get(cid)
+        if match is not None and match[0] not in seen:
+            seen.add(match[0])
+            log.rows.append(match)
+    _load_details(conn, log)
+    return log
+
+
+def _load_details(conn: Connection, log: CallLog) -> None:
+    """Transcripts and newest analytics results of ``log.rows``: one statement each."""
+    if not log.rows:
+        return
+    pks = [r[0] for r in log.rows]
+    params = {f"pk{i}": pk for i, pk in enumerate(pks)}
+    transcripts: dict[int, list[MessageRow]] = {pk: [] for pk in pks}
+    for row in fetch_all(conn, _transcripts_sql(len(pks)), params):
+        transcripts[row[0]].append(row[1:])
+    log.transcripts = transcripts
+    # Ordered oldest first: the last one per call wins.
+    log.analytics = {r[0]: r[1:] for r in _decoded(conn, fetch_all(conn, _analytics_sql(len(pks)), params))}
+
+
+def _decoded(conn: Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``rows`` with their last column (JSON) decoded where the driver hands over text (SQLite)."""
+    if conn.dialect.name != "sqlite":
+        return rows
+    return [(*r[:-1], json_value(conn, r[-1])) for r in rows]
+
+
+_ANALYTICS_SELECT = ", ".join(f"analytics_results.{c}" for c in ANALYTICS_COLUMNS)
+_ENTRY = (
+    f"SELECT {', '.join(f'calls.{c}' for c in CALL_LOG_COLUMNS)}, {_ANALYTICS_SELECT} FROM calls "
+    "LEFT JOIN analytics_results ON analytics_results.id = (SELECT newest.id FROM analytics_results "
+    "AS newest WHERE newest.call_pk = calls.pk ORDER BY newest.created_at DESC, newest.id DESC LIMIT 1) "
+    "WHERE calls.{key} = :id AND calls.org_id = :org_id"
+)
+_ENTRY_BY_CALL_ID = _ENTRY.replace("{key}", "call_id")
+_ENTRY_BY_OBJECT_ID = _ENTRY.replace("{key}", "id")
+_TRANSCRIPT = (
+    "SELECT role, content, timestamp, latency_ms FROM transcript_messages WHERE call_pk = :pk ORDER BY seq"
+)
+
+
+@lru_cache(maxsize=64)
+def _transcripts_sql(n: int) -> str:
+    return (
+        "SELECT call_pk, role, content, timestamp, latency_ms FROM transcript_messages "
+        f"WHERE call_pk {placeholders('pk', n)} ORDER BY call_pk, seq"
+    )
+
+
+@lru_cache(maxsize=64)
+def _analytics_sql(n: int) -> str:
+    return (
+        f"SELECT analytics_results.call_pk, {_ANALYTICS_SELECT} FROM analytics_results "
+        f"WHERE analytics_results.call_pk {placeholders('pk', n)} "
+        "ORDER BY analytics_results.call_pk, analytics_results.created_at, analytics_results.id"
+    )
 
 
 # Hot-path statements are built once with bind parameters: constructing a SELECT per request

@@ -12,10 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, case, func, literal, select
+from sqlalchemy import Connection, Table, case, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dispo.store.filters import DAY_MS, DURATION_BUCKETS, CallFilter, conditions, dimensions, duration_bucket
+from dispo.store.driver import fetch_scalar
+from dispo.store.filters import (
+    DAY_MS,
+    DURATION_BUCKETS,
+    CallFilter,
+    dimensions,
+    duration_bucket,
+    in_list,
+    where_sql,
+)
 from dispo.store.tables import call_counts, call_counts_weekly, calls
 from dispo.types import Row
 
@@ -61,22 +70,32 @@ def split(lo: int | None, hi: int | None, unit: int) -> tuple[Span | None, list[
 
 
 def _count_exact(conn: Connection, f: CallFilter, date_from: int | None, date_to: int | None) -> int:
-    stmt = select(func.count()).select_from(calls).where(*conditions(f, date_from=date_from, date_to=date_to))
-    return int(conn.execute(stmt).scalar_one())
+    where, params = where_sql(f, date_from=date_from, date_to=date_to)
+    return int(fetch_scalar(conn, f"SELECT count(*) FROM calls WHERE {where}", params))
 
 
 def _count_rollup(conn: Connection, f: CallFilter, table: Table, span: Span) -> int:
-    k = table.c
-    period = k.week if table is call_counts_weekly else k.day
-    where: list[ColumnElement[bool]] = [k.org_id == f.org_id]
-    for column, values in [*dimensions(k, f), (k.duration_bucket, f.duration_buckets)]:
+    period = "week" if table is call_counts_weekly else "day"
+    where = ["org_id = :org_id"]
+    params: dict[str, Any] = {"org_id": f.org_id}
+    for (column, values), prefix in zip(
+        [*dimensions(table.c, f), (table.c.duration_bucket, f.duration_buckets)],
+        _ROLLUP_PREFIXES,
+        strict=True,
+    ):
         if values:
-            where.append(column.in_(values))
+            where.append(f"{column.name} {in_list(prefix, values, params)}")
     if span[0] is not None:
-        where.append(period >= span[0])
+        where.append(f"{period} >= :period_low")
+        params["period_low"] = span[0]
     if span[1] is not None:
-        where.append(period <= span[1])
-    return int(conn.execute(select(func.coalesce(func.sum(k.calls), 0)).where(*where)).scalar_one())
+        where.append(f"{period} <= :period_high")
+        params["period_high"] = span[1]
+    sql = f"SELECT coalesce(sum(calls), 0) FROM {table.name} WHERE {' AND '.join(where)}"
+    return int(fetch_scalar(conn, sql, params))
+
+
+_ROLLUP_PREFIXES = ("agent", "campaign", "status", "type", "reason", "bucket")
 
 
 def count_key(row: Row) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""Hot-path reads on the DB-API cursor: SQL text in, the driver's row tuples out.
+
+SQLAlchemy's execution layer costs more than the queries the call log runs. For every statement
+it builds a result object and reads ``cursor.description`` (psycopg makes one Python object per
+column: ~100 µs for a 33-column call row), while SQLite answers a primary-key lookup in ~10 µs.
+So the call log's reads (``store.calls``, ``store.counts``) run on the cursor of the
+transaction's own connection instead, inside the same ``Database.read()`` transaction:
+
+* SQL is written once with ``:name`` parameters, which sqlite3 takes as they are; for psycopg
+  they become ``%(name)s`` (converted once per statement text). Write no ``%`` and no ``::`` in it.
+* Rows come back as the driver's tuples, without SQLAlchemy's result processing: a JSON column is
+  text on SQLite and already decoded on PostgreSQL (:func:`json_value` reads both).
+* ``before_cursor_execute`` listeners still see every statement (context ``None``), so tools that
+  record SQL, such as the benchmark's, keep working.
+* A DB-API error is raised as SQLAlchemy's ``DBAPIError``, and a connection found dead is
+  invalidated, as ``Connection.execute`` would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+Params = Mapping[str, Any]
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def fetch_all(conn: Connection, sql: str, params: Params) -> list[tuple[Any, ...]]:
+    """Every row of ``sql``, as tuples."""
+    with _cursor(conn, sql, params) as cursor:
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
+
+
+def fetch_one(conn: Connection, sql: str, params: Params) -> tuple[Any, ...] | None:
+    """The first row of ``sql`` (the statement should match at most one), or None."""
+    with _cursor(conn, sql, params) as cursor:
+        row: tuple[Any, ...] | None = cursor.fetchone()
+        return row
+
+
+def fetch_scalar(conn: Connection, sql: str, params: Params) -> Any:
+    """The first column of the first row of ``sql``."""
+    row = fetch_one(conn, sql, params)
+    if row is None:
+        raise LookupError(f"no row from {sql[:80]!r}")
+    return row[0]
+
+
+def execute(conn: Connection, sql: str, params: Params | None = None) -> None:
+    """Run ``sql`` and discard any rows (e.g. ``BEGIN``)."""
+    with _cursor(conn, sql, params or {}):
+        pass
+
+
+def json_value(conn: Connection, value: Any) -> Any:
+    """A JSON column's value as Python: SQLite hands over the stored text, psycopg decodes it."""
+    return json.loads(value) if type(value) is str and conn.dialect.name == "sqlite" else value
+
+
+@lru_cache(maxsize=1024)
+def _pyformat(sql: str) -> str:
+    if "%" in sql or "::" in sql:
+        raise ValueError(f"write store SQL without '%' or '::' (bind a parameter instead): {sql[:80]!r}")
+    return _NAMED.sub(r"%(\1)s", sql)
+
+
+@contextmanager
+def _cursor(conn: Connection, sql: str, params: Params) -> Iterator[Any]:
+    dbapi_conn = conn.connection.driver_connection
+    assert dbapi_conn is not None
+    if conn.dialect.paramstyle == "pyformat":
+        sql = _pyformat(sql)
+    cursor = dbapi_conn.cursor()
+    try:
+        for listener in conn.dispatch.before_cursor_execute:
+            sql, params = listener(conn, cursor, sql, params, None, False)
+        try:
+            cursor.execute(sql, params)
+            yield cursor
+        except conn.dialect.loaded_dbapi.Error as exc:
+            lost = conn.dialect.is_disconnect(exc, dbapi_conn, cursor)
+            if lost:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(
+                sql, params, exc, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost
+            ) from exc
+    finally:
+        cursor.close()
