@@ -201,15 +201,15 @@ def render_call(
 
 
 def render_transcript(messages: Sequence[store.MessageRow]) -> list[dict[str, Any]]:
-    """Messages (role, content, timestamp, latency_ms): ``latencyMs`` only on turns that have one
-    (agent turns of calls Dispo placed itself)."""
-    out = []
-    for role, content, timestamp, latency in messages:
-        message = {"role": role, "content": content, "timestamp": ms_to_iso(timestamp)}
-        if latency is not None:
-            message["latencyMs"] = latency
-        out.append(message)
-    return out
+    """Messages (``store.MessageRow``): ``latencyMs`` only on turns that have one (agent turns of
+    calls Dispo placed itself)."""
+    iso = ms_to_iso
+    return [
+        {"role": role, "content": content, "timestamp": iso(timestamp)}
+        if latency is None
+        else {"role": role, "content": content, "timestamp": iso(timestamp), "latencyMs": latency}
+        for _pk, role, content, timestamp, latency in messages
+    ]
 
 
 def render_analytics(job: Sequence[Any], result: store.AnalyticsRow | None) -> dict[str, Any]:

@@ -16,6 +16,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import groupby, repeat
+from operator import itemgetter
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -171,7 +173,7 @@ _SORT_INDEX = {key: CALL_LOG_COLUMNS.index(column.name) for key, column in SORT_
 
 CallRow = tuple[Any, ...]  # CALL_LOG_COLUMNS
 AnalyticsRow = tuple[Any, ...]  # ANALYTICS_COLUMNS
-MessageRow = tuple[Any, ...]  # role, content, timestamp, latency_ms
+MessageRow = tuple[Any, ...]  # call_pk, role, content, timestamp, latency_ms
 
 
 @dataclass(frozen=True)
@@ -281,19 +283,28 @@ def list_calls(
 
 def call_log_entry(conn: Connection, org_id: str, call_id: str) -> CallLog | None:
     """A call by its ``CALL-…`` id or its ``_id``, only within ``org_id``, with its transcript and
-    newest analytics result: two statements (the call joined with its newest result, then the
-    transcript)."""
-    sql = _ENTRY_BY_CALL_ID if call_id.startswith("CALL-") else _ENTRY_BY_OBJECT_ID
-    found = fetch_one(conn, sql, {"id": call_id, "org_id": org_id})
+    newest analytics result.
+
+    The call comes joined with its newest result; on PostgreSQL the transcript too, as one array
+    per column, so that the whole read is one statement (one round trip with
+    ``Database.read(snapshot=False)``); SQLite, in process, reads the transcript in a second one.
+    """
+    key = "call_id" if call_id.startswith("CALL-") else "id"
+    postgresql = conn.dialect.name == "postgresql"
+    found = fetch_one(conn, _ENTRY[postgresql, key], {"id": call_id, "org_id": org_id})
     if found is None:
         return None
     width = len(CALL_LOG_COLUMNS)
-    row, result = _decoded(conn, [found[:width]])[0], found[width:]
+    row, result = _decoded(conn, [found[:width]])[0], found[width : width + len(ANALYTICS_COLUMNS)]
     log = CallLog([row])
     pk = row[0]
     if result[4] is not None:  # created_at: the call has a result
         log.analytics[pk] = _decoded(conn, [result])[0]
-    log.transcripts[pk] = fetch_all(conn, _TRANSCRIPT, {"pk": pk})
+    if postgresql:
+        roles, contents, timestamps, latencies = found[-4:]
+        log.transcripts[pk] = list(zip(repeat(pk), roles, contents, timestamps, latencies)) if roles else []
+    else:
+        log.transcripts[pk] = fetch_all(conn, _TRANSCRIPT, {"pk": pk})
     return log
 
 
@@ -325,10 +336,9 @@ def _load_details(conn: Connection, log: CallLog) -> None:
         return
     pks = [r[0] for r in log.rows]
     params = {f"pk{i}": pk for i, pk in enumerate(pks)}
-    transcripts: dict[int, list[MessageRow]] = {pk: [] for pk in pks}
-    for row in fetch_all(conn, _transcripts_sql(len(pks)), params):
-        transcripts[row[0]].append(row[1:])
-    log.transcripts = transcripts
+    # Ordered by call: one list per call, grouped without a Python loop per message.
+    rows = fetch_all(conn, _transcripts_sql(len(pks)), params)
+    log.transcripts = {pk: list(messages) for pk, messages in groupby(rows, itemgetter(0))}
     # Ordered oldest first: the last one per call wins.
     log.analytics = {r[0]: r[1:] for r in _decoded(conn, fetch_all(conn, _analytics_sql(len(pks)), params))}
 
@@ -341,16 +351,29 @@ def _decoded(conn: Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, .
 
 
 _ANALYTICS_SELECT = ", ".join(f"analytics_results.{c}" for c in ANALYTICS_COLUMNS)
-_ENTRY = (
-    f"SELECT {', '.join(f'calls.{c}' for c in CALL_LOG_COLUMNS)}, {_ANALYTICS_SELECT} FROM calls "
+_NEWEST_RESULT = (
     "LEFT JOIN analytics_results ON analytics_results.id = (SELECT newest.id FROM analytics_results "
-    "AS newest WHERE newest.call_pk = calls.pk ORDER BY newest.created_at DESC, newest.id DESC LIMIT 1) "
-    "WHERE calls.{key} = :id AND calls.org_id = :org_id"
+    "AS newest WHERE newest.call_pk = calls.pk ORDER BY newest.created_at DESC, newest.id DESC LIMIT 1)"
 )
-_ENTRY_BY_CALL_ID = _ENTRY.replace("{key}", "call_id")
-_ENTRY_BY_OBJECT_ID = _ENTRY.replace("{key}", "id")
+_TRANSCRIPT_ARRAYS = (
+    "LEFT JOIN LATERAL (SELECT array_agg(role ORDER BY seq) AS roles, array_agg(content ORDER BY seq) "
+    "AS contents, array_agg(timestamp ORDER BY seq) AS timestamps, array_agg(latency_ms ORDER BY seq) "
+    "AS latencies FROM transcript_messages WHERE transcript_messages.call_pk = calls.pk) AS t ON true"
+)
+_ENTRY = {
+    (postgresql, key): (
+        f"SELECT {', '.join(f'calls.{c}' for c in CALL_LOG_COLUMNS)}, {_ANALYTICS_SELECT}"
+        + (", t.roles, t.contents, t.timestamps, t.latencies" if postgresql else "")
+        + f" FROM calls {_NEWEST_RESULT}"
+        + (f" {_TRANSCRIPT_ARRAYS}" if postgresql else "")
+        + f" WHERE calls.{key} = :id AND calls.org_id = :org_id"
+    )
+    for postgresql in (False, True)
+    for key in ("call_id", "id")
+}
 _TRANSCRIPT = (
-    "SELECT role, content, timestamp, latency_ms FROM transcript_messages WHERE call_pk = :pk ORDER BY seq"
+    "SELECT call_pk, role, content, timestamp, latency_ms FROM transcript_messages "
+    "WHERE call_pk = :pk ORDER BY seq"
 )
 
 

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -62,7 +63,21 @@ def execute(conn: Connection, sql: str, params: Params | None = None) -> None:
 
 def json_value(conn: Connection, value: Any) -> Any:
     """A JSON column's value as Python: SQLite hands over the stored text, psycopg decodes it."""
-    return json.loads(value) if type(value) is str and conn.dialect.name == "sqlite" else value
+    return json_loads(value) if type(value) is str and conn.dialect.name == "sqlite" else value
+
+
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def json_loads(text: str) -> Any:
+    """What ``json.loads`` (SQLAlchemy's decoder) makes of ``text``, 4x faster: orjson, except for
+    what it reads otherwise or refuses (integers beyond 64 bits, ``NaN``, lone surrogates)."""
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 @lru_cache(maxsize=1024)

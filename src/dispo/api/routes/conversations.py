@@ -1,4 +1,9 @@
-"""Call logs: ``/conversation`` list, detail and batch search."""
+"""Call logs: ``/conversation`` list, detail and batch search.
+
+These are the API's hot paths, so their endpoints take only the ``Request`` and do their work
+directly (``dispo.api.contract.lean``: no FastAPI dependency solving), and a read of one call runs
+on the event loop where the database allows (``dispo.api.deps.read``).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from dispo.api import calllog
-from dispo.api.bodies import JsonBody
-from dispo.api.contract import ContractRoute, json_body
-from dispo.api.deps import DbDep, OrgDep, SettingsDep
+from dispo.api.bodies import read_json
+from dispo.api.contract import ContractRoute, json_body, lean
+from dispo.api.deps import get_org_id, read
 from dispo.api.responses import ok
 from dispo.api.schemas import (
     AUTHED,
@@ -23,6 +28,7 @@ from dispo.api.schemas import (
     parse,
     query_parameters,
 )
+from dispo.config import Settings
 from dispo.errors import NotFound, ValidationFailed
 from dispo.ids import is_call_id, is_object_id
 
@@ -41,17 +47,18 @@ router = APIRouter(tags=["call logs"], route_class=ContractRoute)
     response_model=Envelope[CallListPublic],
     responses=errors(*AUTHED),
     # Parsed by dispo.api.calllog (shared with the CLI, same messages), so declared here by hand.
-    openapi_extra={"parameters": query_parameters(LIST_CALLS_SCHEMAS)},
+    openapi_extra=lean(parameters=query_parameters(LIST_CALLS_SCHEMAS)),
 )
-def list_conversations(request: Request, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> Response:
+async def list_conversations(request: Request) -> Response:
+    org_id = await get_org_id(request)
+    settings: Settings = request.app.state.settings
     query = calllog.parse_list_query(
         org_id,
         request.query_params,
         default_limit=settings.page_limit_default,
         max_limit=settings.page_limit_max,
     )
-    with db.read() as conn:
-        return ok(calllog.list_calls(conn, query))
+    return ok(await read(request, lambda conn: calllog.list_calls(conn, query)))
 
 
 @router.post(
@@ -59,19 +66,19 @@ def list_conversations(request: Request, db: DbDep, org_id: OrgDep, settings: Se
     summary="Fetch up to 100 calls by id",
     response_model=Envelope[CallSearchPublic],
     responses=errors(*WITH_BODY),
-    openapi_extra=json_body(CallSearch, {"callIds": ["CALL-1768807723178-4561d0"]}),
+    openapi_extra=lean(**json_body(CallSearch, {"callIds": ["CALL-1768807723178-4561d0"]})),
 )
-def search_conversations(db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody) -> Response:
-    call_ids = parse(CallSearch, body).call_ids
-    most = settings.search_ids_max
+async def search_conversations(request: Request) -> Response:
+    org_id = await get_org_id(request)
+    call_ids = parse(CallSearch, await read_json(request)).call_ids
+    most = request.app.state.settings.search_ids_max
     if not call_ids:
         raise ValidationFailed(f"callIds is empty: give 1 to {most} call ids.")
     if len(call_ids) > most:
         raise ValidationFailed(
             f"callIds lists {len(call_ids)} ids; at most {most} are allowed per request: send them in batches of {most}."
         )
-    with db.read() as conn:
-        return ok(calllog.search_calls(conn, org_id, call_ids))
+    return ok(await read(request, lambda conn: calllog.search_calls(conn, org_id, call_ids)))
 
 
 @router.get(
@@ -79,14 +86,19 @@ def search_conversations(db: DbDep, org_id: OrgDep, settings: SettingsDep, body:
     summary="Get one call with transcript, recordings, cost and analytics",
     response_model=Envelope[CallPublic],
     responses=errors(*AUTHED, 404),
+    openapi_extra=lean("call_id"),
 )
-def get_conversation(call_id: str, db: DbDep, org_id: OrgDep) -> Response:
+async def get_conversation(request: Request) -> Response:
+    org_id = await get_org_id(request)
+    call_id: str = request.path_params["call_id"]
     if not (is_call_id(call_id) or is_object_id(call_id)):
         raise NotFound(
             f"No call {call_id!r}: call ids look like CALL-1768807723178-4561d0. List calls with GET /conversation."
         )
-    with db.read() as conn:
-        data = calllog.get_call(conn, org_id, call_id)
+    # One statement on PostgreSQL (store.calls.call_log_entry): no transaction needed around it.
+    data = await read(
+        request, lambda conn: calllog.get_call(conn, org_id, call_id), bounded=True, snapshot=False
+    )
     if data is None:
         raise NotFound(
             f"No call {call_id} in this organization: check the id, or list calls with GET /conversation."
