@@ -20,6 +20,8 @@ from dispo.timeutil import ms_to_iso, parse_instant
 CALL_STATUSES = tuple(s.value for s in CallStatus)
 CALL_TYPES = tuple(t.value for t in CallType)
 DISCONNECT_REASONS = tuple(r.value for r in DisconnectReason)
+# Where a total counted call by call (a search, a duration range) stops: DISPO_LIST_TOTAL_CAP.
+DEFAULT_TOTAL_CAP = 10_000
 LIST_PARAMETERS = (
     "page",
     "limit",
@@ -48,6 +50,7 @@ class ListQuery:
     sort_by: store.SortKey
     order: store.SortOrder
     cursor: store.Cursor | None
+    total_cap: int = DEFAULT_TOTAL_CAP
 
 
 def parse_list_query(
@@ -56,6 +59,7 @@ def parse_list_query(
     *,
     default_limit: int = 10,
     max_limit: int = 1000,
+    total_cap: int = DEFAULT_TOTAL_CAP,
 ) -> ListQuery:
     """Validate ``GET /conversation`` parameters; every problem is reported at once."""
     errors: list[str] = []
@@ -98,6 +102,7 @@ def parse_list_query(
         sort_by=cast(store.SortKey, sort_by),
         order=cast(store.SortOrder, order),
         cursor=cursor,
+        total_cap=total_cap,
     )
 
 
@@ -105,20 +110,27 @@ def list_calls(conn: Connection, q: ListQuery) -> dict[str, Any]:
     """``data`` of ``GET /conversation``: ``{logs, pagination}``."""
     offset = 0 if q.cursor is not None else (q.page - 1) * q.limit
     page = store.list_calls(
-        conn, q.filter, sort_by=q.sort_by, order=q.order, limit=q.limit, offset=offset, cursor=q.cursor
+        conn,
+        q.filter,
+        sort_by=q.sort_by,
+        order=q.order,
+        limit=q.limit,
+        offset=offset,
+        cursor=q.cursor,
+        total_cap=q.total_cap,
     )
     total_pages = -(-page.total // q.limit) if page.total else 0
-    return {
-        "logs": render_calls(page),
-        "pagination": {
-            "total": page.total,
-            "page": None if q.cursor is not None else q.page,
-            "limit": q.limit,
-            "hasMore": page.has_more,
-            "totalPages": total_pages,
-            "nextCursor": page.next_cursor,
-        },
+    pagination: dict[str, Any] = {
+        "total": page.total,
+        "page": None if q.cursor is not None else q.page,
+        "limit": q.limit,
+        "hasMore": page.has_more,
+        "totalPages": total_pages,
+        "nextCursor": page.next_cursor,
     }
+    if page.total_is_lower_bound:  # only then: every other answer keeps Atoms' keys
+        pagination["totalIsLowerBound"] = True
+    return {"logs": render_calls(page), "pagination": pagination}
 
 
 def get_call(conn: Connection, org_id: str, call_id: str) -> dict[str, Any] | None:

@@ -200,6 +200,7 @@ class CallLog:
 @dataclass
 class CallPage(CallLog):
     total: int = 0
+    total_is_lower_bound: bool = False  # more than ``total`` match (``list_calls``'s ``total_cap``)
     next_cursor: str | None = None
     has_more: bool = False
 
@@ -258,9 +259,14 @@ def list_calls(
     limit: int = 10,
     offset: int = 0,
     cursor: Cursor | None = None,
+    total_cap: int = 0,
 ) -> CallPage:
-    """One page of calls matching ``f``, with the total and the cursor for the next page."""
-    total = count_calls(conn, f)
+    """One page of calls matching ``f``, with the total and the cursor for the next page.
+
+    ``total_cap`` > 0: a total counted call by call (``count_calls``) stops there, and the page
+    says so (``total_is_lower_bound``)."""
+    # Counted at least to DEMOTE_AT: SQLite's plan below depends on whether that many match.
+    total = count_calls(conn, f, cap=max(total_cap, DEMOTE_AT) if total_cap > 0 else 0)
     stmt = list_statements(
         f,
         sort_by=sort_by,
@@ -274,6 +280,8 @@ def list_calls(
     rows = _decoded(conn, fetch_all(conn, stmt.sql, stmt.params))
     has_more = len(rows) > limit
     page = CallPage(rows[:limit], total=total, has_more=has_more)
+    if 0 < total_cap < total and not f.countable_by_rollup:
+        page.total, page.total_is_lower_bound = total_cap, True
     if has_more and page.rows:
         last = page.rows[-1]
         page.next_cursor = Cursor(sort_by, order, last[_SORT_INDEX[sort_by]], last[0]).encode()

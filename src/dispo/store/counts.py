@@ -29,14 +29,16 @@ from dispo.store.tables import call_counts, call_counts_weekly, calls
 from dispo.types import Row
 
 
-def count_calls(conn: Connection, f: CallFilter) -> int:
+def count_calls(conn: Connection, f: CallFilter, *, cap: int = 0) -> int:
     """The number of calls matching ``f``, from the rollups where they can answer.
 
     A date range splits three ways: whole weeks (``call_counts_weekly``), the whole days at
     either end of those (``call_counts``), and the part-days at either end (counted in ``calls``).
+    A filter the rollups cannot answer (a search, a duration range) counts matching calls one by
+    one; ``cap`` > 0 stops that at ``cap + 1``: an answer above ``cap`` means "more than ``cap``".
     """
     if not f.countable_by_rollup:
-        return _count_exact(conn, f, f.date_from, f.date_to)
+        return _count_exact(conn, f, f.date_from, f.date_to, cap)
     days, ragged = split(f.date_from, f.date_to, DAY_MS)
     total = sum(_count_exact(conn, f, lo, hi) for lo, hi in ragged)
     if days is None:
@@ -69,9 +71,15 @@ def split(lo: int | None, hi: int | None, unit: int) -> tuple[Span | None, list[
     return (first, last), ends
 
 
-def _count_exact(conn: Connection, f: CallFilter, date_from: int | None, date_to: int | None) -> int:
+def _count_exact(
+    conn: Connection, f: CallFilter, date_from: int | None, date_to: int | None, cap: int = 0
+) -> int:
     where, params = where_sql(f, date_from=date_from, date_to=date_to)
-    return int(fetch_scalar(conn, f"SELECT count(*) FROM calls WHERE {where}", params))
+    if cap <= 0:
+        return int(fetch_scalar(conn, f"SELECT count(*) FROM calls WHERE {where}", params))
+    params["count_cap"] = cap + 1
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM calls WHERE {where} LIMIT :count_cap) AS matches"
+    return int(fetch_scalar(conn, sql, params))
 
 
 def _count_rollup(conn: Connection, f: CallFilter, table: Table, span: Span) -> int:

@@ -57,6 +57,7 @@ async def list_conversations(request: Request) -> Response:
         request.query_params,
         default_limit=settings.page_limit_default,
         max_limit=settings.page_limit_max,
+        total_cap=settings.list_total_cap,
     )
     return ok(await read(request, lambda conn: calllog.list_calls(conn, query)))
 
