@@ -247,6 +247,13 @@ def list_statements(
     if offset:
         sql += " OFFSET :offset"
         params["offset"] = offset
+    # Each call of the page joined with its newest analytics result (no statement of its own);
+    # the page is a subquery with its LIMIT, so the join touches only its rows.
+    sort = SORT_COLUMNS[sort_by].name
+    sql = (
+        f"SELECT {_PAGE_COLUMNS}, {_ANALYTICS_SELECT} FROM ({sql}) AS page {_newest_result('page')} "
+        f"ORDER BY page.{sort} {direction}, page.pk {direction}"
+    )
     return Statement(sql, params)
 
 
@@ -277,15 +284,16 @@ def list_calls(
         # PostgreSQL's planner weighs ranges itself (it keeps histograms); SQLite needs the hint.
         matching=total if conn.dialect.name == "sqlite" else None,
     )
-    rows = _decoded(conn, fetch_all(conn, stmt.sql, stmt.params))
+    rows = fetch_all(conn, stmt.sql, stmt.params)
     has_more = len(rows) > limit
-    page = CallPage(rows[:limit], total=total, has_more=has_more)
+    page = CallPage([], total=total, has_more=has_more)
+    _add_entries(conn, page, rows[:limit])
     if 0 < total_cap < total and not f.countable_by_rollup:
         page.total, page.total_is_lower_bound = total_cap, True
     if has_more and page.rows:
         last = page.rows[-1]
         page.next_cursor = Cursor(sort_by, order, last[_SORT_INDEX[sort_by]], last[0]).encode()
-    _load_details(conn, page)
+    _load_transcripts(conn, page)
     return page
 
 
@@ -302,12 +310,9 @@ def call_log_entry(conn: Connection, org_id: str, call_id: str) -> CallLog | Non
     found = fetch_one(conn, _ENTRY[postgresql, key], {"id": call_id, "org_id": org_id})
     if found is None:
         return None
-    width = len(CALL_LOG_COLUMNS)
-    row, result = _decoded(conn, [found[:width]])[0], found[width : width + len(ANALYTICS_COLUMNS)]
-    log = CallLog([row])
-    pk = row[0]
-    if result[4] is not None:  # created_at: the call has a result
-        log.analytics[pk] = _decoded(conn, [result])[0]
+    log = CallLog([])
+    _add_entries(conn, log, [found])
+    pk = found[0]
     if postgresql:
         roles, contents, timestamps, latencies = found[-4:]
         log.transcripts[pk] = list(zip(repeat(pk), roles, contents, timestamps, latencies)) if roles else []
@@ -318,28 +323,46 @@ def call_log_entry(conn: Connection, org_id: str, call_id: str) -> CallLog | Non
 
 def call_log_entries(conn: Connection, org_id: str, call_ids: Sequence[str]) -> CallLog:
     """Calls of ``org_id`` among ``call_ids`` (``CALL-…`` ids or ``_id``s), in the order asked, each
-    once, with transcripts and newest analytics results."""
+    once, with transcripts and newest analytics results (two statements)."""
     wanted = list(dict.fromkeys(call_ids))
     params: dict[str, Any] = {"org_id": org_id}
     ids = in_list("id", tuple(wanted), params)
-    sql = f"{_SELECT_CALLS} WHERE calls.org_id = :org_id AND (calls.call_id {ids} OR calls.id {ids})"
-    found: dict[str, CallRow] = {}
-    for row in _decoded(conn, fetch_all(conn, sql, params)):
+    sql = (
+        f"SELECT {_CALL_COLUMNS}, {_ANALYTICS_SELECT} FROM calls {_newest_result('calls')} "
+        f"WHERE calls.org_id = :org_id AND (calls.call_id {ids} OR calls.id {ids})"
+    )
+    found: dict[str, tuple[Any, ...]] = {}
+    for row in fetch_all(conn, sql, params):
         found[row[2]] = row
         found[row[1]] = row
-    log = CallLog([])
-    seen: set[int] = set()
+    ordered: dict[int, tuple[Any, ...]] = {}
     for cid in wanted:
         match = found.get(cid)
-        if match is not None and match[0] not in seen:
-            seen.add(match[0])
-            log.rows.append(match)
-    _load_details(conn, log)
+        if match is not None:
+            ordered.setdefault(match[0], match)
+    log = CallLog([])
+    _add_entries(conn, log, list(ordered.values()))
+    _load_transcripts(conn, log)
     return log
 
 
-def _load_details(conn: Connection, log: CallLog) -> None:
-    """Transcripts and newest analytics results of ``log.rows``: one statement each."""
+def _add_entries(conn: Connection, log: CallLog, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows of ``CALL_LOG_COLUMNS`` then ``ANALYTICS_COLUMNS`` (the newest result, NULLs for a call
+    without one) into ``log``, JSON decoded where the driver hands over text (SQLite)."""
+    width = len(CALL_LOG_COLUMNS)
+    end = width + len(ANALYTICS_COLUMNS)
+    text = conn.dialect.name == "sqlite"
+    for found in rows:
+        row, result = found[:width], found[width:end]
+        if text:
+            row = (*row[:-1], json_value(conn, row[-1]))
+        log.rows.append(row)
+        if result[4] is not None:  # created_at: the call has a result
+            log.analytics[row[0]] = (*result[:-1], json_value(conn, result[-1])) if text else result
+
+
+def _load_transcripts(conn: Connection, log: CallLog) -> None:
+    """The transcripts of ``log.rows``, in one statement."""
     if not log.rows:
         return
     pks = [r[0] for r in log.rows]
@@ -347,22 +370,21 @@ def _load_details(conn: Connection, log: CallLog) -> None:
     # Ordered by call: one list per call, grouped without a Python loop per message.
     rows = fetch_all(conn, _transcripts_sql(len(pks)), params)
     log.transcripts = {pk: list(messages) for pk, messages in groupby(rows, itemgetter(0))}
-    # Ordered oldest first: the last one per call wins.
-    log.analytics = {r[0]: r[1:] for r in _decoded(conn, fetch_all(conn, _analytics_sql(len(pks)), params))}
-
-
-def _decoded(conn: Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """``rows`` with their last column (JSON) decoded where the driver hands over text (SQLite)."""
-    if conn.dialect.name != "sqlite":
-        return rows
-    return [(*r[:-1], json_value(conn, r[-1])) for r in rows]
 
 
 _ANALYTICS_SELECT = ", ".join(f"analytics_results.{c}" for c in ANALYTICS_COLUMNS)
-_NEWEST_RESULT = (
-    "LEFT JOIN analytics_results ON analytics_results.id = (SELECT newest.id FROM analytics_results "
-    "AS newest WHERE newest.call_pk = calls.pk ORDER BY newest.created_at DESC, newest.id DESC LIMIT 1)"
-)
+_CALL_COLUMNS = ", ".join(f"calls.{c}" for c in CALL_LOG_COLUMNS)
+_PAGE_COLUMNS = ", ".join(f"page.{c}" for c in CALL_LOG_COLUMNS)
+
+
+def _newest_result(calls_alias: str) -> str:
+    return (
+        "LEFT JOIN analytics_results ON analytics_results.id = (SELECT newest.id FROM analytics_results "
+        f"AS newest WHERE newest.call_pk = {calls_alias}.pk "
+        "ORDER BY newest.created_at DESC, newest.id DESC LIMIT 1)"
+    )
+
+
 _TRANSCRIPT_ARRAYS = (
     "LEFT JOIN LATERAL (SELECT array_agg(role ORDER BY seq) AS roles, array_agg(content ORDER BY seq) "
     "AS contents, array_agg(timestamp ORDER BY seq) AS timestamps, array_agg(latency_ms ORDER BY seq) "
@@ -370,9 +392,9 @@ _TRANSCRIPT_ARRAYS = (
 )
 _ENTRY = {
     (postgresql, key): (
-        f"SELECT {', '.join(f'calls.{c}' for c in CALL_LOG_COLUMNS)}, {_ANALYTICS_SELECT}"
+        f"SELECT {_CALL_COLUMNS}, {_ANALYTICS_SELECT}"
         + (", t.roles, t.contents, t.timestamps, t.latencies" if postgresql else "")
-        + f" FROM calls {_NEWEST_RESULT}"
+        + f" FROM calls {_newest_result('calls')}"
         + (f" {_TRANSCRIPT_ARRAYS}" if postgresql else "")
         + f" WHERE calls.{key} = :id AND calls.org_id = :org_id"
     )
@@ -390,15 +412,6 @@ def _transcripts_sql(n: int) -> str:
     return (
         "SELECT call_pk, role, content, timestamp, latency_ms FROM transcript_messages "
         f"WHERE call_pk {placeholders('pk', n)} ORDER BY call_pk, seq"
-    )
-
-
-@lru_cache(maxsize=64)
-def _analytics_sql(n: int) -> str:
-    return (
-        f"SELECT analytics_results.call_pk, {_ANALYTICS_SELECT} FROM analytics_results "
-        f"WHERE analytics_results.call_pk {placeholders('pk', n)} "
-        "ORDER BY analytics_results.call_pk, analytics_results.created_at, analytics_results.id"
     )
 
 

@@ -10,6 +10,8 @@ Filters that are not dimensions (``search``, ``minDuration``/``maxDuration``) co
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, case, func, literal, select
@@ -30,25 +32,47 @@ from dispo.types import Row
 
 
 def count_calls(conn: Connection, f: CallFilter, *, cap: int = 0) -> int:
-    """The number of calls matching ``f``, from the rollups where they can answer.
+    """The number of calls matching ``f``, from the rollups where they can answer (one statement:
+    :func:`count_statement`)."""
+    sql, params = count_statement(f, cap=cap)
+    return int(fetch_scalar(conn, sql, params))
+
+
+def count_statement(f: CallFilter, *, cap: int = 0) -> tuple[str, dict[str, Any]]:
+    """The SELECT of the number of calls matching ``f``.
 
     A date range splits three ways: whole weeks (``call_counts_weekly``), the whole days at
-    either end of those (``call_counts``), and the part-days at either end (counted in ``calls``).
-    A filter the rollups cannot answer (a search, a duration range) counts matching calls one by
-    one; ``cap`` > 0 stops that at ``cap + 1``: an answer above ``cap`` means "more than ``cap``".
+    either end of those (``call_counts``), and the part-days at either end (counted in ``calls``);
+    the database adds the parts up. A filter the rollups cannot answer (a search, a duration
+    range) counts matching calls one by one; ``cap`` > 0 stops that at ``cap + 1``: an answer
+    above ``cap`` means "more than ``cap``".
     """
     if not f.countable_by_rollup:
-        return _count_exact(conn, f, f.date_from, f.date_to, cap)
+        return _count_exact(f, f.date_from, f.date_to, cap)
     days, ragged = split(f.date_from, f.date_to, DAY_MS)
-    total = sum(_count_exact(conn, f, lo, hi) for lo, hi in ragged)
-    if days is None:
-        return total
-    weeks, loose_days = split(days[0], days[1], 7)
-    if weeks is not None:
-        total += _count_rollup(conn, f, call_counts_weekly, weeks)
-    for day_range in loose_days:
-        total += _count_rollup(conn, f, call_counts, day_range)
-    return total
+    parts = [_count_exact(f, lo, hi) for lo, hi in ragged]
+    if days is not None:
+        weeks, loose_days = split(days[0], days[1], 7)
+        if weeks is not None:
+            parts.append(_count_rollup(f, call_counts_weekly, weeks))
+        parts += [_count_rollup(f, call_counts, day_range) for day_range in loose_days]
+    if len(parts) == 1:
+        return parts[0]
+    sql: list[str] = []
+    params: dict[str, Any] = {}
+    for i, (part, part_params) in enumerate(parts):
+        sql.append(f"({_numbered(part, i)})")
+        params.update((f"{name}_{i}", value) for name, value in part_params.items())
+    return "SELECT " + " + ".join(sql), params
+
+
+@lru_cache(maxsize=256)
+def _numbered(sql: str, i: int) -> str:
+    """``sql`` with its parameters renamed ``name_i``, so that several parts share a statement."""
+    return _PARAMETER.sub(lambda m: f":{m.group(1)}_{i}", sql)
+
+
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
 
 Span = tuple[int | None, int | None]  # inclusive bounds; None is unbounded
@@ -72,17 +96,16 @@ def split(lo: int | None, hi: int | None, unit: int) -> tuple[Span | None, list[
 
 
 def _count_exact(
-    conn: Connection, f: CallFilter, date_from: int | None, date_to: int | None, cap: int = 0
-) -> int:
+    f: CallFilter, date_from: int | None, date_to: int | None, cap: int = 0
+) -> tuple[str, dict[str, Any]]:
     where, params = where_sql(f, date_from=date_from, date_to=date_to)
     if cap <= 0:
-        return int(fetch_scalar(conn, f"SELECT count(*) FROM calls WHERE {where}", params))
+        return f"SELECT count(*) FROM calls WHERE {where}", params
     params["count_cap"] = cap + 1
-    sql = f"SELECT count(*) FROM (SELECT 1 FROM calls WHERE {where} LIMIT :count_cap) AS matches"
-    return int(fetch_scalar(conn, sql, params))
+    return f"SELECT count(*) FROM (SELECT 1 FROM calls WHERE {where} LIMIT :count_cap) AS matches", params
 
 
-def _count_rollup(conn: Connection, f: CallFilter, table: Table, span: Span) -> int:
+def _count_rollup(f: CallFilter, table: Table, span: Span) -> tuple[str, dict[str, Any]]:
     period = "week" if table is call_counts_weekly else "day"
     where = ["org_id = :org_id"]
     params: dict[str, Any] = {"org_id": f.org_id}
@@ -99,8 +122,7 @@ def _count_rollup(conn: Connection, f: CallFilter, table: Table, span: Span) -> 
     if span[1] is not None:
         where.append(f"{period} <= :period_high")
         params["period_high"] = span[1]
-    sql = f"SELECT coalesce(sum(calls), 0) FROM {table.name} WHERE {' AND '.join(where)}"
-    return int(fetch_scalar(conn, sql, params))
+    return f"SELECT coalesce(sum(calls), 0) FROM {table.name} WHERE {' AND '.join(where)}", params
 
 
 _ROLLUP_PREFIXES = ("agent", "campaign", "status", "type", "reason", "bucket")
