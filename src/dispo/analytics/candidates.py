@@ -229,6 +229,11 @@ class Mention:
     role: str
     # The words said right after the value ("3 tickets" → "tickets").
     after: str = ""
+    # Whose value it is when the words around it say so: "user" or "agent" (the speaker's own
+    # name in "I'm Alex", the addressee's in "Thanks, John"), else None; and whether the words
+    # name that party ("I'm Alex") rather than something of theirs ("I'm from Acme").
+    about: str | None = None
+    naming: bool = False
 
 
 def key_terms(question: str) -> list[str]:
@@ -278,9 +283,11 @@ def words(turns: Sequence[dict[str, str]], *, roles: tuple[str, ...] = ("user",)
     for i, turn in enumerate(turns):
         if turn["role"] not in roles:
             continue
-        for w in re.findall(r"[A-Za-z][a-z'-]+", turn["content"]):
+        for found in re.finditer(r"[A-Za-z][a-z'-]+", turn["content"]):
+            w = found.group()
             if w.lower() not in STOPWORDS and w.lower() not in _GREETINGS and len(w) > 2:
-                out.append(Mention(w, w, i, len(out), turn["role"]))
+                where = about(turns, i, found.start(), found.end())
+                out.append(Mention(w, w, i, len(out), turn["role"], about=where))
     return out
 
 
@@ -352,7 +359,10 @@ def spans(turns: Sequence[dict[str, str]], *, max_words: int = 6) -> list[Mentio
             if _starts_name(word, start, text):
                 k = j + 1
                 while (
-                    k < len(tokens) and k - j < max_words and _continues_name(tokens[k][0], tokens[k - 1][0])
+                    k < len(tokens)
+                    and k - j < max_words
+                    and _continues_name(tokens[k][0], tokens[k - 1][0])
+                    and not _PAUSE.search(text[tokens[k - 1][1] + len(tokens[k - 1][0]) : tokens[k][1]])
                 ):
                     k += 1
                 while k > j + 1 and tokens[k - 1][0].lower() in {"of", "the", "and", "&", "at", "de", "in"}:
@@ -365,12 +375,16 @@ def spans(turns: Sequence[dict[str, str]], *, max_words: int = 6) -> list[Mentio
                     and opens_sentence
                 )
                 if surface.lower() not in _GREETINGS and not common and not _is_calendar(surface):
-                    out.append(Mention(surface, surface, i, order, turn["role"]))
+                    party, naming = whose(turns, i, start, start + len(surface))
+                    out.append(Mention(surface, surface, i, order, turn["role"], about=party, naming=naming))
                     order += 1
                 j = k
             else:
                 j += 1
     return out
+
+
+_PAUSE = re.compile(r"[,;:!?()\"]")
 
 
 def _starts_name(word: str, start: int, text: str) -> bool:
@@ -386,9 +400,109 @@ def _starts_name(word: str, start: int, text: str) -> bool:
 
 
 def _continues_name(word: str, previous: str) -> bool:
+    if word in {"I", "I'm", "I'd", "I'll", "I've"}:
+        return False
     if previous.endswith((".", ",", "?", "!")) and not re.fullmatch(r"[A-Z][a-z]?\.", previous):
         return False
     return word[0].isupper() or word[0].isdigit() or word.lower() in {"of", "the", "and", "&", "de", "#"}
+
+
+# -- whose value a mention is ----------------------------------------------------------------------
+
+_GREETING_LEAD = r"(?:(?:hi|hello|hey|yes|yeah|oh|well|good\s+(?:morning|afternoon|evening)|ok|okay)\W+)*"
+# Before a value, the speaker presenting themselves: "I'm Alex", "my name is", "this is Maya".
+_SELF_BEFORE = re.compile(
+    r"(?:\b(?:i'm|i\s+am|my\s+(?:(?:first|last|full)\s+)?name\s+is|my\s+name's|name's|call\s+me|"
+    r"i\s+go\s+by|you(?:'re|\s+are)\s+(?:speaking|talking)\s+(?:with|to))\s*,?\s*)$",
+    re.IGNORECASE,
+)
+# Before a value, something the speaker has, or where they are from: "my number is …", "calling from …".
+_OWN_BEFORE = re.compile(
+    r"(?:\b(?:my\s+(?:(?:phone|cell|mobile|email|e-mail|home|work|account|date\s+of)\s*)?"
+    r"(?:number|phone|email|e-mail|address|extension|ext|age|title|position|company|employer|"
+    r"birthday|birth|account|id|username)\s+(?:is|was|'s)|"
+    r"(?:calling|ringing)\s+(?:from|on\s+behalf\s+of|for)|i(?:'m|\s+am)\s+(?:with|from)|"
+    r"on\s+behalf\s+of|i\s+(?:work|am\s+working)\s+(?:for|at|with)|i\s+represent|here\s+at|"
+    r"we(?:'re|\s+are)\s+(?:from|with)?)\s*,?\s*)$",
+    re.IGNORECASE,
+)
+# At the start of a turn, the phone's way to say who is speaking: "Hi, this is Maya", "It's John".
+_SELF_OPENING = re.compile(
+    rf"^\W*{_GREETING_LEAD}(?:(?-i:[A-Z][a-z]+),\s+)?(?:this\s+is|it's|it\s+is)\s+$", re.IGNORECASE
+)
+_LEAD_ONLY = re.compile(rf"\W*{_GREETING_LEAD}\W*", re.IGNORECASE)
+# After a value: "Alex here", "Alex speaking".
+_SELF_AFTER = re.compile(r"^\s*,?\s*(?:here|speaking)\b", re.IGNORECASE)
+# Before a value, the speaker addressing the other party by it: "Thanks, John", "Am I speaking with John?"
+_ADDRESSEE_BEFORE = re.compile(
+    r"(?:\b(?:hi|hello|hey|dear|thanks|thank\s+you(?:\s+so\s+much|\s+very\s+much)?|"
+    r"good\s+(?:morning|afternoon|evening)|goodbye|bye|welcome|nice\s+to\s+(?:meet|talk\s+to)\s+you|"
+    r"pleasure(?:\s+to\s+meet\s+you)?|am\s+i\s+(?:speaking|talking)\s+(?:with|to)|is\s+this|are\s+you|"
+    r"your\s+(?:(?:first|last|full)\s+)?name\s+is|you(?:'re|\s+are))\s*,?\s*)$",
+    re.IGNORECASE,
+)
+# A turn that asks the other party who they are: its reply's first sentence names the replier.
+ASKS_WHO = re.compile(
+    r"\b(?:your\s+(?:(?:first|last|full)\s+)?name|who\s+(?:am\s+i|i\s+am)\s+(?:speaking|talking)|"
+    r"who(?:'s|\s+is)\s+(?:calling|this|speaking)|what\s+should\s+i\s+call\s+you|"
+    r"who\s+do\s+i\s+have\s+on\s+the\s+line|introduce\s+yourself)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
+
+
+# Curly quotes read as straight ones (U+2019 as an apostrophe); one character for one, so offsets hold.
+QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def plain(text: str) -> str:
+    return text.translate(QUOTES)
+
+
+def other(role: str) -> str:
+    return "agent" if role == "user" else "user"
+
+
+def about(turns: Sequence[dict[str, str]], index: int, start: int, end: int) -> str | None:
+    """Whose value the words at ``turns[index]["content"][start:end]`` are, when the call says so:
+    ``"user"``, ``"agent"`` or None (see :func:`whose`)."""
+    return whose(turns, index, start, end)[0]
+
+
+def whose(turns: Sequence[dict[str, str]], index: int, start: int, end: int) -> tuple[str | None, bool]:
+    """Whose value the words at ``turns[index]["content"][start:end]`` are, and whether they name them.
+
+    The speaker's own name ("I'm Alex", "this is Maya", "Marco speaking", the reply to "who am I
+    speaking with?"), or something of theirs ("my number is …", "calling from Acme", the rest of a
+    sentence that introduces the speaker); the other party's name ("Thanks, John", "Am I speaking
+    with John?"). ``(None, False)`` when nothing marks it.
+    """
+    turn = turns[index]
+    text, speaker = plain(turn["content"]), turn["role"]
+    sentence_start = 0
+    for m in _SENTENCE_END.finditer(text, 0, start):
+        sentence_start = m.end()
+    before = text[sentence_start:start]
+    if _SELF_BEFORE.search(before) or _SELF_AFTER.match(text[end:]):
+        return speaker, True
+    if sentence_start == 0 and _SELF_OPENING.match(before):
+        return speaker, True
+    if _ADDRESSEE_BEFORE.search(before):
+        return other(speaker), True
+    previous = turns[index - 1] if index > 0 else None
+    # The reply to "who am I speaking with?" opens with a name: "Linda Park."
+    replies = sentence_start == 0 and previous is not None and previous["role"] != speaker
+    if replies and previous and ASKS_WHO.search(plain(previous["content"])) and _LEAD_ONLY.fullmatch(before):
+        return speaker, True
+    if _OWN_BEFORE.search(before) or _INTRO_IN_SENTENCE.search(before):
+        # "I'm Alex, a marketing specialist from Acme Corp.": the sentence is about the speaker.
+        return speaker, False
+    return None, False
+
+
+_INTRO_IN_SENTENCE = re.compile(
+    r"\b(?:[Ii]'m|I\s+am|[Mm]y\s+name\s+is|[Tt]his\s+is)\s+[A-Z][a-z]+\b.*(?:,|\bfrom\b|\bwith\b|\bat\b)",
+)
 
 
 def numbers(turns: Sequence[dict[str, str]]) -> list[Mention]:
@@ -420,7 +534,8 @@ def numbers(turns: Sequence[dict[str, str]]) -> list[Mention]:
             after = " ".join(re.findall(r"[a-z]+", text[m.end() :].lower())[:2])
             if surface.startswith("$") or after.startswith("bucks"):
                 after = f"dollars {after}"
-            out.append(Mention(surface, value, i, order, turn["role"], after))
+            where = about(turns, i, m.start(), m.end())
+            out.append(Mention(surface, value, i, order, turn["role"], after, where))
             order += 1
     return out
 
@@ -441,6 +556,93 @@ def times(turns: Sequence[dict[str, str]]) -> list[Mention]:
     return out
 
 
+# -- negation and polarity -------------------------------------------------------------------------
+
+NEGATORS = frozenset(
+    ["not", "no", "never", "neither", "nor", "without", "hardly", "barely", "none", "nobody", "nothing"]
+)
+# Phrases whose negative word does not negate ("no problem" agrees) or whose words are a refusal.
+_PHRASES = (
+    (r"\bno\s+(?:problem|problems|worries|worry|doubt|question|objection|objections)\b", " positive "),
+    (r"\bnot\s+(?:a\s+problem|a\s+bad\s+idea|bad|a\s+worry)\b", " positive "),
+    (r"\bwhy\s+not\b|\bof\s+course\b|\bcan'?t\s+wait\b|\bby\s+all\s+means\b", " positive "),
+    (r"\bthat(?:'s|\s+is)\s+(?:right|correct|fine|perfect|great)\b|\bsounds\s+good\b|\bgo\s+ahead\b", " positive "),
+    (r"\bno\s+(?:thanks|thank\s+you)\b|\bnot\s+(?:really|now|today|right\s+now|at\s+the\s+moment|anymore)\b", " negative "),
+    (r"\b(?:i(?:'ll|\s+will)\s+pass|rather\s+not|no\s+longer|not\s+at\s+all)\b", " negative "),
+    (r"\b(?:not\s+sure|unsure|maybe|perhaps|i\s+don'?t\s+know|let\s+me\s+think|no\s+idea|"
+     r"might|possibly|undecided|think\s+about\s+it)\b", " unsure "),
+)  # fmt: skip
+_CONTRACTED_NOT = re.compile(r"\b(\w+)n't\b", re.IGNORECASE)
+POSITIVE = frozenset(
+    [
+        "yes", "yeah", "yep", "yup", "sure", "please", "ok", "okay", "correct", "right", "great",
+        "perfect", "confirmed", "booked", "reserved", "successfully", "success", "done", "sounds",
+        "works", "fine", "absolutely", "definitely", "positive", "interested", "agree", "agreed",
+        "love", "like", "want", "good", "excellent", "wonderful", "certainly", "indeed",
+    ]
+)  # fmt: skip
+NEGATIVE = frozenset(
+    ["nope", "nah", "unable", "sorry", "failed", "fail", "unfortunately", "negative", "decline", "cancel"]
+)
+
+
+def _tokens(text: str) -> list[str]:
+    text = plain(text)
+    text = _CONTRACTED_NOT.sub(
+        r"\1 not", text.lower().replace("won't", "will not").replace("can't", "can not")
+    )
+    for pattern, word in _PHRASES:
+        text = re.sub(pattern, word, text)
+    return re.findall(r"[a-z]+", text)
+
+
+def negated_at(text: str, start: int, window: int = 3) -> bool:
+    """Whether the words at ``text[start:]`` are negated by one of the few words before them.
+
+    "not interested", "don't want", "never booked" are; "no problem, I'm interested" is not.
+    """
+    before = _tokens(text[:start])
+    scope: list[str] = []
+    for word in reversed(before):
+        if word in {"but", "and", "positive", "unsure"} or len(scope) >= window:
+            break
+        scope.append(word)
+    return any(w in NEGATORS or w == "negative" for w in scope)
+
+
+def polarity(text: str) -> int:
+    """How much ``text`` says yes (> 0) or no (< 0): "no problem" is a yes, "not interested" a no.
+
+    A negator turns the sentiment word right after it ("not good", "don't want") and otherwise
+    counts as a no itself; "not sure", "maybe" count neither way.
+    """
+    words = _tokens(text)
+    score = 0
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w == "positive":
+            score += 1
+        elif w == "negative":
+            score -= 1
+        elif w in NEGATORS:
+            turned = next((j for j in range(i + 1, min(i + 4, len(words))) if words[j] in POSITIVE), None)
+            score -= 1
+            if turned is not None:
+                i = turned
+        elif w in POSITIVE:
+            score += 1
+        elif w in NEGATIVE:
+            score -= 1
+        i += 1
+    return score
+
+
+def unsure(text: str) -> bool:
+    """Whether ``text`` hedges: "not sure", "maybe", "I don't know"."""
+    return "unsure" in _tokens(text)
+
+
 def distinct(mentions: Sequence[Mention], key: Any = None) -> list[Mention]:
     """One mention per value (compared case-insensitively), keeping the last time it was said."""
     last: dict[Any, Mention] = {}
@@ -452,16 +654,24 @@ def distinct(mentions: Sequence[Mention], key: Any = None) -> list[Mention]:
 
 
 __all__ = [
+    "ASKS_WHO",
     "Mention",
+    "about",
     "dates",
     "distinct",
     "key_terms",
     "matches",
+    "negated_at",
     "numbers",
+    "other",
+    "plain",
+    "polarity",
     "spans",
     "stem",
     "term_hits",
     "times",
+    "unsure",
+    "whose",
     "words",
     "words_of",
 ]
