@@ -44,6 +44,25 @@ def eval_command(
         str | None,
         typer.Option(help="LLM backend, local or openai (default: DISPO_LLM_BACKEND)."),
     ] = None,
+    fit_calibration: Annotated[
+        bool,
+        typer.Option(
+            "--fit-calibration",
+            help="Fit the calibrated confidence on the fit half of the dialogues, write it to --calibration "
+            "(default: the package's calibration.json), and report with it.",
+        ),
+    ] = False,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="Calibration JSON to use (and, with --fit-calibration, to write)."),
+    ] = None,
+    from_report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Do not run the model: re-decide a saved engine report of the same file (its proposals and "
+            "features) with the calibration, e.g. after --fit-calibration."
+        ),
+    ] = None,
 ) -> None:
     """Measure post-call analytics on labelled dialogues: accuracy, abstention, validity, ROUGE, latency."""
     from dispo.config import get_settings
@@ -69,6 +88,41 @@ def eval_command(
     base: dict[str, Any] | None = None
     if baseline is not None:
         base = _read_report(baseline, dataset.kind, fail)
+
+    from dispo.analytics import calibration as cal
+    from dispo.evaluation import calibrate
+    from dispo.evaluation.harness import from_report as rebuild
+    from dispo.evaluation.harness import redecide
+
+    calibration_path = calibration or cal.PARAMS_FILE
+    if calibration is not None and not fit_calibration:
+        if not calibration.is_file():
+            raise fail(f"--calibration {calibration}: no such file.")
+        cal.use(cal.load(calibration))
+    if (fit_calibration or from_report) and (dataset.kind != "extraction" or strategy != "engine"):
+        raise fail("--fit-calibration and --from-report are for the engine on an extraction file.")
+
+    def finish(result: Run) -> Run:
+        if not fit_calibration:
+            return redecide(result, cal.active()) if from_report else result
+        fitted = calibrate.fit([t for o in result.extraction for t in o.targets], source=file.name)
+        calibrate.write(fitted, calibration_path)
+        cal.load.cache_clear()
+        err.print(f"Fitted the calibration on the fit half; wrote {calibration_path}")
+        return redecide(result, fitted)
+
+    if from_report is not None:
+        saved = _read_report(from_report, dataset.kind, fail)
+        try:
+            result = finish(rebuild(dataset, saved))
+        except ValueError as exc:
+            raise fail(f"--from-report {from_report}: {exc}") from None
+        data = reporting.build(result, limit=limit, baseline=base)
+        reporting.print_report(data, out)
+        if report is not None:
+            _write(report, data)
+            err.print(f"Wrote {report}")
+        return
 
     settings = get_settings()
     if backend is not None:
@@ -108,6 +162,7 @@ def eval_command(
                 "the analytics engine is not implemented yet (dispo.analytics.engine raised "
                 "NotImplementedError); --strategy naive measures the baseline meanwhile."
             ) from None
+    result = finish(result)
     try:
         data = reporting.build(result, limit=limit, baseline=base)
     except ValueError as exc:
