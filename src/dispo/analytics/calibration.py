@@ -8,8 +8,9 @@ who said the value, and so on. Two small logistic models per metric type turn th
 - ``p_right``: the probability that the proposed value is the right answer, and
 - ``p_null``: the probability that the call does not hold the answer at all (the right answer is null).
 
-The engine returns the value when ``p_right >= p_null`` (its confidence is ``p_right``), and
-abstains otherwise (the confidence of the null, or of the prompt's own fallback, is ``p_null``).
+The engine returns the value unless ``p_null`` exceeds both ``p_right`` and ``abstain_at`` (then
+it abstains: the confidence of the null, or of the prompt's own fallback, is ``p_null``); the
+confidence of a value is ``p_right``.
 Confidence is clipped to [0.01, 0.99]: a value chosen over others is never reported as certain.
 
 The weights are fitted (Platt scaling with evidence features, L2-regularised logistic regression)
@@ -78,6 +79,9 @@ class Calibration:
     right: Mapping[str, Logistic] = field(default_factory=dict)
     null: Mapping[str, Logistic] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # A proposal is dropped for null only when null is at least this likely: an abstention must be
+    # probably right, not merely likelier than the proposal (which may be one of many wrong values).
+    abstain_at: float = 0.5
 
     def p_right(self, metric_type: str, features: Mapping[str, float]) -> float:
         if features.get("none"):
@@ -91,7 +95,7 @@ class Calibration:
         """Whether to return the proposed value (else abstain), and the confidence of what is returned."""
         right = self.p_right(metric_type, features)
         null = self.p_null(metric_type, features)
-        if not features.get("none") and right >= null:
+        if not features.get("none") and (right >= null or null < self.abstain_at):
             return True, clip(right)
         return False, clip(null)
 
@@ -100,6 +104,7 @@ class Calibration:
             "features": list(FEATURES),
             "right": {t: dict(m.weights) for t, m in self.right.items()},
             "null": {t: dict(m.weights) for t, m in self.null.items()},
+            "abstain_at": self.abstain_at,
             "meta": dict(self.meta),
         }
 
@@ -109,6 +114,7 @@ class Calibration:
             right={t: Logistic(dict(w)) for t, w in data.get("right", {}).items()},
             null={t: Logistic(dict(w)) for t, w in data.get("null", {}).items()},
             meta=dict(data.get("meta", {})),
+            abstain_at=float(data.get("abstain_at", 0.5)),
         )
 
 

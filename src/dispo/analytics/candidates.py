@@ -234,6 +234,10 @@ class Mention:
     # name that party ("I'm Alex") rather than something of theirs ("I'm from Acme").
     about: str | None = None
     naming: bool = False
+    # Where the value starts in its turn's text (-1: not recorded).
+    start: int = -1
+    # A number that counts what the speaker found or offers ("I found 10 restaurants").
+    listing: bool = False
 
 
 def key_terms(question: str) -> list[str]:
@@ -367,16 +371,27 @@ def spans(turns: Sequence[dict[str, str]], *, max_words: int = 6) -> list[Mentio
                     k += 1
                 while k > j + 1 and tokens[k - 1][0].lower() in {"of", "the", "and", "&", "at", "de", "in"}:
                     k -= 1
-                surface = text[start : tokens[k - 1][1] + len(tokens[k - 1][0])].rstrip(".,'")
                 opens_sentence = not text[:start].strip() or text[:start].rstrip()[-1] in ".!?"
-                common = (
-                    k == j + 1
-                    and (word.lower() in lower_words or word.lower() in STOPWORDS)
-                    and opens_sentence
-                )
+                if (
+                    opens_sentence
+                    and k > j + 1
+                    and _is_common(word, lower_words)
+                    and word.lower() not in _ARTICLES
+                ):
+                    # "Something Asian Fusion", "Correct Alki Beach Park": a sentence's first word
+                    # is capitalised for the sentence, not for the name after it.
+                    j += 1
+                    word, start = tokens[j]
+                    opens_sentence = False
+                surface = text[start : tokens[k - 1][1] + len(tokens[k - 1][0])].rstrip(".,'")
+                common = k == j + 1 and _is_common(word, lower_words) and opens_sentence
                 if surface.lower() not in _GREETINGS and not common and not _is_calendar(surface):
                     party, naming = whose(turns, i, start, start + len(surface))
-                    out.append(Mention(surface, surface, i, order, turn["role"], about=party, naming=naming))
+                    out.append(
+                        Mention(
+                            surface, surface, i, order, turn["role"], about=party, naming=naming, start=start
+                        )
+                    )
                     order += 1
                 j = k
             else:
@@ -384,7 +399,28 @@ def spans(turns: Sequence[dict[str, str]], *, max_words: int = 6) -> list[Mentio
     return out
 
 
-_PAUSE = re.compile(r"[,;:!?()\"]")
+# Between two capitalised words, a pause ends the name ("John! How", "Alex: we"); a comma does not
+# ("Atlanta, GA", "London, UK").
+_PAUSE = re.compile(r"[;:!?()\"]")
+
+
+_ARTICLES = frozenset(["the", "a", "an"])
+# Words a sentence opens with that are no names: "Correct.", "Terrific!", "That's it."
+_INTERJECTIONS = frozenset(
+    [
+        "correct", "cool", "terrific", "awesome", "nice", "wonderful", "excellent", "fantastic", "lovely",
+        "super", "fine", "right", "alright", "absolutely", "definitely", "exactly", "indeed", "wait", "hmm",
+        "wow", "understood", "done", "good", "something", "anything", "nothing", "everything", "maybe",
+        "perhaps", "actually", "sounds", "find", "search", "show", "tell", "give", "let", "that's", "it's",
+        "there's", "what's", "here's", "you're", "how's", "where's", "who's", "any", "some", "also",
+        "awesome", "fair", "true", "yup", "yep", "nope", "oh", "ah", "um", "uh", "certainly",
+    ]
+)  # fmt: skip
+
+
+def _is_common(word: str, lower_words: set[str]) -> bool:
+    low = word.lower()
+    return low in lower_words or low in STOPWORDS or low in _INTERJECTIONS or low in _GREETINGS
 
 
 def _starts_name(word: str, start: int, text: str) -> bool:
@@ -531,13 +567,43 @@ def numbers(turns: Sequence[dict[str, str]]) -> list[Mention]:
             value = parse_spoken_number(surface)
             if value is None:
                 continue
+            if re.match(r"\s+(?-i:[A-Z][a-z]+)", text[m.end() :]) and surface[0].isdigit():
+                continue  # a house number: "613 Main Street"
             after = " ".join(re.findall(r"[a-z]+", text[m.end() :].lower())[:2])
             if surface.startswith("$") or after.startswith("bucks"):
                 after = f"dollars {after}"
             where = about(turns, i, m.start(), m.end())
-            out.append(Mention(surface, value, i, order, turn["role"], after, where))
+            listing = bool(
+                (_LISTING_BEFORE.search(text[: m.start()]) or _LISTING_AFTER.match(text[m.end() :]))
+                and not _PARTY_AFTER.match(text[m.end() :])
+            )
+            out.append(Mention(surface, value, i, order, turn["role"], after, where, listing=listing))
+            order += 1
+        for m in _ONE_PERSON.finditer(text):
+            out.append(
+                Mention(m.group(), 1, i, order, turn["role"], "people", about(turns, i, m.start(), m.end()))
+            )
             order += 1
     return out
+
+
+# A count of what was found or offered ("I found 10 restaurants", "1 of 10 results", "there are 8
+# hotels"): the agent's tally, not what the caller asks for.
+_LISTING_BEFORE = re.compile(
+    r"(?:\b(?:found|find|there\s+(?:are|is)|i\s+(?:have|see|got)|we\s+have|(?:\d+|one)\s+of)\s+$)",
+    re.IGNORECASE,
+)
+_LISTING_AFTER = re.compile(
+    r"\s+(?:of\s+\d+|(?:\w+\s+)?(?:results?|options?|matches|choices|hits|of\s+them|available|that\s+match))\b",
+    re.IGNORECASE,
+)
+_PARTY_AFTER = re.compile(
+    r"\s+(?:of\s+us|people|persons|adults|kids|children|guests|passengers)\b", re.IGNORECASE
+)
+# The caller alone: "just me", "for myself", "by myself".
+_ONE_PERSON = re.compile(
+    r"\b(?:just|only)\s+(?:me|myself|one\s+person)\b|\b(?:for|by)\s+myself\b", re.IGNORECASE
+)
 
 
 def dates(turns: Sequence[dict[str, str]], reference: datetime) -> list[Mention]:
@@ -553,6 +619,48 @@ def times(turns: Sequence[dict[str, str]]) -> list[Mention]:
     for i, turn in enumerate(turns):
         for surface, value in find_times(turn["content"]):
             out.append(Mention(surface, value, i, len(out), turn["role"]))
+    return out
+
+
+_FIGURE = re.compile(
+    r"(?:[$€£]\s?)?\+?\d(?:[\d,.:/()-]|\s(?=\d))*"
+    r"(?:\s?(?:%|percent|degrees|mph|miles\s+per\s+hour|dollars|euros|pounds|minutes|mins|hours|stars?)\b)?"
+)
+
+
+def figures(turns: Sequence[dict[str, str]]) -> list[Mention]:
+    """Every figure said with its digits and unit as said ("$50", "+1 206-583-6453", "29 percent"):
+    candidates for prices, phone numbers, speeds."""
+    out: list[Mention] = []
+    for i, turn in enumerate(turns):
+        for m in _FIGURE.finditer(turn["content"]):
+            surface = m.group().strip(" ,.-/(")
+            if any(ch.isdigit() for ch in surface):
+                party, _ = whose(turns, i, m.start(), m.end())
+                out.append(Mention(surface, surface, i, len(out), turn["role"], about=party, start=m.start()))
+    return out
+
+
+def modifiers(turns: Sequence[dict[str, str]], nouns: Sequence[str]) -> list[Mention]:
+    """The word said right before one of ``nouns``: "rock music", "Asian food", "funny movies" —
+    candidates for what kind of thing the caller wants."""
+    out: list[Mention] = []
+    if not nouns:
+        return out
+    for i, turn in enumerate(turns):
+        text = turn["content"]
+        for m in re.finditer(r"\b([A-Za-z][A-Za-z'-]+)\s+([A-Za-z]+)\b", text):
+            word, noun = m.group(1), m.group(2).lower()
+            if (
+                not any(matches(n, noun) for n in nouns)
+                or _is_common(word, set())
+                or word.lower() in NUMBER_WORDS
+            ):
+                continue
+            if any(matches(n, word.lower()) for n in nouns):
+                continue
+            party, _ = whose(turns, i, m.start(), m.end(1))
+            out.append(Mention(word, word, i, len(out), turn["role"], about=party, start=m.start()))
     return out
 
 
@@ -579,6 +687,9 @@ POSITIVE = frozenset(
         "perfect", "confirmed", "booked", "reserved", "successfully", "success", "done", "sounds",
         "works", "fine", "absolutely", "definitely", "positive", "interested", "agree", "agreed",
         "love", "like", "want", "good", "excellent", "wonderful", "certainly", "indeed",
+        # What an agent says of a request it carried out: "Your visit is scheduled."
+        "successful", "scheduled", "completed", "purchased", "processed", "placed", "sent", "paid",
+        "bought", "arranged", "enjoy",
     ]
 )  # fmt: skip
 NEGATIVE = frozenset(
@@ -659,8 +770,10 @@ __all__ = [
     "about",
     "dates",
     "distinct",
+    "figures",
     "key_terms",
     "matches",
+    "modifiers",
     "negated_at",
     "numbers",
     "other",

@@ -70,6 +70,8 @@ TOPIC_WEIGHT = 1.5
 UNIT_WEIGHT = 3.0
 # A STRING span that starts with a number is an address: likely only when the question asks for one.
 ADDRESS_WEIGHT = 1.5
+# A number that counts what was found ("I found 10 restaurants") seldom answers "how many".
+LISTING_WEIGHT = 2.0
 
 
 class Turn(TypedDict):
@@ -563,15 +565,33 @@ def _extract_enum(ctx: _Context, metric: DispositionMetric, question: qn.Questio
 POLARITY_WEIGHT = 2.0
 
 
+_ASKS_ABOUT_OFFER = re.compile(r"\boffer(?:ed|s)?\b|\baccept(?:ed|s)?\b", re.IGNORECASE)
+_OFFER = re.compile(
+    r"\b(?:would\s+you\s+like|shall\s+i|should\s+i|do\s+you\s+want|want\s+me\s+to|can\s+i|may\s+i|"
+    r"how\s+about|would\s+you\s+be\s+interested|are\s+you\s+interested|interested\s+in|do\s+you\s+wish)\b",
+    re.IGNORECASE,
+)
+
+
 def _yes_no(ctx: _Context, question: qn.Question) -> tuple[float, int, _Context, bool] | None:
     """The calibrated Yes-minus-No margin for a yes/no question, the excerpt turn it rests on, the
     excerpt, and whether the reply hedges; None when the call never speaks of the question."""
     hits = cand.term_hits(question.text, ctx.turns)
     if not any(hits):
         return None
-    # The exchange that settles the question: the last turn that speaks of it, and the reply.
+    # The exchange that settles the question: the last turn that speaks of it, and the reply; for a
+    # question about an offer ("When the agent offered to book …, did the caller accept?"), the
+    # offer that speaks of it most, and the reply to it.
     strongest = max(hits)
     turn = max(i for i, h in enumerate(hits) if h * 2 >= strongest)
+    if _ASKS_ABOUT_OFFER.search(question.text):
+        offers = [
+            i
+            for i, t in enumerate(ctx.turns)
+            if hits[i] and t["content"].rstrip().endswith("?") and _OFFER.search(t["content"])
+        ]
+        if offers:
+            turn = max(offers, key=lambda i: (hits[i], i))
     excerpt_turns = ctx.turns[turn : turn + 2]
     focused = _Context(ctx.backend, list(excerpt_turns), format_transcript(excerpt_turns), ctx.call_start)
     _, _, scores = focused.rank(question.text, _HINTS["BOOLEAN"], [(o, 0.0) for o in _YES_NO], calibrate=True)
@@ -625,7 +645,8 @@ def _extract_int(ctx: _Context, metric: DispositionMetric, question: qn.Question
         return _none(ctx, question, "The call mentions no number." + _not_theirs(question, theirs))
     if not any(cand.term_hits(question.text, ctx.turns)):
         return _none(ctx, question, _not_mentioned(question))
-    choice = _pick(ctx, question, _HINTS["INTEGER"], mentions, lambda m: str(m.value))
+    bias = [-LISTING_WEIGHT if m.listing else 0.0 for m in mentions]
+    choice = _pick(ctx, question, _HINTS["INTEGER"], mentions, lambda m: str(m.value), bias)
     return _Proposal(
         int(choice.mention.value), ctx.quote(choice.mention.turn), ctx.features(question, choice)
     )
@@ -664,11 +685,80 @@ def _extract_datetime(ctx: _Context, metric: DispositionMetric, question: qn.Que
     return _Proposal(value, ctx.quote(choice.mention.turn), ctx.features(question, choice))
 
 
+# A question about a place: a value said right after "in", "to", "from" ("flying to Seattle") is
+# likelier to be one than a name said elsewhere.
+PLACE_WEIGHT = 1.0
+_CITY_QUESTION = re.compile(
+    r"\b(?:city|cities|town|country|state|area|region|neighbou?rhood)\b", re.IGNORECASE
+)
+_PLACE_QUESTION = re.compile(
+    r"\b(?:where|location|place|destination|airport|station|venue|located)\b", re.IGNORECASE
+)
+_CITY_PREPOSITIONS = frozenset(["in", "to", "from", "near", "around", "into", "visiting", "visit", "outside"])
+_PLACE_PREPOSITIONS = _CITY_PREPOSITIONS | {"at"}
+
+
+def _place_words(question: str) -> frozenset[str]:
+    if _CITY_QUESTION.search(question):
+        return _CITY_PREPOSITIONS
+    if _PLACE_QUESTION.search(question):
+        return _PLACE_PREPOSITIONS
+    return frozenset()
+
+
+def _after_word(text: str, start: int, words: frozenset[str]) -> bool:
+    if start <= 0:
+        return False
+    before = re.findall(r"[a-z]+", text[:start].lower())
+    return bool(before) and before[-1] in words
+
+
+_NUMERIC_ATTRIBUTE = re.compile(
+    r"\b(?:(?P<money>price|cost|fare|fee)|(?P<phone>phone|telephone|contact\s+number)|(?P<speed>speed)"
+    r"|(?P<percent>humidity|percent(?:age)?)|(?P<degrees>temperature))\b",
+    re.IGNORECASE,
+)
+_FIGURE_KINDS: dict[str, Callable[[str], bool]] = {
+    "money": lambda f: bool(re.search(r"[$€£]|dollar|euro|pound", f, re.IGNORECASE)),
+    "phone": lambda f: sum(ch.isdigit() for ch in f) >= 7,
+    "speed": lambda f: bool(re.search(r"mph|miles", f, re.IGNORECASE)),
+    "percent": lambda f: bool(re.search(r"%|percent", f, re.IGNORECASE)),
+    "degrees": lambda f: bool(re.search(r"degree", f, re.IGNORECASE)),
+}
+_KIND_OF = re.compile(
+    r"\b(?:genre|type|kind|category|style|sort)s?\s+of\s+([a-z]+(?:/[a-z]+)*)", re.IGNORECASE
+)
+
+
+def _kind_nouns(question: str) -> list[str]:
+    """What a "what genre/type/kind of X" question asks the kind of: ["music"], ["cuisine", "food"]."""
+    return [n for m in _KIND_OF.finditer(question) for n in m.group(1).lower().split("/")]
+
+
 def _extract_string(ctx: _Context, metric: DispositionMetric, question: qn.Question) -> _Proposal:
     # No abstention on missing key terms here: names answer questions in words of their own
     # ("flying to Seattle" answers "the airport or city to arrive at"), so only a call that names
     # nothing at all abstains.
-    mentions, theirs = _whose(cand.spans(ctx.turns), question)
+    attribute = _NUMERIC_ATTRIBUTE.search(question.text)
+    if attribute and not question.asks_name:
+        # A price, a phone number, a speed: only a figure of that kind said in the call can answer.
+        fits = _FIGURE_KINDS[next(k for k, v in attribute.groupdict().items() if v)]
+        figures, theirs = _whose([m for m in cand.figures(ctx.turns) if fits(m.surface)], question)
+        if not figures:
+            return _none(
+                ctx,
+                question,
+                "The call says no figure that could answer this." + _not_theirs(question, theirs),
+            )
+        choice = _pick(ctx, question, _HINTS["STRING"], cand.distinct(figures), lambda m: m.surface)
+        value = norm.normalize_string(choice.mention.surface)
+        return _Proposal(value, ctx.quote(choice.mention.turn), ctx.features(question, choice))
+    spans = cand.spans(ctx.turns)
+    kinds = _kind_nouns(question.text)
+    if kinds:
+        # "What genre of music?": the word said before "music" ("some rock music") is a candidate too.
+        spans += cand.modifiers(ctx.turns, kinds)
+    mentions, theirs = _whose(spans, question)
     mentions = cand.distinct(mentions)
     if not mentions and not question.asks_name:
         # Nothing name-like: the value is a plain word the user said ("pop", "comedy").
@@ -684,8 +774,10 @@ def _extract_string(ctx: _Context, metric: DispositionMetric, question: qn.Quest
             why = "The call names nothing that could answer this."
         return _none(ctx, question, why + _not_theirs(question, theirs))
     wants_address = bool(re.search(r"\baddress|\bstreet\b", question.text.lower()))
+    places = _place_words(question.text)
     bias = [
-        (ADDRESS_WEIGHT if wants_address else -ADDRESS_WEIGHT) if m.surface[:1].isdigit() else 0.0
+        ((ADDRESS_WEIGHT if wants_address else -ADDRESS_WEIGHT) if m.surface[:1].isdigit() else 0.0)
+        + (PLACE_WEIGHT if places and _after_word(ctx.turns[m.turn]["content"], m.start, places) else 0.0)
         for m in mentions
     ]
     choice = _pick(ctx, question, _HINTS["STRING"], mentions, lambda m: m.surface, bias)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,8 @@ def fit(targets: Sequence[TargetResult], *, source: str = "") -> Calibration:
                 )
             )
         counts[metric_type] = {"targets": len(of_type), "proposals": len(proposed)}
+    fitted = Calibration(right=right, null=null)
+    threshold = abstention_threshold(fitted, rows)
     meta: dict[str, Any] = {
         "fitted": True,
         "fitted_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -86,8 +89,35 @@ def fit(targets: Sequence[TargetResult], *, source: str = "") -> Calibration:
         "l2": L2,
         "targets": counts,
         "command": "dispo eval FILE --fit-calibration",
+        "abstain_at": f"the lowest p_null threshold in {THRESHOLDS[0]}..{THRESHOLDS[-1]} whose fit-half "
+        f"abstention precision is at least {MIN_PRECISION}, best accuracy among those",
     }
-    return Calibration(right=right, null=null, meta=meta)
+    return replace(fitted, meta=meta, abstain_at=threshold)
+
+
+THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+MIN_PRECISION = 0.85  # on the fit half, above the 80 % target, to keep it on data not fitted on
+
+
+def abstention_threshold(calibration: Calibration, rows: Sequence[TargetResult]) -> float:
+    """The ``abstain_at`` that gives the best accuracy on ``rows`` among those whose abstentions
+    are right at least :data:`MIN_PRECISION` of the time (a null counts as right when null was due)."""
+    best: tuple[float, float] | None = None
+    for threshold in THRESHOLDS:
+        candidate = replace(calibration, abstain_at=threshold)
+        right = nulls = right_nulls = 0
+        for t in rows:
+            keep, _ = candidate.decide(t.type, t.features or {})
+            if keep:
+                right += bool(t.proposed_correct)
+            else:
+                nulls += 1
+                right_nulls += t.expected is None
+                right += t.expected is None
+        precision = right_nulls / nulls if nulls else 1.0
+        if precision >= MIN_PRECISION and (best is None or right > best[1]):
+            best = (threshold, right)
+    return best[0] if best else THRESHOLDS[-1]
 
 
 def write(calibration: Calibration, path: Path) -> None:
