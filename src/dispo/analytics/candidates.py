@@ -289,7 +289,7 @@ def words(turns: Sequence[dict[str, str]], *, roles: tuple[str, ...] = ("user",)
             continue
         for found in re.finditer(r"[A-Za-z][a-z'-]+", turn["content"]):
             w = found.group()
-            if w.lower() not in STOPWORDS and w.lower() not in _GREETINGS and len(w) > 2:
+            if not _is_common(w, set()) and len(w) > 2:
                 where = about(turns, i, found.start(), found.end())
                 out.append(Mention(w, w, i, len(out), turn["role"], about=where))
     return out
@@ -414,12 +414,14 @@ _INTERJECTIONS = frozenset(
         "perhaps", "actually", "sounds", "find", "search", "show", "tell", "give", "let", "that's", "it's",
         "there's", "what's", "here's", "you're", "how's", "where's", "who's", "any", "some", "also",
         "awesome", "fair", "true", "yup", "yep", "nope", "oh", "ah", "um", "uh", "certainly",
+        "we're", "we've", "we'll", "we'd", "they're", "let's", "i've", "you've", "you'll", "isn't",
+        "don't", "didn't", "doesn't", "can't", "won't", "that'll", "it'll",
     ]
 )  # fmt: skip
 
 
 def _is_common(word: str, lower_words: set[str]) -> bool:
-    low = word.lower()
+    low = word.lower().rstrip(".'")
     return low in lower_words or low in STOPWORDS or low in _INTERJECTIONS or low in _GREETINGS
 
 

@@ -5,22 +5,35 @@ Public entry points: :func:`analyze` (what the job runs), :func:`extract` and :f
 
 How a metric is extracted, with a backend that can score (the local model):
 
+0. **The prompt** is taken apart (:mod:`.question`): the question itself, its *subject* (the
+   user's or the agent's attribute) and the prompt's own *fallback* ("Return 'unknown' if not
+   mentioned", "0 if none", "otherwise false").
 1. **Evidence.** The call must mention the question's key terms, or (ENUM) one of the choices,
-   or contain a value of the metric's type (a number, a date, a time). Otherwise the engine
-   abstains: the value is ``None``. It never invents a value the call does not hold.
+   or contain a value of the metric's type (a number, a date, a time, a figure of the kind asked:
+   "$50" for a price). Otherwise there is nothing to propose.
 2. **Candidates** of the right type are taken from the transcript (:mod:`.candidates`):
-   the choices named, "yes"/"no", the numbers, dates, times and name-like spans said.
+   the choices named (not negated: "not interested" does not name "interested"), the numbers,
+   dates, times and name-like spans said. **Whose answer it is:** a question about the user takes
+   no value the call marks as the agent's (its self-introduction, "I'm Alex", "this is Maya from
+   …"), and a question asking for a person's name only a name that person gave or was addressed
+   by; the reverse for the agent.
 3. **Ranking.** The model scores each candidate as the answer to the metric's question
    (:meth:`Backend.score`): the log-probability of the whole candidate followed by the end of
    the turn. A small prior favours what was said last and what the user said. The transcript is
-   the prompt's prefix for every metric, so the KV cache evaluates it once per call.
-4. **Normalisation** (:mod:`.normalize`) makes the value valid for its type: ENUM one of the
+   the prompt's prefix for every metric, so the KV cache evaluates it once per call. Yes/no
+   questions (BOOLEAN, and ENUMs with yes and no choices) are asked of the exchange that settles
+   them, with the answering turn's wording read for yes or no, negations understood.
+4. **Decision** (:mod:`.calibration`): the proposal's evidence features give the calibrated
+   probability that it is right and that the call does not hold the answer; the engine abstains
+   when the latter wins. An abstention answers the prompt's own fallback, typed, or an ENUM's
+   "unclear"/"unknown"/"other" choice, else null.
+5. **Normalisation** (:mod:`.normalize`) makes the value valid for its type: ENUM one of the
    choices, BOOLEAN a bool, INTEGER an int, DATETIME ISO 8601 in the call's timezone (relative
    phrases resolved against the call's start), STRING trimmed.
 
-``confidence`` is the softmax probability of the chosen candidate among those scored — the
-model's own token probabilities, renormalised over the candidates. ``reasoning`` quotes the turn
-the value comes from.
+``confidence`` is the calibrated probability that the value returned is right (for an
+abstention: that the call does not say), clipped to [0.01, 0.99]. ``reasoning`` quotes the turn
+the value comes from, or says why there is none.
 
 With a backend that cannot score (``openai``), all metrics are extracted in one generation
 constrained by a JSON schema, then normalised the same way; confidence is then the exponential
@@ -567,16 +580,31 @@ POLARITY_WEIGHT = 2.0
 
 _ASKS_ABOUT_OFFER = re.compile(r"\boffer(?:ed|s)?\b|\baccept(?:ed|s)?\b", re.IGNORECASE)
 _OFFER = re.compile(
-    r"\b(?:would\s+you\s+like|shall\s+i|should\s+i|do\s+you\s+want|want\s+me\s+to|can\s+i|may\s+i|"
+    r"\b(?:would\s+you\s+like|(?:shall|should|can|could|may)\s+(?:i|we)|do\s+you\s+want|want\s+me\s+to|"
     r"how\s+about|would\s+you\s+be\s+interested|are\s+you\s+interested|interested\s+in|do\s+you\s+wish)\b",
     re.IGNORECASE,
 )
+
+
+_ABOUT_WILLINGNESS = re.compile(
+    r"\b(?:interest(?:ed)?|agree(?:d|s)?|accept(?:ed|s)?|willing|keen|want(?:ed|s)?)\b", re.IGNORECASE
+)
+
+
+def _is_offer(turn: Mapping[str, str]) -> bool:
+    return turn["content"].rstrip().endswith("?") and bool(_OFFER.search(turn["content"]))
 
 
 def _yes_no(ctx: _Context, question: qn.Question) -> tuple[float, int, _Context, bool] | None:
     """The calibrated Yes-minus-No margin for a yes/no question, the excerpt turn it rests on, the
     excerpt, and whether the reply hedges; None when the call never speaks of the question."""
     hits = cand.term_hits(question.text, ctx.turns)
+    if not any(hits) and _ABOUT_WILLINGNESS.search(question.text):
+        # "Was the user interested?", "Did the caller agree to …?" in a call that never says the
+        # word: what the caller answered to the last offer made ("Would you like a demo?") tells.
+        offers = [i for i, t in enumerate(ctx.turns) if _is_offer(t)]
+        if offers:
+            hits = [1 if i == offers[-1] else 0 for i in range(len(ctx.turns))]
     if not any(hits):
         return None
     # The exchange that settles the question: the last turn that speaks of it, and the reply; for a
@@ -585,11 +613,7 @@ def _yes_no(ctx: _Context, question: qn.Question) -> tuple[float, int, _Context,
     strongest = max(hits)
     turn = max(i for i, h in enumerate(hits) if h * 2 >= strongest)
     if _ASKS_ABOUT_OFFER.search(question.text):
-        offers = [
-            i
-            for i, t in enumerate(ctx.turns)
-            if hits[i] and t["content"].rstrip().endswith("?") and _OFFER.search(t["content"])
-        ]
+        offers = [i for i, t in enumerate(ctx.turns) if hits[i] and _is_offer(t)]
         if offers:
             turn = max(offers, key=lambda i: (hits[i], i))
     excerpt_turns = ctx.turns[turn : turn + 2]
@@ -714,7 +738,8 @@ def _after_word(text: str, start: int, words: frozenset[str]) -> bool:
 
 
 _NUMERIC_ATTRIBUTE = re.compile(
-    r"\b(?:(?P<money>price|cost|fare|fee)|(?P<phone>phone|telephone|contact\s+number)|(?P<speed>speed)"
+    r"\b(?:(?P<money>price|cost|fare|fee)"
+    r"|(?P<phone>phone|telephone|(?:call\s*-?\s*back|contact|mobile|cell|home|work)\s+number)|(?P<speed>speed)"
     r"|(?P<percent>humidity|percent(?:age)?)|(?P<degrees>temperature))\b",
     re.IGNORECASE,
 )
