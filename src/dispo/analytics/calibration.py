@@ -38,6 +38,7 @@ FEATURES = (
     "user",  # 1 when the user said the value
     "cover",  # share of the question's key terms the call mentions anywhere (0-1)
     "pol",  # BOOLEAN and yes/no ENUM: 1 when the reply's wording (yes/no) agrees with the model
+    "named",  # a question for a person's name: 1 when the call marks the value as that person's name
 )
 PARAMS_FILE = Path(__file__).with_name("calibration.json")
 MIN_CONFIDENCE = 0.01

@@ -293,7 +293,8 @@ class _Context:
         hits = cand.term_hits(question.text, self.turns)
         terms = set(cand.key_terms(question.text))
         said = set().union(*(cand.words_of(t["content"]) for t in self.turns)) if self.turns else set()
-        cover = sum(any(cand.matches(term, w) for w in said) for term in terms) / len(terms) if terms else 0.0
+        # A question without key terms ("What is the user's name?") misses none of them.
+        cover = sum(any(cand.matches(term, w) for w in said) for term in terms) / len(terms) if terms else 1.0
         out = {"bias": 1.0, "cover": cover, "none": 0.0 if (choice or probability is not None) else 1.0}
         if choice is not None:
             m = choice.mention
@@ -304,6 +305,7 @@ class _Context:
                 n=math.log1p(choice.candidates),
                 near=min(topic, 2) / 2,
                 user=1.0 if m.role == "user" else 0.0,
+                named=1.0 if question.asks_name and m.naming and m.about == question.subject else 0.0,
             )
         elif probability is not None:
             out.update(p=cal.logit(probability), n=math.log(2), pol=1.0 if agrees else 0.0)

@@ -5,7 +5,8 @@ takes the targets of the *fit* half of the dialogues (:func:`dispo.evaluation.sc
 fits, for each metric type, two L2-regularised logistic regressions on the engine's features:
 
 - ``right``: whether the proposed value is the expected one (targets with a proposal);
-- ``null``: whether the expected value is null (every target).
+- ``null``: whether abstaining is right — the expected value is null, or the prompt's own
+  fallback ("unknown") — (every target).
 
 This is Platt scaling with evidence features: the first feature is the logit of the model's own
 probability of the chosen candidate. The weights are written to ``calibration.json`` in the
@@ -68,7 +69,7 @@ def fit(targets: Sequence[TargetResult], *, source: str = "") -> Calibration:
         if not of_type:
             continue
         null_weights = fit_logistic(
-            [dict(t.features or {}) for t in of_type], [t.expected is None for t in of_type]
+            [dict(t.features or {}) for t in of_type], [_abstention_right(t) for t in of_type]
         )
         null[metric_type] = Logistic(null_weights)
         proposed = [t for t in of_type if not (t.features or {}).get("none")]
@@ -95,13 +96,18 @@ def fit(targets: Sequence[TargetResult], *, source: str = "") -> Calibration:
     return replace(fitted, meta=meta, abstain_at=threshold)
 
 
+def _abstention_right(t: TargetResult) -> bool:
+    return t.expected is None if t.abstention_correct is None else t.abstention_correct
+
+
 THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 MIN_PRECISION = 0.85  # on the fit half, above the 80 % target, to keep it on data not fitted on
 
 
 def abstention_threshold(calibration: Calibration, rows: Sequence[TargetResult]) -> float:
     """The ``abstain_at`` that gives the best accuracy on ``rows`` among those whose abstentions
-    are right at least :data:`MIN_PRECISION` of the time (a null counts as right when null was due)."""
+    are right at least :data:`MIN_PRECISION` of the time (an abstention counts as right when null,
+    or the prompt's own fallback, was due)."""
     best: tuple[float, float] | None = None
     for threshold in THRESHOLDS:
         candidate = replace(calibration, abstain_at=threshold)
@@ -112,8 +118,8 @@ def abstention_threshold(calibration: Calibration, rows: Sequence[TargetResult])
                 right += bool(t.proposed_correct)
             else:
                 nulls += 1
-                right_nulls += t.expected is None
-                right += t.expected is None
+                right_nulls += _abstention_right(t)
+                right += _abstention_right(t)
         precision = right_nulls / nulls if nulls else 1.0
         if precision >= MIN_PRECISION and (best is None or right > best[1]):
             best = (threshold, right)

@@ -26,11 +26,15 @@ PARTIAL_EVERY = 10  # dialogues between two writes of the report while a run goe
 
 
 def eval_command(
-    file: Annotated[
-        Path,
-        typer.Argument(help="Evaluation JSONL: extraction or summaries records (the kind is detected)."),
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Evaluation JSONL: extraction or summaries records (the kind is detected). Several files "
+            "of one kind are evaluated together (e.g. to fit the calibration on all of them).",
+            metavar="FILE...",
+        ),
     ],
-    limit: Annotated[int | None, typer.Option(help="Only the first N dialogues of the file.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N dialogues of each file.")] = None,
     strategy: Annotated[
         str,
         typer.Option(help="engine: dispo.analytics; naive: one plain prompt for everything (the baseline)."),
@@ -67,7 +71,7 @@ def eval_command(
     """Measure post-call analytics on labelled dialogues: accuracy, abstention, validity, ROUGE, latency."""
     from dispo.config import get_settings
     from dispo.evaluation import report as reporting
-    from dispo.evaluation.dataset import load_dataset
+    from dispo.evaluation.dataset import load_dataset, merge
     from dispo.evaluation.harness import STRATEGIES, Run, run
 
     out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -82,9 +86,10 @@ def eval_command(
     if backend is not None and backend not in BACKENDS:
         raise fail(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}.")
     try:
-        dataset = load_dataset(file, limit=limit)
+        dataset = merge([load_dataset(f, limit=limit) for f in files])
     except DispoError as exc:
-        raise fail("\n  ".join(["cannot use " + str(file) + ":", *exc.errors])) from None
+        raise fail("\n  ".join(["cannot use " + " ".join(map(str, files)) + ":", *exc.errors])) from None
+    file = dataset.path
     base: dict[str, Any] | None = None
     if baseline is not None:
         base = _read_report(baseline, dataset.kind, fail)
@@ -105,7 +110,9 @@ def eval_command(
     def finish(result: Run) -> Run:
         if not fit_calibration:
             return redecide(result, cal.active()) if from_report else result
-        fitted = calibrate.fit([t for o in result.extraction for t in o.targets], source=file.name)
+        fitted = calibrate.fit(
+            [t for o in result.extraction for t in o.targets], source=", ".join(f.name for f in files)
+        )
         calibrate.write(fitted, calibration_path)
         cal.load.cache_clear()
         err.print(f"Fitted the calibration on the fit half; wrote {calibration_path}")

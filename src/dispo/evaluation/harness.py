@@ -283,7 +283,17 @@ def target(
         proposed=proposed,
         proposed_correct=(None if features is None or proposed is None else right(proposed)),
         features=features,
+        abstention_correct=None if features is None else right(_abstention(metric)),
     )
+
+
+def _abstention(metric: DispositionMetric) -> Any:
+    """What the engine answers when it abstains on ``metric``: the prompt's fallback, else null."""
+    from dispo.analytics import question as qn
+    from dispo.analytics.engine import fallback_value
+
+    fallback = fallback_value(metric, qn.parse(metric.prompt))
+    return fallback[0] if fallback else None
 
 
 def redecide(result: Run, calibration: Calibration) -> Run:

@@ -130,6 +130,8 @@ class TargetResult:
     proposed: Any = None
     proposed_correct: bool | None = None
     features: dict[str, float] | None = None
+    # Whether abstaining would be right: null, or the prompt's own fallback, is the expected value.
+    abstention_correct: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
