@@ -1,7 +1,9 @@
 """Test doubles and builders for the analytics job tests: a fake engine and calls that end.
 
 The fake engine answers at once (no model), so tests exercise the queue, the retries and the
-bookkeeping; ``tests/test_jobs.py::test_real_model_through_the_queue`` runs the real one.
+bookkeeping; ``tests/test_jobs.py::test_real_model_through_the_queue`` runs the real one. The jobs
+get their backend injected (:data:`BACKEND`, the scripted backend in this process) like the
+server's; the fake engine records which backend reached it.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from sqlalchemy import func, select
 from dispo.analytics import engine, lifecycle
 from dispo.analytics.config import AnalyticsConfig, parse_metrics
 from dispo.analytics.engine import Analysis, MetricValue
-from dispo.analytics.jobs import insert_finished_call
 from dispo.ids import new_call_id, new_object_id
+from dispo.llm.testing import ScriptedBackend
 from dispo.store import agents
+from dispo.store.calls import insert_ended_call
 from dispo.store.database import Database
 from dispo.store.tables import analytics_results, calls
 from dispo.timeutil import now_ms
@@ -41,15 +44,21 @@ TRANSCRIPT = [
 ]
 
 
+# The backend the jobs in these tests are given (the fake engine does not call it).
+BACKEND = ScriptedBackend()
+
+
 @dataclass
 class FakeEngine:
-    """Stands in for ``engine.analyze``: counts calls, can fail the first N, can be slow."""
+    """Stands in for ``engine.analyze``: counts calls, can fail the first N, can be slow; keeps the
+    backends it was handed."""
 
     fail_first: int = 0
     error: Exception = field(default_factory=lambda: RuntimeError("model exploded"))
     delay: float = 0.0
     calls: int = 0
     seen_versions: list[int] = field(default_factory=list)
+    backends: list[Any] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(
@@ -57,6 +66,7 @@ class FakeEngine:
     ) -> Analysis:
         with self.lock:
             self.calls += 1
+            self.backends.append(backend)
             n = self.calls
         if self.delay:
             time.sleep(self.delay)
@@ -74,18 +84,16 @@ class FakeEngine:
         )
 
 
-class FakeBackend:
-    name = "fake"
-    model_id = "fake-model"
-
-
 @pytest.fixture
 def fake_engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     fake = FakeEngine()
-    backend = FakeBackend()
     monkeypatch.setattr(engine, "analyze", fake)
-    monkeypatch.setattr(lifecycle, "get_backend", lambda _settings: backend)
     return fake
+
+
+def attempt(db: Database, settings: Any, call_pk: int) -> lifecycle.Outcome:
+    """One attempt at the call's job, on :data:`BACKEND` (what a worker's ``Jobs`` does)."""
+    return lifecycle.attempt(db, settings, call_pk, BACKEND)
 
 
 def make_agent(db: Database, org_id: str, *, summary_prompt: str | None = "Summarize briefly.") -> str:
@@ -132,7 +140,7 @@ def end_call(
         "updated_at": at + 42_000,
     }
     with db.write() as conn:
-        pk, _ = insert_finished_call(conn, values, transcript if status == "completed" else ())
+        pk, _ = insert_ended_call(conn, values, transcript if status == "completed" else ())
     return pk
 
 

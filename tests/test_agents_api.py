@@ -339,3 +339,19 @@ def test_all_metric_errors_reported_together(client: TestClient) -> None:
     ]
     r = client.post(f"/api/v1/agent/{agent_id}/post-call-analytics", json={"dispositionMetrics": bad})
     assert len(r.json()["errors"]) == 3
+
+
+def test_unknown_metric_field_refused_not_dropped(client: TestClient) -> None:
+    # The spec says a metric object has additionalProperties false; the server agrees (400, nothing stored).
+    agent_id = _create(client)
+    url = f"/api/v1/agent/{agent_id}/post-call-analytics"
+    metric = {
+        "identifier": "user_name",
+        "dispositionMetricPrompt": "What is the user's name?",
+        "dispositionValues": {"type": "STRING"},
+        "descripton": "typo",
+    }
+    r = client.post(url, json={"dispositionMetrics": [metric]})
+    assert r.status_code == 400
+    assert "unknown field descripton: a metric takes identifier" in r.json()["errors"][0]
+    assert client.get(url).json()["data"]["version"] == 0

@@ -439,7 +439,7 @@ def test_demoted_plans_return_the_same_calls(
     monkeypatch.setattr(call_store, "DEMOTE_AT", 10**9)  # every match count takes the sort-key hint
     assert all_calls(client, **params) == expected
     # The two forms really differ: demoted wraps the filtered column, hinted wraps the sort key.
-    from dispo import calllog
+    from dispo.api import calllog
 
     q = calllog.parse_list_query("x" * 24, {k: str(v) for k, v in params.items()})
     hinted = str(call_store.list_statements(q.filter, sort_by=q.sort_by, order=q.order, matching=5))

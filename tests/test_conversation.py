@@ -1,11 +1,11 @@
-"""The conversation loop and the agent's brains, with a fake LLM backend."""
+"""The conversation loop and the agent's brains, on the scripted LLM backend (in this process)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from dispo.llm import Backend, Completion, Message
+from dispo.llm.testing import Script, ScriptedBackend
 from dispo.runtime.dialogue import (
     AgentProfile,
     AgentReply,
@@ -29,26 +29,9 @@ AGENT = {
 }
 
 
-class FakeBackend(Backend):
-    name = "fake"
-    model_id = "fake-1"
-
-    def __init__(self, replies: Sequence[str]) -> None:
-        self.replies = list(replies)
-        self.seen: list[list[Message]] = []
-
-    def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        json_schema: dict[str, Any] | None = None,
-        stop: Sequence[str] = (),
-    ) -> Completion:
-        self.seen.append(list(messages))
-        text = self.replies.pop(0) if self.replies else "Thanks, goodbye!"
-        return Completion(text=text, model_ms=1.0)
+def scripted(*replies: str) -> ScriptedBackend:
+    """The scripted backend answering ``replies[k]`` to a prompt with k agent turns (the last repeats)."""
+    return ScriptedBackend(Script(replies=replies))
 
 
 def test_variables_are_substituted_from_defaults_and_the_call() -> None:
@@ -60,7 +43,8 @@ def test_variables_are_substituted_from_defaults_and_the_call() -> None:
 
 def test_the_first_message_is_said_verbatim_then_the_model_speaks() -> None:
     profile = AgentProfile.from_row(AGENT, {"firstName": "Asha"})
-    backend = FakeBackend(["Agent: Are you interested in solar panels?\nUser: yes"])
+    # The opening is the first message, said verbatim: the model writes the agent's second turn.
+    backend = scripted("(not asked)", "Agent: Are you interested in solar panels?\nUser: yes")
     brain = LLMBrain(backend, profile)
     opening = agent_turn(brain, profile, [])
     assert (opening.text, opening.latency_ms) == ("Hi Asha, this is Brightline!", None)
@@ -69,7 +53,8 @@ def test_the_first_message_is_said_verbatim_then_the_model_speaks() -> None:
     assert reply.text == "Are you interested in solar panels?"
     assert reply.latency_ms is not None
     assert reply.latency_ms >= 0
-    messages = backend.seen[0]
+    (request,) = backend.requests
+    messages = request.messages
     assert messages[0]["role"] == "system"
     assert "You sell solar panels for Brightline to Asha." in messages[0]["content"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
@@ -77,9 +62,9 @@ def test_the_first_message_is_said_verbatim_then_the_model_speaks() -> None:
 
 def test_a_farewell_or_end_marker_ends_the_call() -> None:
     profile = AgentProfile.from_row({**AGENT, "first_message": None}, {})
-    brain = LLMBrain(FakeBackend(["Thank you for your time. Goodbye!"]), profile)
+    brain = LLMBrain(scripted("Thank you for your time. Goodbye!"), profile)
     assert brain.reply([]).end_call
-    brain = LLMBrain(FakeBackend(["All done <end_call>"]), profile)
+    brain = LLMBrain(scripted("All done <end_call>"), profile)
     reply = brain.reply([])
     assert reply.end_call
     assert reply.text == "All done"
@@ -96,7 +81,7 @@ def test_clean_reply_keeps_the_agents_words_only() -> None:
 
 def test_an_empty_model_reply_falls_back_to_a_sentence() -> None:
     profile = AgentProfile.from_row({**AGENT, "first_message": None}, {})
-    assert LLMBrain(FakeBackend([""]), profile).reply([]).text
+    assert LLMBrain(scripted(""), profile).reply([]).text
 
 
 def _call(number: str, brain: Any, **limits: float) -> Any:
@@ -113,8 +98,8 @@ def _call(number: str, brain: Any, **limits: float) -> Any:
 
 
 def test_a_whole_call_with_the_model_records_latency_per_turn() -> None:
-    backend = FakeBackend(
-        ["Hello! Are you interested in solar panels?", "May I have your name?", "Thanks, goodbye!"]
+    backend = scripted(
+        "Hello! Are you interested in solar panels?", "May I have your name?", "Thanks, goodbye!"
     )
     profile = AgentProfile.from_row({**AGENT, "first_message": None}, {})
     result = _call("+15005550006", LLMBrain(backend, profile))

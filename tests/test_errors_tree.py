@@ -1,7 +1,9 @@
 """Every public error Dispo raises is in :mod:`dispo.errors`, and its docstring draws all of them.
 
 The tree is only a map worth reading if nothing is left out of it: these tests import every module
-of the package and look at every subclass of :class:`~dispo.errors.DispoError` that exists.
+of the package and look at every subclass of :class:`~dispo.errors.DispoError` that exists, and
+at every other exception class the package defines: each is in the tree, in the SDK's own tree, or
+private to the module that raises and catches it.
 """
 
 from __future__ import annotations
@@ -111,6 +113,68 @@ def test_every_public_error_is_defined_in_errors_py() -> None:
         and cls.__module__ != "dispo.errors"
     )
     assert not misplaced, f"public errors defined outside dispo.errors: {misplaced}"
+
+
+# Exception trees other than dispo.errors', by module, and why (errors.py's docstring says it too).
+OTHER_TREES = {
+    "dispo.sdk._errors": "the SDK's own tree, mirroring the official SDK's, raised on the client side",
+}
+
+
+def _names_used(tree: ast.AST) -> set[str]:
+    """Every name a module's code uses: variables, attributes, imports."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.split(".")[-1])
+            names.add(node.name.split(".")[-1])
+    return names
+
+
+def _uses_by_module() -> dict[str, set[str]]:
+    uses: dict[str, set[str]] = {}
+    for name in MODULES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None
+        assert spec.origin is not None
+        uses[name] = _names_used(ast.parse(Path(spec.origin).read_text(encoding="utf-8")))
+    return uses
+
+
+def test_every_exception_class_is_in_the_tree_or_private_to_its_module() -> None:
+    """Not only DispoError's subclasses: any exception class Dispo defines is in dispo.errors, in
+    one of OTHER_TREES, or private (a leading underscore) and used by no other module, so it is
+    raised and caught within its module and never reaches a caller."""
+    _import_all()
+    assert set(OTHER_TREES) <= set(MODULES), "OTHER_TREES names a module that no longer exists"
+    uses = _uses_by_module()
+    misplaced, leaking = [], []
+    for cls in _subclasses(BaseException):
+        module = cls.__module__
+        if not module.startswith("dispo.") or module == "dispo.errors" or module in OTHER_TREES:
+            continue
+        where = f"{module}.{cls.__qualname__}"
+        if not cls.__name__.startswith("_"):
+            misplaced.append(where)
+            continue
+        leaking += [
+            f"{where} (used in {other})"
+            for other, names in uses.items()
+            if other != module and cls.__name__ in names
+        ]
+    assert not misplaced, f"public exception classes outside dispo.errors: {sorted(misplaced)}"
+    assert not leaking, f"private exception classes used outside their module: {sorted(leaking)}"
+
+
+def test_private_exceptions_are_found() -> None:
+    """The walk above sees the private control-flow exceptions, not only DispoError's tree."""
+    _import_all()
+    found = {f"{c.__module__}.{c.__name__}" for c in _subclasses(BaseException)}
+    assert {"dispo.llm.worker._Died", "dispo.api.guard._Refused", "dispo.sdk._errors.DispoSDKError"} <= found
 
 
 def test_private_errors_stay_private() -> None:

@@ -21,7 +21,7 @@ from dispo.analytics import engine
 from dispo.analytics.config import DispositionMetric
 from dispo.analytics.engine import MetricValue, Turn
 from dispo.cli import app
-from dispo.config import Settings, get_settings
+from dispo.config import get_settings
 from dispo.evaluation import naive, report, rouge
 from dispo.evaluation.dataset import DatasetError, load_dataset
 from dispo.evaluation.harness import ModelClock, call_start, percentile, run
@@ -588,23 +588,29 @@ def test_benchmarks_hook_writes_the_section(monkeypatch: pytest.MonkeyPatch, tmp
 # The command
 
 
+ScriptedModel = Callable[[str], None]
+
+
 @pytest.fixture
-def fake_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBackend]:
-    backend = FakeBackend(lambda _: '{"city": "Springfield", "booked": "yes", "car": "sedan"}')
-    seen: list[Settings] = []
+def scripted_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedModel]:
+    """The command's model chosen by settings, as a user would: the scripted backend in this
+    process, answering the given text to every prompt (call the fixture's value to change it)."""
 
-    def get_backend(settings: Settings) -> Backend:
-        seen.append(settings)
-        return backend
+    def answer(reply: str) -> None:
+        monkeypatch.setenv("DISPO_LLM_BACKEND", "scripted")
+        monkeypatch.setenv("DISPO_LLM_ISOLATION", "none")
+        monkeypatch.setenv("DISPO_LLM_SCRIPT", json.dumps({"model_id": "scripted-eval", "replies": [reply]}))
+        get_settings.cache_clear()
 
-    monkeypatch.setattr(dispo.llm, "get_backend", get_backend)
+    answer('{"city": "Springfield", "booked": "yes", "car": "sedan"}')
+    yield answer
     get_settings.cache_clear()
-    backend.seen = seen  # type: ignore[attr-defined]
-    yield backend
-    get_settings.cache_clear()
 
 
-def test_cli_naive_extraction_writes_a_report(fake_backend: FakeBackend, tmp_path: Path) -> None:
+def test_cli_naive_extraction_writes_a_report(
+    scripted_model: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISPO_LLM_BACKEND", "local")  # --backend overrides it
     data = write_jsonl(tmp_path / "x.jsonl", [dialogue("a"), dialogue("b"), dialogue("c")])
     out = tmp_path / "reports" / "naive.json"
     result = runner.invoke(
@@ -619,15 +625,15 @@ def test_cli_naive_extraction_writes_a_report(fake_backend: FakeBackend, tmp_pat
             "--report",
             str(out),
             "--backend",
-            "openai",
+            "scripted",
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "Extraction: 2 dialogues of x.jsonl, strategy naive, fake fake-1" in result.output
+    assert "Extraction: 2 dialogues of x.jsonl, strategy naive, scripted scripted-eval" in result.output
     assert "abstention precision" in result.output
     assert "Targets" in result.output
-    assert fake_backend.seen[0].llm_backend == "openai"  # type: ignore[attr-defined]
     saved = json.loads(out.read_text())
+    assert saved["backend"] == "scripted"  # the --backend given, not DISPO_LLM_BACKEND
     assert saved["strategy"] == "naive"
     assert saved["dialogues"] == 2
     assert saved["limit"] == 2
@@ -637,11 +643,11 @@ def test_cli_naive_extraction_writes_a_report(fake_backend: FakeBackend, tmp_pat
 
 
 def test_cli_engine_summaries_with_baseline(
-    fake_backend: FakeBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    scripted_model: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = write_jsonl(tmp_path / "s.jsonl", [summary_record("s1"), summary_record("s2")])
     naive_out, engine_out = tmp_path / "naive.json", tmp_path / "engine.json"
-    fake_backend.reply = lambda _: "Two people talk."
+    scripted_model("Two people talk.")
     result = runner.invoke(app, ["eval", str(data), "--strategy", "naive", "--report", str(naive_out)])
     assert result.exit_code == 0, result.output
     monkeypatch.setattr(
@@ -658,7 +664,7 @@ def test_cli_engine_summaries_with_baseline(
     assert saved["targets"][-1]["name"] == "ROUGE-L gain over the naive prompt"
 
 
-def test_cli_errors(fake_backend: FakeBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_errors(scripted_model: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = write_jsonl(tmp_path / "bad.jsonl", [dialogue("a"), "{oops"])
     result = runner.invoke(app, ["eval", str(bad)])
     assert result.exit_code == 1
@@ -669,7 +675,7 @@ def test_cli_errors(fake_backend: FakeBackend, tmp_path: Path, monkeypatch: pyte
     assert "--strategy must be one of engine, naive" in result.output
     result = runner.invoke(app, ["eval", str(good), "--backend", "cloud"])
     assert result.exit_code == 1
-    assert "--backend must be one of local, openai" in result.output
+    assert "--backend must be one of local, openai, scripted" in result.output
     summaries = write_jsonl(tmp_path / "s.jsonl", [summary_record()])
     (tmp_path / "ex.json").write_text(json.dumps({"kind": "extraction"}))
     result = runner.invoke(app, ["eval", str(summaries), "--baseline", str(tmp_path / "ex.json")])
@@ -686,7 +692,7 @@ def test_cli_errors(fake_backend: FakeBackend, tmp_path: Path, monkeypatch: pyte
 
 
 def test_cli_exit_code_when_dialogues_fail(
-    fake_backend: FakeBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    scripted_model: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_: Any) -> list[MetricValue]:
         raise dispo.llm.LLMError("no model")
@@ -776,7 +782,7 @@ def test_baseline_is_compared_on_the_shared_dialogues(monkeypatch: pytest.Monkey
 
 
 def test_cli_keeps_the_report_current_during_a_run(
-    fake_backend: FakeBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    scripted_model: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dispo.evaluation import command
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -12,7 +11,8 @@ from dispo.analytics import normalize as norm
 from dispo.analytics.config import AnalyticsConfig, DispositionMetric
 from dispo.analytics.engine import Turn, analyze, extract, json_schema, summarize
 from dispo.config import Settings
-from dispo.llm import Backend, Completion, Message, get_backend
+from dispo.llm import Backend, get_backend
+from dispo.llm.testing import Script, ScriptedBackend
 
 # A Friday afternoon in New York: relative phrases resolve against it, and values keep its zone.
 CALL_START = datetime(2026, 11, 20, 15, 0, tzinfo=timezone(timedelta(hours=-5)))
@@ -112,32 +112,19 @@ def test_an_empty_transcript_abstains_on_everything(local: Backend) -> None:
 # -- one-pass structured extraction, for backends that cannot score ------------------------------
 
 
-class JsonOnly(Backend):
-    """A backend double that answers one canned JSON text (as a hosted model might)."""
+class CannotScore(ScriptedBackend):
+    """The scripted backend as a hosted model is: no scores, so extraction asks for JSON."""
 
-    name = "json-only"
     can_score = False
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.model_id = "json-only"
-        self.schemas: list[dict[str, Any] | None] = []
 
-    def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        json_schema: dict[str, Any] | None = None,
-        stop: Sequence[str] = (),
-    ) -> Completion:
-        self.schemas.append(json_schema)
-        return Completion(text=self.text, model_ms=1.0, mean_logprob=-0.1)
+def json_only(text: str) -> CannotScore:
+    """A backend that answers ``text`` to every JSON-constrained prompt."""
+    return CannotScore(Script(json_reply=text))
 
 
 def test_structured_extraction_normalises_what_the_model_writes() -> None:
-    backend = JsonOnly(
+    backend = json_only(
         '{"caller_name": "  John Carter. ", "service": "Cleaning", "party_size": "two", '
         '"appointment_time": "next Tuesday at 3 pm", "booked": "yes", "insurance": "Kaiser", "budget": null}'
     )
@@ -151,13 +138,13 @@ def test_structured_extraction_normalises_what_the_model_writes() -> None:
         "insurance": None,  # not one of the choices: never stored
         "budget": None,
     }
-    schema = backend.schemas[0]
+    schema = backend.requests[0].json_schema
     assert schema is not None
     assert schema["properties"]["service"]["enum"] == ["cleaning", "whitening", "filling", None]
 
 
 def test_structured_extraction_survives_output_that_is_not_json() -> None:
-    results = extract(JsonOnly("Sure! Here you go"), TRANSCRIPT, METRICS, CALL_START)
+    results = extract(json_only("Sure! Here you go"), TRANSCRIPT, METRICS, CALL_START)
     assert all(r.value is None for r in results)
 
 

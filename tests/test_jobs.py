@@ -1,6 +1,7 @@
 """Post-call analytics jobs: outbox marking, retries with backoff, failures with reasons, crash
-recovery, idempotent duplicates, config versions, and real queues (SQLite in a thread, Redis, a
-`dispo worker` process killed mid-job)."""
+recovery, idempotent duplicates, config versions, and the queues: in memory (run when the test
+says, or by worker threads), and real ones (SQLite in a thread, Redis, a `dispo worker` process
+killed mid-job)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,20 @@ from pathlib import Path
 import pytest
 
 from dispo.analytics import jobs, lifecycle
-from dispo.analytics.jobs import InProcessWorkers, Jobs, enqueue, finish_call, mark_pending
+from dispo.analytics.jobs import HueyQueue, Jobs, MemoryQueue
 from dispo.api import calllog
+from dispo.calls import CallEnding, CallStatus
 from dispo.config import Settings
+from dispo.store import calls as call_store
 from dispo.store import orgs
+from dispo.store.analytics_jobs import mark_pending
 from dispo.store.database import Database
 from dispo.store.migrate import migrate
 from dispo.timeutil import now_ms
 from tests.analytics_fakes import (
+    BACKEND,
     FakeEngine,
+    attempt,
     call_row,
     end_call,
     fake_engine,
@@ -67,11 +73,13 @@ def test_a_call_that_ends_is_marked_pending_with_its_agents_config(db: Database,
     assert row["analytics_queued_at"] >= before
     assert row["analytics_attempts"] == 0
     assert row["analytics_config_id"] is not None
-    # A call that has not ended is not marked; finish_call marks it when it ends.
+    # A call that has not ended is not marked; end_call marks it when it ends.
     live = end_call(db, org.id, agent_id, status="in_progress")
     assert call_row(db, live)["analytics_status"] is None
     with db.write() as conn:
-        assert finish_call(conn, live, {"status": "completed", "ended_at": now_ms()}) is True
+        at = now_ms()
+        ending = CallEnding(CallStatus.COMPLETED, None, ended_at=at, updated_at=at)
+        assert call_store.end_call(conn, live, ending).marked is True
     assert call_row(db, live)["analytics_status"] == "pending"
 
 
@@ -92,7 +100,7 @@ def test_an_attempt_records_the_result_the_config_version_and_timings(
     db: Database, org: Org, tmp_path: Path, fake_engine: FakeEngine
 ) -> None:
     pk = end_call(db, org.id, make_agent(db, org.id, summary_prompt="Be brief."))
-    outcome = lifecycle.attempt(db, job_settings(db, tmp_path), pk)
+    outcome = attempt(db, job_settings(db, tmp_path), pk)
     assert outcome.kind == "completed"
     row = call_row(db, pk)
     assert row["analytics_status"] == "completed"
@@ -133,7 +141,7 @@ def test_without_a_config_the_job_writes_a_default_summary_and_no_metrics(
 ) -> None:
     pk = end_call(db, org.id, make_agent(db, org.id, summary_prompt=None))
     assert call_row(db, pk)["analytics_config_id"] is None
-    assert lifecycle.attempt(db, job_settings(db, tmp_path), pk).kind == "completed"
+    assert attempt(db, job_settings(db, tmp_path), pk).kind == "completed"
     (result,) = results(db, pk)
     assert result["summary"] == "2 turns; prompt=None"
     assert result["disposition_metrics"] == []
@@ -144,7 +152,7 @@ def test_a_call_nobody_answered_needs_no_model(
     db: Database, org: Org, tmp_path: Path, fake_engine: FakeEngine
 ) -> None:
     pk = end_call(db, org.id, make_agent(db, org.id), status="no_answer")
-    assert lifecycle.attempt(db, job_settings(db, tmp_path), pk).kind == "completed"
+    assert attempt(db, job_settings(db, tmp_path), pk).kind == "completed"
     assert fake_engine.calls == 0
     (result,) = results(db, pk)
     assert result["summary"] is None
@@ -161,7 +169,7 @@ def test_a_changed_config_applies_to_new_calls_only(
     new_call = end_call(db, org.id, agent_id)
     settings = job_settings(db, tmp_path)
     for pk in (old_call, new_call):
-        assert lifecycle.attempt(db, settings, pk).kind == "completed"
+        assert attempt(db, settings, pk).kind == "completed"
     assert [r["config_version"] for r in results(db, old_call)] == [1]
     assert results(db, old_call)[0]["summary"].endswith("prompt=version one")
     assert [r["config_version"] for r in results(db, new_call)] == [2]
@@ -180,7 +188,7 @@ def test_failed_attempts_retry_with_doubling_delays_then_fail_with_the_reason(
     delays = []
     for n in (1, 2):
         before = now_ms()
-        outcome = lifecycle.attempt(db, settings, pk)
+        outcome = attempt(db, settings, pk)
         assert outcome.kind == "retry"
         delays.append(outcome.retry_in)
         row = call_row(db, pk)
@@ -191,7 +199,7 @@ def test_failed_attempts_retry_with_doubling_delays_then_fail_with_the_reason(
         # The retry is due after the delay: the sweeper does not treat it as lost before then.
         assert row["analytics_queued_at"] >= before + int(outcome.retry_in * 1000)
     assert delays == [5.0, 10.0]
-    outcome = lifecycle.attempt(db, settings, pk)
+    outcome = attempt(db, settings, pk)
     assert outcome.kind == "failed"
     row = call_row(db, pk)
     assert row["analytics_status"] == "failed"
@@ -205,7 +213,7 @@ def test_failed_attempts_retry_with_doubling_delays_then_fail_with_the_reason(
     assert shown["postCallAnalytics"]["error"] == row["analytics_error"]
     assert shown["postCallAnalytics"]["failedAt"] is not None
     # A failed job is finished: another delivery does nothing.
-    assert lifecycle.attempt(db, settings, pk).kind == "skipped"
+    assert attempt(db, settings, pk).kind == "skipped"
 
 
 def test_a_retry_that_succeeds_clears_the_error(
@@ -214,8 +222,8 @@ def test_a_retry_that_succeeds_clears_the_error(
     fake_engine.fail_first = 1
     settings = job_settings(db, tmp_path)
     pk = end_call(db, org.id, make_agent(db, org.id))
-    assert lifecycle.attempt(db, settings, pk).kind == "retry"
-    assert lifecycle.attempt(db, settings, pk).kind == "completed"
+    assert attempt(db, settings, pk).kind == "retry"
+    assert attempt(db, settings, pk).kind == "completed"
     row = call_row(db, pk)
     assert (row["analytics_status"], row["analytics_attempts"], row["analytics_error"]) == (
         "completed",
@@ -233,8 +241,7 @@ def test_duplicate_deliveries_produce_one_result(
     pk = end_call(db, org.id, make_agent(db, org.id))
     outcomes: list[str] = []
     threads = [
-        threading.Thread(target=lambda: outcomes.append(lifecycle.attempt(db, settings, pk).kind))
-        for _ in range(4)
+        threading.Thread(target=lambda: outcomes.append(attempt(db, settings, pk).kind)) for _ in range(4)
     ]
     for t in threads:
         t.start()
@@ -242,7 +249,7 @@ def test_duplicate_deliveries_produce_one_result(
         t.join()
     assert sorted(outcomes) == ["completed", "skipped", "skipped", "skipped"]
     assert fake_engine.calls == 1
-    assert lifecycle.attempt(db, settings, pk).kind == "skipped"
+    assert attempt(db, settings, pk).kind == "skipped"
     assert result_count(db, pk) == 1
 
 
@@ -263,7 +270,7 @@ def test_a_job_whose_worker_died_is_swept_and_completes_exactly_once(
     row = call_row(db, pk)
     assert row["analytics_status"] == "pending"
     assert "worker stopped before finishing" in row["analytics_error"]
-    assert lifecycle.attempt(db, settings, pk).kind == "completed"
+    assert attempt(db, settings, pk).kind == "completed"
     assert call_row(db, pk)["analytics_attempts"] == 2
     # The presumed-dead worker finishing late writes nothing.
     inputs = lifecycle.load_inputs(db, pk)
@@ -304,16 +311,19 @@ def test_the_sweeper_enqueues_lost_jobs_but_not_queued_ones(db: Database, org: O
 def test_enqueue_never_raises_when_the_queue_is_down(db: Database, org: Org, tmp_path: Path) -> None:
     settings = job_settings(db, tmp_path, queue_url="redis://127.0.0.1:1/0")
     pk = end_call(db, org.id, make_agent(db, org.id))
-    assert enqueue(settings, pk) is False
+    assert Jobs(settings, db).enqueue(pk) is False
     assert call_row(db, pk)["analytics_status"] == "pending"  # the sweeper will find it
 
 
 def test_new_calls_are_queued_ahead_of_reanalysis(tmp_path: Path) -> None:
-    queue = Jobs(Settings(data_dir=tmp_path))
-    queue.enqueue([1, 2], priority=jobs.PRIORITY_RERUN)
-    queue.enqueue([3], priority=jobs.PRIORITY_NEW)
-    assert [task.args[0] for task in queue.huey.pending()] == [3, 1, 2]
-    assert queue.live_calls() == {1, 2, 3}
+    huey_queue, memory_queue = HueyQueue(Settings(data_dir=tmp_path)), MemoryQueue()
+    for queue in (huey_queue, memory_queue):
+        analytics = Jobs(Settings(data_dir=tmp_path), queue=queue)
+        assert analytics.enqueue_many([1, 2], priority=jobs.PRIORITY_RERUN) == 2
+        assert analytics.enqueue(3, priority=jobs.PRIORITY_NEW)
+        assert queue.live_calls() == {1, 2, 3}
+    assert [task.args[0] for task in huey_queue.huey.pending()] == [3, 1, 2]
+    assert memory_queue.pending() == [3, 1, 2]
 
 
 def test_an_unknown_queue_url_is_refused_with_the_fix(tmp_path: Path) -> None:
@@ -326,26 +336,24 @@ def test_an_unknown_queue_url_is_refused_with_the_fix(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def workers_for() -> Iterator[list[InProcessWorkers]]:
-    started: list[InProcessWorkers] = []
+def workers_for() -> Iterator[list[Jobs]]:
+    started: list[Jobs] = []
     yield started
     for w in started:
         w.stop()
 
 
 def _run_through_queue(
-    db: Database, org: Org, settings: Settings, fake: FakeEngine, started: list[InProcessWorkers]
+    db: Database, org: Org, analytics: Jobs, fake: FakeEngine, started: list[Jobs]
 ) -> None:
-    """Three calls through a real consumer: one fails once and is retried by the queue."""
+    """Three calls through a queue's worker threads: one fails once and is retried by the queue."""
     fake.fail_first = 1
     agent_id = make_agent(db, org.id)
     pks = [end_call(db, org.id, agent_id) for _ in range(3)]
-    worker_jobs = Jobs(settings, db)
-    workers = InProcessWorkers(worker_jobs, 2)
-    started.append(workers)
-    workers.start()
+    started.append(analytics)
+    analytics.start(2)
     for pk in pks:
-        assert enqueue(settings, pk) is True
+        assert analytics.enqueue(pk) is True
     wait_for(
         lambda: all(call_row(db, pk)["analytics_status"] == "completed" for pk in pks),
         timeout=45,
@@ -353,14 +361,52 @@ def _run_through_queue(
     )
     assert sorted(call_row(db, pk)["analytics_attempts"] for pk in pks) == [1, 1, 2]
     assert [result_count(db, pk) for pk in pks] == [1, 1, 1]
+    assert all(backend is analytics.backend for backend in fake.backends)  # the injected one
 
 
 def test_sqlite_queue_with_worker_threads(
-    db: Database, org: Org, tmp_path: Path, fake_engine: FakeEngine, workers_for: list[InProcessWorkers]
+    db: Database, org: Org, tmp_path: Path, fake_engine: FakeEngine, workers_for: list[Jobs]
 ) -> None:
     settings = job_settings(db, tmp_path, analytics_retry_delay_seconds=0.5)
-    _run_through_queue(db, org, settings, fake_engine, workers_for)
+    _run_through_queue(db, org, Jobs(settings, db, backend=BACKEND), fake_engine, workers_for)
     assert (tmp_path / "queue.db").exists()
+
+
+def test_memory_queue_with_worker_threads(
+    db: Database, org: Org, tmp_path: Path, fake_engine: FakeEngine, workers_for: list[Jobs]
+) -> None:
+    settings = job_settings(db, tmp_path, analytics_retry_delay_seconds=0.5)
+    analytics = Jobs(settings, db, backend=BACKEND, queue=MemoryQueue())
+    _run_through_queue(db, org, analytics, fake_engine, workers_for)
+    assert not (tmp_path / "queue.db").exists()
+
+
+def test_memory_queue_runs_jobs_when_told_and_retries_on_its_clock(
+    db: Database, org: Org, tmp_path: Path, fake_engine: FakeEngine
+) -> None:
+    """The in-memory queue, deterministic: nothing runs until run_pending(), in the test's thread;
+    a failed attempt is retried once the queue's clock has passed the delay."""
+    fake_engine.fail_first = 1
+    clock = [1000.0]
+    queue = MemoryQueue(clock=lambda: clock[0])
+    settings = job_settings(db, tmp_path, analytics_retry_delay_seconds=5)
+    analytics = Jobs(settings, db, backend=BACKEND, queue=queue)
+    agent_id = make_agent(db, org.id)
+    first, second = end_call(db, org.id, agent_id), end_call(db, org.id, agent_id)
+    assert analytics.enqueue(first)
+    assert analytics.enqueue(second)
+    assert queue.live_calls() == {first, second}
+    assert fake_engine.calls == 0  # queued, not run
+    assert queue.run_pending() == 2
+    assert [call_row(db, pk)["analytics_status"] for pk in (first, second)] == ["pending", "completed"]
+    assert queue.live_calls() == {first}  # its retry is scheduled: the sweeper leaves it alone
+    assert queue.run_pending() == 0  # not due yet
+    clock[0] += 5.0
+    assert queue.run_pending() == 1
+    assert call_row(db, first)["analytics_status"] == "completed"
+    assert call_row(db, first)["analytics_attempts"] == 2
+    assert queue.live_calls() == set()
+    assert fake_engine.backends == [BACKEND] * 3
 
 
 def _redis_problem() -> str | None:
@@ -374,7 +420,7 @@ def _redis_problem() -> str | None:
 
 
 def test_redis_queue_with_worker_threads(
-    db: Database, org: Org, tmp_path: Path, fake_engine: FakeEngine, workers_for: list[InProcessWorkers]
+    db: Database, org: Org, tmp_path: Path, fake_engine: FakeEngine, workers_for: list[Jobs]
 ) -> None:
     problem = _redis_problem()
     if problem is not None:
@@ -383,10 +429,13 @@ def test_redis_queue_with_worker_threads(
     settings = job_settings(
         db, tmp_path, queue_url=f"{REDIS_URL}?queue={queue}", analytics_retry_delay_seconds=0.5
     )
-    huey = jobs.get_jobs(settings).huey
+    redis_queue = HueyQueue(settings)
+    huey = redis_queue.huey
     assert huey.name == queue
     try:
-        _run_through_queue(db, org, settings, fake_engine, workers_for)
+        _run_through_queue(
+            db, org, Jobs(settings, db, backend=BACKEND, queue=redis_queue), fake_engine, workers_for
+        )
     finally:
         for w in workers_for:
             w.stop()
@@ -399,11 +448,10 @@ def test_redis_queue_with_worker_threads(
 
 WORKER_SCRIPT = """
 import sys, time
-from dispo.analytics import engine, lifecycle
-from tests.analytics_fakes import FakeEngine, FakeBackend
+from dispo.analytics import engine
+from tests.analytics_fakes import FakeEngine
 delay = float(sys.argv[1])
 engine.analyze = FakeEngine(delay=delay)
-lifecycle.get_backend = lambda settings: FakeBackend()
 from dispo.cli import app
 app(["worker"], prog_name="dispo")
 """
@@ -414,7 +462,8 @@ def _start_worker(tmp_path: Path, env: dict[str, str], delay: float, name: str) 
     with (tmp_path / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
             [sys.executable, "-c", WORKER_SCRIPT, str(delay)],
-            env={**env, "PYTHONPATH": str(root)},
+            # This checkout's code, whichever one the virtualenv has installed.
+            env={**env, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])},
             cwd=root,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -433,11 +482,14 @@ def test_a_worker_process_killed_mid_job_loses_nothing(tmp_path: Path) -> None:
         "DISPO_ANALYTICS_LEASE_SECONDS": "2",
         "DISPO_QUEUE_URL": "",
         "DISPO_LOG_LEVEL": "info",
+        # The worker's backend (never loaded: the fake engine does not call it).
+        "DISPO_LLM_BACKEND": "scripted",
+        "DISPO_LLM_ISOLATION": "none",
     }
     env.pop("DISPO_DATABASE_URL", None)
     settings = Settings(data_dir=tmp_path, queue_url="")
     pk = end_call(db, org_id, make_agent(db, org_id))
-    assert enqueue(settings, pk)
+    assert Jobs(settings, db).enqueue(pk)
     first = _start_worker(tmp_path, env, delay=120, name="first")
     try:
         wait_for(
@@ -488,7 +540,7 @@ def _local_model_problem() -> str | None:
 
 
 @pytest.mark.slow
-def test_real_model_through_the_queue(tmp_path: Path, workers_for: list[InProcessWorkers]) -> None:
+def test_real_model_through_the_queue(tmp_path: Path, workers_for: list[Jobs]) -> None:
     """A call ends, its job goes through the SQLite queue to a worker thread, and the local model
     writes the summary and the metrics."""
     problem = _local_model_problem()
@@ -500,10 +552,10 @@ def test_real_model_through_the_queue(tmp_path: Path, workers_for: list[InProces
         org_id = orgs.create_org(conn, "Model org")
     settings = Settings(data_dir=tmp_path, queue_url="", analytics_lease_seconds=600)
     pk = end_call(db, org_id, make_agent(db, org_id, summary_prompt="Summarize the call in one sentence."))
-    workers = InProcessWorkers(Jobs(settings, db), 1)
-    workers_for.append(workers)
-    workers.start()
-    assert enqueue(settings, pk)
+    analytics = Jobs(settings, db)  # the settings' backend: the local model, loaded by the job
+    workers_for.append(analytics)
+    analytics.start(1)
+    assert analytics.enqueue(pk)
     wait_for(
         lambda: call_row(db, pk)["analytics_status"] in ("completed", "failed"),
         timeout=400,

@@ -10,8 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from dispo.analytics.jobs import Jobs, MemoryQueue
 from dispo.api.app import create_app
 from dispo.config import Settings
+from dispo.llm.testing import Script, ScriptedBackend
 from dispo.runtime.dialogue import ScriptedBrain
 from dispo.runtime.runner import CallRunner
 from dispo.store.database import Database
@@ -220,7 +222,7 @@ def test_an_idle_chat_times_out(
         late = live.post(f"{API}/conversation/chat/{first}", json={"message": "still there?"})
         assert late.status_code == 409
         assert "timeout" in late.text
-        assert chat.sweep_idle(db, settings) >= 1
+        assert chat.sweep_idle(db, settings, runner.jobs) >= 1
         for call_id in (first, second):
             data = live.get(f"{API}/conversation/{call_id}").json()["data"]
             assert (data["status"], data["disconnectionReason"]) == ("completed", "timeout")
@@ -302,3 +304,30 @@ class ws_any:  # noqa: N801 - reads as a value in the assertion
 
 def ws_message(content: str) -> dict[str, Any]:
     return {"type": "message", "role": "agent", "content": content}
+
+
+def test_the_app_hands_its_one_backend_and_queue_to_chats_and_their_analytics(
+    db: Database, org: Org, tmp_path: Any
+) -> None:
+    """Injected, not looked up: the chat's turns come from the backend given to create_app, its
+    analytics job goes on the Jobs given to it, and the job analyzes with that same backend."""
+    backend = ScriptedBackend(Script(replies=("Hello from the script!", "Noted, thank you. Goodbye!")))
+    queue = MemoryQueue()
+    settings = Settings(data_dir=tmp_path)
+    analytics = Jobs(settings, db, backend=backend, queue=queue)
+    app = create_app(settings, db, backend=backend, jobs=analytics)
+    assert (app.state.runner.backend, app.state.runner.jobs) == (backend, analytics)
+    with TestClient(app, headers=org.headers) as live:
+        started = live.post(f"{API}/conversation/chat", json={"agentId": _agent(live)}).json()["data"]
+        assert started["messages"][0]["content"] == "Hello from the script!"
+        call_id = started["conversationId"]
+        answer = live.post(f"{API}/conversation/chat/{call_id}", json={"message": "Not interested."})
+        assert answer.json()["data"]["messages"][-1]["content"] == "Noted, thank you. Goodbye!"
+        assert answer.json()["data"]["disconnectionReason"] == "agent_hangup"
+        with db.read() as conn:
+            pk = conn.execute(select(calls.c.pk).where(calls.c.call_id == call_id)).scalar_one()
+        assert queue.live_calls() == {pk}  # queued on the app's jobs, not run yet
+        assert queue.run_pending() == 1
+        data = live.get(f"{API}/conversation/{call_id}").json()["data"]
+    assert data["postCallAnalytics"]["status"] == "completed"
+    assert "Call transcript" in "\n".join(m["content"] for m in backend.requests[-1].messages)

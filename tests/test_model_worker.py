@@ -28,7 +28,7 @@ from sqlalchemy import select
 from dispo.analytics import lifecycle
 from dispo.api.app import create_app
 from dispo.config import Settings
-from dispo.llm import LLMError, ModelCrashed, ModelTimedOut, close_backends, get_backend
+from dispo.llm import LazyBackend, LLMError, ModelCrashed, ModelTimedOut, close_backends, get_backend
 from dispo.llm.worker import ProcessBackend, describe_exit, start_process_backend
 from dispo.store.database import Database
 from dispo.store.tables import calls
@@ -52,7 +52,7 @@ def no_leftover_processes() -> Iterator[None]:
     """Every test closes what it started; none may leave a model process behind."""
     yield
     close_backends()
-    left = [p for p in multiprocessing.active_children() if p.name.startswith("dispo-model")]
+    left = model_processes()
     assert not left, f"model processes left running: {left}"
 
 
@@ -88,6 +88,27 @@ def test_calls_run_in_a_child_that_keeps_the_backends_identity(tmp_path: Path) -
     assert backend.model_ms_total >= 0
     close_backends()
     assert not alive(pid)
+
+
+def model_processes() -> list[Any]:
+    return [p for p in multiprocessing.active_children() if p.name.startswith("dispo-model")]
+
+
+def test_the_lazy_backend_loads_on_first_use_and_releases_on_close(tmp_path: Path) -> None:
+    """What the server creates at start-up: nothing loads until a model is needed; then it is the
+    configured backend (the one get_backend keeps), and closing it stops its worker process."""
+    settings = scripted(tmp_path)
+    lazy = LazyBackend(settings)
+    assert not model_processes()
+    assert lazy.chat(HELLO).text.startswith("Hi!")  # type: ignore[arg-type]
+    assert lazy.load() is get_backend(settings)
+    assert (lazy.can_score, lazy.model_id) == (True, "scripted-test")
+    (pid,) = lazy.pool.pids()  # the loaded backend's own attributes
+    assert lazy.model_ms_total >= 0
+    lazy.close()
+    assert not alive(pid)
+    assert not model_processes()
+    assert get_backend(settings).pool.pids() != [pid]  # type: ignore[attr-defined]  # loaded afresh
 
 
 def test_isolation_none_loads_the_backend_in_this_process(tmp_path: Path) -> None:
@@ -215,7 +236,7 @@ def test_a_crash_on_the_last_attempt_records_the_crash_as_the_reason(
         analytics_max_attempts=1,
     )
     pk = end_call(db, org.id, make_agent(db, org.id))
-    outcome = lifecycle.attempt(db, settings, pk)
+    outcome = lifecycle.attempt(db, settings, pk, get_backend(settings))  # the real worker processes
     assert outcome.kind == "failed"
     row = call_row(db, pk)
     assert row["analytics_status"] == "failed"

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from dispo.analytics import jobs, lifecycle, reanalysis
+from dispo.analytics import jobs, reanalysis
 from dispo.cli import app as cli_app
 from dispo.config import Settings, get_settings
 from dispo.store import orgs
@@ -20,6 +20,7 @@ from dispo.store.migrate import migrate
 from dispo.timeutil import now_ms
 from tests.analytics_fakes import (
     FakeEngine,
+    attempt,
     call_row,
     end_call,
     fake_engine,
@@ -38,7 +39,7 @@ DAY = 86_400_000
 def run_all(db: Database, settings: Settings, pks: list[int]) -> None:
     """What the workers would do with the queued jobs."""
     for pk in pks:
-        assert lifecycle.attempt(db, settings, pk).kind == "completed"
+        assert attempt(db, settings, pk).kind == "completed"
 
 
 def reanalyze(client: TestClient, body: Any, prefix: str = "/api/v1") -> Any:
@@ -66,7 +67,7 @@ def test_by_ids_queues_the_calls_and_keeps_earlier_results(
     assert shown["status"] == "pending"
     assert shown["configVersion"] == 1
     assert shown["startedAt"] is None
-    assert pk in jobs.get_jobs(settings).live_calls()  # handed to the queue
+    assert pk in client.app.state.jobs.queue.live_calls()  # handed to the app's queue
 
     run_all(db, settings, [pk])
     assert [r["config_version"] for r in results(db, pk)] == [1, 2]
@@ -235,8 +236,8 @@ def test_rerun_through_the_queue_follows_the_workers(
     assert result.exit_code == 0, result.output
     assert "Queued 2 call(s)" in result.output
     assert all(call_row(db, pk)["analytics_status"] == "pending" for pk in pks)
-    workers = jobs.InProcessWorkers(jobs.Jobs(settings, db), 1)
-    workers.start()
+    workers = jobs.Jobs(settings, db)
+    workers.start(1)
     try:
         wait_for(lambda: all(call_row(db, pk)["analytics_status"] == "completed" for pk in pks))
         result = runner.invoke(cli_app, ["analytics", "rerun", "--agent-id", agent_id])

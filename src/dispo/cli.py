@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,11 @@ from dispo.store import orgs as org_store
 from dispo.store.database import Database
 from dispo.store.migrate import migrate as run_migrations
 from dispo.timeutil import ms_to_iso
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from dispo.types import Row
 
 app = typer.Typer(help="Dispo: self-hosted call logs and post-call analytics.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (Bearer sk_…), one organization each.", no_args_is_help=True)
@@ -139,14 +144,19 @@ def serve(
     )
     if not skip_doctor:
         _serve_doctor(settings)
-    uvicorn.run(
-        create_app(settings, db, run_workers=run_workers, run_dialer=settings.dialer_enabled),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        **server_options(settings),  # request-head timeout, WebSocket frame cap (api/server.py)
-    )
+    from dispo.llm import close_backends
+
+    try:
+        uvicorn.run(
+            create_app(settings, db, run_workers=run_workers, run_dialer=settings.dialer_enabled),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+            **server_options(settings),  # request-head timeout, WebSocket frame cap (api/server.py)
+        )
+    finally:
+        close_backends()  # the model the doctor loaded, even if no call ever used it
 
 
 def _serve_doctor(settings: Settings) -> None:
@@ -221,7 +231,8 @@ def worker(
     """Run post-call analytics jobs from the queue (DISPO_QUEUE_URL) until stopped (Ctrl-C)."""
     import logging
 
-    from dispo.analytics.jobs import make_huey, queue_description, run_worker
+    from dispo.analytics.jobs import Jobs, make_huey, run_worker
+    from dispo.llm import LazyBackend
 
     if worker_type not in ("thread", "process"):
         raise _fail(f"--worker-type {worker_type!r}: use thread or process.")
@@ -236,16 +247,17 @@ def worker(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The worker's one backend (loaded by its first job) and queue, made here and passed in.
+    backend = LazyBackend(settings)
+    analytics_jobs = Jobs(settings, backend=backend)
     err_console.print(
-        f"Dispo worker: queue {queue_description(settings)}, database "
+        f"Dispo worker: queue {analytics_jobs.description}, database "
         f"{db.url.render_as_string(hide_password=True)}, {workers} {worker_type}(s)"
     )
-    from dispo.llm import close_backends
-
     try:
-        run_worker(settings, workers=workers, worker_type=worker_type)
+        run_worker(analytics_jobs, workers=workers, worker_type=worker_type)
     finally:
-        close_backends()  # the model's worker processes go with this one
+        backend.close()  # the model's worker processes go with this one
 
 
 @orgs_app.command("create")
@@ -529,80 +541,135 @@ def analytics_rerun(
     org: OrgOption = None,
 ) -> None:
     """Run post-call analytics again for ended calls chosen by id or by filters, with a progress bar."""
-    import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from dispo.analytics import jobs, lifecycle, reanalysis
-
     settings = get_settings()
     db = _db(settings)
     org_id = _resolve_org(db, org)
-    filters: dict[str, Any] = {
-        "agentIds": agent_id or None,
-        "campaignIds": campaign_id or None,
+    # The call list's filters, as GET /conversation's query string gives them.
+    given = {
+        "agentIds": ",".join(agent_id) if agent_id else None,
+        "campaignIds": ",".join(campaign_id) if campaign_id else None,
         "statusFilter": status,
         "dateFrom": since,
         "dateTo": until,
     }
-    if call_id and any(v is not None for v in filters.values()):
+    filters = {name: value for name, value in given.items() if value is not None}
+    if call_id and filters:
         raise _fail(
             "Give --call-id or filters (--agent-id, --campaign-id, --status, --since, --until), not both."
         )
-    try:
-        with db.write() as conn:
-            if call_id:
-                rows = reanalysis.select_by_ids(conn, org_id, call_id)
-            else:
-                rows = reanalysis.select_by_filter(conn, reanalysis.parse_filters(org_id, filters))
-            config_ids = reanalysis.config_ids_for(conn, rows, config_version)
-            if not inline:
-                lifecycle.mark_pending_many(conn, rows, config_ids)
-    except DispoError as exc:
-        raise _fail("; ".join(exc.errors)) from None
+    rows, config_ids = _rerun_select(db, org_id, call_id, filters, config_version, mark_pending=not inline)
     if not rows:
         console.print("No ended call matches: nothing to re-analyze.")
         return
+    if inline:
+        _report_rerun(len(rows), _rerun_inline(db, settings, rows, config_ids))
+        return
     pks = [int(r["pk"]) for r in rows]
-    progress = Progress(
+    _rerun_enqueue(db, settings, pks)
+    if not wait:
+        return
+    _wait_for_reanalysis(db, pks)
+    _report_rerun(len(rows), _rerun_failures(db, pks))
+
+
+def _rerun_select(
+    db: Database,
+    org_id: str,
+    call_ids: list[str] | None,
+    filters: dict[str, str],
+    config_version: int | None,
+    *,
+    mark_pending: bool,
+) -> tuple[list[Row], dict[str | None, int | None]]:
+    """The ended calls to re-analyze and the config id each agent's calls use; marked pending for
+    the workers (in the same transaction) when ``mark_pending``."""
+    from dispo.analytics import reanalysis
+    from dispo.store import analytics_jobs
+
+    try:
+        with db.write() as conn:
+            if call_ids:
+                rows = reanalysis.select_by_ids(conn, org_id, call_ids)
+            else:
+                rows = reanalysis.select_by_filter(conn, reanalysis.parse_filters(org_id, filters))
+            config_ids = reanalysis.config_ids_for(conn, rows, config_version)
+            if mark_pending:
+                analytics_jobs.mark_pending_many(conn, rows, config_ids)
+    except DispoError as exc:
+        raise _fail("; ".join(exc.errors)) from None
+    return rows, config_ids
+
+
+def _rerun_progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
     )
+
+
+def _rerun_inline(
+    db: Database, settings: Settings, rows: list[Row], config_ids: dict[str | None, int | None]
+) -> list[tuple[str, str]]:
+    """Analyze each call in this process, one after the other; the failures, as (call id, reason)."""
+    from dispo.analytics import lifecycle
+    from dispo.llm import LazyBackend
+    from dispo.store import analytics_jobs
+
+    backend = LazyBackend(settings)  # loaded for the run, released after it
     failures: list[tuple[str, str]] = []
-    if inline:
+    progress = _rerun_progress()
+    try:
         with progress:
             task = progress.add_task("Re-analyzing", total=len(rows))
             for row in rows:
                 with db.write() as conn:
-                    lifecycle.mark_pending_many(conn, [row], config_ids)
+                    analytics_jobs.mark_pending_many(conn, [row], config_ids)
                 try:
-                    lifecycle.drive(db, settings, int(row["pk"]))
+                    lifecycle.drive(db, settings, int(row["pk"]), backend)
                 except lifecycle.AnalysisFailed as exc:
                     failures.append((row["call_id"], exc.message))
                 progress.advance(task)
-        _report_rerun(len(rows), failures)
-        return
-    queued = jobs.enqueue_many(settings, pks, priority=jobs.PRIORITY_RERUN)
-    console.print(f"Queued {len(rows)} call(s) for re-analysis on {jobs.queue_description(settings)}.")
-    if queued < len(rows):
+    finally:
+        backend.close()
+    return failures
+
+
+def _rerun_enqueue(db: Database, settings: Settings, pks: list[int]) -> None:
+    """Put the calls (already marked pending) on the queue for the workers."""
+    from dispo.analytics import jobs
+
+    queue = jobs.Jobs(settings, db)  # enqueues only: the workers run the jobs
+    queued = queue.enqueue_many(pks, priority=jobs.PRIORITY_RERUN)
+    console.print(f"Queued {len(pks)} call(s) for re-analysis on {queue.description}.")
+    if queued < len(pks):
         err_console.print(
             "[yellow]The queue could not be reached; the sweeper will enqueue the calls later.[/yellow]"
         )
-    if not wait:
-        return
+
+
+def _wait_for_reanalysis(db: Database, pks: list[int]) -> None:
+    """Follow the queued jobs with a progress bar until each has completed or failed; a hint if
+    none moves for 30 s; Ctrl-C stops waiting (exit 130) and leaves them queued."""
+    import time
+
+    from dispo.store import analytics_jobs
+
     hinted = False
     last_change = time.monotonic()
     done = 0
+    progress = _rerun_progress()
     try:
         with progress:
-            task = progress.add_task("Re-analyzing", total=len(rows))
-            while done < len(rows):
+            task = progress.add_task("Re-analyzing", total=len(pks))
+            while done < len(pks):
                 time.sleep(0.5)
                 with db.read() as conn:
-                    counts = lifecycle.status_counts(conn, pks)
+                    counts = analytics_jobs.status_counts(conn, pks)
                 finished = counts.get("completed", 0) + counts.get("failed", 0)
                 if finished != done or counts.get("running"):
                     last_change = time.monotonic()
@@ -619,9 +686,14 @@ def analytics_rerun(
             "Stopped waiting; the jobs stay queued (`dispo calls show ID` shows each one's status)."
         )
         raise typer.Exit(code=130) from None
+
+
+def _rerun_failures(db: Database, pks: list[int]) -> list[tuple[str, str]]:
+    """The calls among ``pks`` whose analysis failed, as (call id, reason)."""
+    from dispo.store import analytics_jobs
+
     with db.read() as conn:
-        failures = [(r["call_id"], r["analytics_error"] or "") for r in lifecycle.failed_calls(conn, pks)]
-    _report_rerun(len(rows), failures)
+        return [(r["call_id"], r["analytics_error"] or "") for r in analytics_jobs.failed_calls(conn, pks)]
 
 
 def _report_rerun(total: int, failures: list[tuple[str, str]]) -> None:

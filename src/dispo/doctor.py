@@ -246,7 +246,8 @@ def _writable(path: Path) -> bool:
 
 
 def check_queue(settings: Settings) -> Check:
-    from dispo.analytics.jobs import QueueConfigError, is_sqlite_queue, make_huey, queue_description
+    from dispo.analytics.queue import is_sqlite_queue, make_huey, queue_description
+    from dispo.errors import QueueConfigError
 
     described = queue_description(settings)
     if is_sqlite_queue(settings):
@@ -266,7 +267,7 @@ def check_queue(settings: Settings) -> Check:
         return Check("queue", "fail", exc.message, "Fix DISPO_QUEUE_URL.")
     import redis
 
-    from dispo.analytics.jobs import _split_queue_name
+    from dispo.analytics.queue import _split_queue_name
 
     redis_url, _ = _split_queue_name(settings.queue_url.strip())
     try:

@@ -43,6 +43,16 @@ class AnalyticsConfig:
     metrics: tuple[DispositionMetric, ...]
 
 
+# The keys of one metric object (docs/analytics.md); anything else is refused, not dropped.
+METRIC_KEYS = (
+    "identifier",
+    "dispositionMetricPrompt",
+    "dispositionValues",
+    "dispositionMetricType",
+    "choices",
+)
+
+
 def parse_metrics(raw: Any) -> tuple[DispositionMetric, ...]:
     """Validate a ``dispositionMetrics`` list; raise one error listing every problem found."""
     if not isinstance(raw, list):
@@ -70,6 +80,13 @@ def parse_metrics(raw: Any) -> tuple[DispositionMetric, ...]:
         else:
             seen.add(ident)
         where = f"dispositionMetrics[{i}] ({ident})" if isinstance(ident, str) else where
+        unknown = sorted(k for k in item if k not in METRIC_KEYS)
+        if unknown:
+            errors.append(
+                f"{where} has unknown field {', '.join(map(str, unknown))}: a metric takes "
+                + ", ".join(METRIC_KEYS)
+                + "."
+            )
         prompt = item.get("dispositionMetricPrompt")
         if not isinstance(prompt, str) or not prompt.strip():
             errors.append(

@@ -1,14 +1,22 @@
-"""Post-call analytics jobs: the queue (Huey), its tasks, enqueueing and the sweeper.
+"""Post-call analytics jobs: :class:`Jobs` (enqueueing, the attempts, the sweeper) over a queue.
 
 The durable record of a job is the call row itself (a transactional outbox): a call that ends
 gets ``analytics_status="pending"`` in the same transaction, and the queue only carries the call's
 pk to a worker. Code that ends calls (the dialer, telephony webhooks, imports) does either
 
-- ``mark_pending(conn, call_pk)`` inside the transaction that moves the call to a terminal status
-  (or :func:`finish_call`: ``update_call`` + ``mark_pending``, or :func:`insert_finished_call`:
-  ``insert_call`` + ``mark_pending`` for a call stored already ended), and then
-- ``enqueue(settings, call_pk)`` after the commit. It never raises: if the queue cannot be reached
-  the job is still pending in the database and the sweeper enqueues it again.
+- :func:`dispo.store.calls.end_call` (which marks the job with
+  :func:`dispo.store.analytics_jobs.mark_pending`) in the transaction that moves the call to a
+  terminal status, or :func:`dispo.store.calls.insert_ended_call` for a call stored already
+  ended, and then
+- ``jobs.enqueue(call_pk)`` after the commit, on the process's :class:`Jobs`. It never raises: if
+  the queue cannot be reached the job is still pending in the database and the sweeper enqueues it
+  again.
+
+One :class:`Jobs` per process, created at start-up and passed to what ends calls: ``create_app``
+makes ``app.state.jobs`` (the call runner, chats, the dialer and re-analysis get it from there),
+``dispo worker`` and the CLI make their own. It holds the queue (:mod:`dispo.analytics.queue`:
+Huey on SQLite or Redis as ``DISPO_QUEUE_URL`` says, or a :class:`~dispo.analytics.queue.MemoryQueue`
+in unit tests) and the LLM backend its jobs analyze with.
 
 Queues (``DISPO_QUEUE_URL``): empty means a SQLite queue at ``<data_dir>/queue.db`` (worked by
 threads inside ``dispo serve``, or by ``dispo worker``); ``sqlite:///path/queue.db`` names the
@@ -29,111 +37,64 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
-from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-from huey import PriorityRedisHuey, SqliteHuey, crontab
-from huey.api import Huey
-from huey.consumer import Consumer
-from huey.exceptions import RetryTask
-from sqlalchemy import Connection
+from collections.abc import Sequence
 
 from dispo.analytics import lifecycle
-from dispo.analytics.lifecycle import TERMINAL_STATUSES, mark_pending
+from dispo.analytics.lifecycle import Outcome
+from dispo.analytics.queue import (
+    PRIORITY_NEW,
+    PRIORITY_RERUN,
+    HueyQueue,
+    JobQueue,
+    MemoryQueue,
+    is_sqlite_queue,
+    make_huey,
+    queue_description,
+)
 from dispo.config import Settings
 from dispo.errors import QueueConfigError
-from dispo.store import calls as call_store
-from dispo.store.database import Database, create_private_file, make_private_dir
-from dispo.types import Row
+from dispo.llm import Backend, LazyBackend
+from dispo.store.database import Database
 
 __all__ = [
     "PRIORITY_NEW",
     "PRIORITY_RERUN",
-    "InProcessWorkers",
+    "HueyQueue",
+    "JobQueue",
     "Jobs",
+    "MemoryQueue",
     "QueueConfigError",
-    "enqueue",
-    "enqueue_many",
-    "finish_call",
-    "get_jobs",
-    "insert_finished_call",
     "is_sqlite_queue",
     "make_huey",
-    "mark_pending",
     "queue_description",
     "run_worker",
 ]
 
 log = logging.getLogger("dispo.analytics")
 
-PRIORITY_NEW = 10  # a call that just ended
-PRIORITY_RERUN = 0  # re-analysis: runs when no new call waits
-DEFAULT_QUEUE_NAME = "dispo"
-ANALYZE_TASK = "analyze_call"
-SWEEP_TASK = "sweep_analytics"
-
-
-def _split_queue_name(url: str) -> tuple[str, str | None]:
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    names = [v for k, v in query if k == "queue"]
-    rest = urlencode([(k, v) for k, v in query if k != "queue"])
-    return urlunsplit(parts._replace(query=rest)), (names[-1] if names else None)
-
-
-def queue_description(settings: Settings) -> str:
-    """The queue in force, for start-up messages (no password)."""
-    url = settings.queue_url.strip()
-    if not url:
-        return f"sqlite ({settings.data_dir / 'queue.db'})"
-    if url.startswith("sqlite:///"):
-        return f"sqlite ({url.removeprefix('sqlite:///')})"
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return f"redis ({parts.scheme}://{netloc}{parts.path})"
-
-
-def is_sqlite_queue(settings: Settings) -> bool:
-    url = settings.queue_url.strip()
-    return not url or url.startswith("sqlite:///")
-
-
-def make_huey(settings: Settings, *, name: str | None = None) -> Huey:
-    """The Huey instance for ``settings.queue_url`` (no tasks registered: see :class:`Jobs`)."""
-    url = settings.queue_url.strip()
-    if not url or url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///")) if url else settings.data_dir / "queue.db"
-        make_private_dir(path.parent)  # data files 0600 in a 0700 directory (store/database.py)
-        create_private_file(path)
-        # fsync off: a queue entry lost to a power cut is found again by the sweeper (the call row,
-        # written durably, is the record of the job), and enqueueing stays cheap in bulk.
-        return SqliteHuey(name or DEFAULT_QUEUE_NAME, filename=str(path), results=False, fsync=False)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        redis_url, queue_name = _split_queue_name(url)
-        return PriorityRedisHuey(name or queue_name or DEFAULT_QUEUE_NAME, url=redis_url, results=False)
-    raise QueueConfigError(
-        f"DISPO_QUEUE_URL={url!r} is not a queue Dispo knows: leave it empty for the embedded SQLite "
-        "queue, or give sqlite:///path/queue.db or redis://host:6379/0."
-    )
-
 
 class Jobs:
-    """A queue with Dispo's tasks registered, bound to the database its workers write to.
+    """The process's analytics jobs: enqueue ended calls, run their attempts, sweep.
 
-    Enqueuing needs only the queue; running tasks opens ``db`` (default: the settings' database)
-    on first use.
+    ``queue`` defaults to the settings' Huey queue; ``backend`` (what the jobs analyze with) to
+    the settings' backend, loaded when a job first needs it; ``db`` (what the jobs read and write)
+    to the settings' database, opened on first use. Enqueueing needs only the queue.
     """
 
-    def __init__(self, settings: Settings, db: Database | None = None, *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database | None = None,
+        *,
+        backend: Backend | None = None,
+        queue: JobQueue | None = None,
+    ) -> None:
         self.settings = settings
-        self.huey = make_huey(settings, name=name)
+        self.backend: Backend = backend or LazyBackend(settings)
+        self.queue: JobQueue = queue or HueyQueue(settings)
+        self.queue.bind(self)
         self._db = db
-        self._db_lock = threading.Lock()
-        self.analyze_task = self.huey.task(name=ANALYZE_TASK)(self._analyze)
-        self.sweep_task = self.huey.periodic_task(crontab(minute="*"), name=SWEEP_TASK)(self.sweep)
+        self._db_lock = threading.Lock()  # guards opening the database
 
     @property
     def db(self) -> Database:
@@ -142,151 +103,81 @@ class Jobs:
                 self._db = Database(self.settings.effective_database_url, pool_size=2)
             return self._db
 
-    def use_db(self, db: Database) -> None:
-        with self._db_lock:
-            if self._db is None:
-                self._db = db
+    @property
+    def description(self) -> str:
+        """The queue in words (no password)."""
+        return self.queue.description
 
     # -- producing -------------------------------------------------------------------------
 
-    def enqueue(self, call_pks: Iterable[int], *, priority: int = PRIORITY_NEW) -> int:
-        """Queue the jobs of ``call_pks`` (already marked pending); returns how many."""
-        n = 0
-        for pk in call_pks:
-            self.huey.enqueue(self.analyze_task.s(int(pk), priority=priority))
-            n += 1
-        return n
+    def enqueue(self, call_pk: int, *, priority: int = PRIORITY_NEW) -> bool:
+        """Hand a pending call (see :func:`dispo.store.calls.end_call`) to the workers; call it after the commit.
+
+        Never raises: when the queue cannot be reached it logs a warning and returns False, and the
+        sweeper enqueues the job within a minute or two of the queue coming back.
+        """
+        return self.enqueue_many([call_pk], priority=priority) == 1
+
+    def enqueue_many(self, call_pks: Sequence[int], *, priority: int = PRIORITY_NEW) -> int:
+        """:meth:`enqueue` for many calls; returns how many were queued (never raises)."""
+        if not call_pks:
+            return 0
+        try:
+            return self.queue.put(call_pks, priority)
+        except Exception as exc:  # the queue is down: the rows are pending and the sweeper has them
+            log.warning(
+                "Could not enqueue analytics of %d call(s) (%s: %s); the sweeper will enqueue them later.",
+                len(call_pks),
+                type(exc).__name__,
+                exc,
+            )
+            return 0
 
     # -- consuming -------------------------------------------------------------------------
 
-    def _analyze(self, call_pk: int) -> None:
-        outcome = lifecycle.attempt(self.db, self.settings, call_pk)
-        if outcome.kind == "retry":
-            # Huey schedules this same task again after the delay (its scheduler enqueues it when due).
-            raise RetryTask(delay=outcome.retry_in)
+    def attempt(self, call_pk: int) -> Outcome:
+        """One attempt at the call's pending job, with this object's database and backend."""
+        return lifecycle.attempt(self.db, self.settings, call_pk, self.backend)
 
-    def live_calls(self) -> set[int]:
-        """Call pks that have a job in the queue or scheduled for a retry."""
-        live: set[int] = set()
-        for task in [*self.huey.pending(), *self.huey.scheduled()]:
-            if type(task).__name__ == ANALYZE_TASK and task.args:
-                live.add(int(task.args[0]))
-        return live
+    def run_job(self, call_pk: int) -> float | None:
+        """What a queue's worker runs: one attempt; the delay before a retry, or None when done."""
+        outcome = self.attempt(call_pk)
+        return (outcome.retry_in or 0.0) if outcome.kind == "retry" else None
 
     def sweep(self) -> int:
         """Re-enqueue jobs whose worker died or that the queue lost; returns how many."""
-        pks = lifecycle.sweep_database(self.db, self.settings, self.live_calls())
-        return self.enqueue(pks)
+        pks = lifecycle.sweep_database(self.db, self.settings, self.queue.live_calls())
+        return self.enqueue_many(pks)
 
-    def consumer(self, workers: int = 1, *, worker_type: str = "thread", periodic: bool = True) -> Consumer:
-        """A Huey consumer for this queue: ``workers`` threads or processes, plus the scheduler
-        (retries and the periodic sweep)."""
-        consumer: Consumer = self.huey.create_consumer(
-            workers=workers,
-            worker_type=worker_type,
-            periodic=periodic,
-            initial_delay=0.1,
-            max_delay=1.0,  # idle SQLite workers poll at least once a second; Redis blocks instead
-            check_worker_health=True,
-            shutdown_timeout=10.0,
-        )
-        return consumer
-
-
-_JOBS: dict[tuple[str, str, str], Jobs] = {}
-_JOBS_LOCK = threading.Lock()
-
-
-def get_jobs(settings: Settings, db: Database | None = None) -> Jobs:
-    """The process's :class:`Jobs` for these settings (one queue connection per queue)."""
-    key = (settings.queue_url.strip(), str(settings.data_dir), settings.effective_database_url)
-    with _JOBS_LOCK:
-        jobs = _JOBS.get(key)
-        if jobs is None:
-            jobs = _JOBS[key] = Jobs(settings, db)
-    if db is not None:
-        jobs.use_db(db)
-    return jobs
-
-
-def enqueue(settings: Settings, call_pk: int) -> bool:
-    """Hand a pending call (see :func:`mark_pending`) to the workers; call it after the commit.
-
-    Never raises: when the queue cannot be reached it logs a warning and returns False, and the
-    sweeper enqueues the job within a minute or two of the queue coming back.
-    """
-    return enqueue_many(settings, [call_pk]) == 1
-
-
-def enqueue_many(settings: Settings, call_pks: Sequence[int], *, priority: int = PRIORITY_NEW) -> int:
-    """:func:`enqueue` for many calls; returns how many were queued (never raises)."""
-    try:
-        return get_jobs(settings).enqueue(call_pks, priority=priority)
-    except Exception as exc:  # the queue is down: the rows are pending and the sweeper has them
-        log.warning(
-            "Could not enqueue analytics of %d call(s) (%s: %s); the sweeper will enqueue them later.",
-            len(call_pks),
-            type(exc).__name__,
-            exc,
-        )
-        return 0
-
-
-def finish_call(conn: Connection, call_pk: int, changes: Row) -> bool:
-    """``update_call`` and, when the call's new status is terminal, :func:`mark_pending` — in the
-    caller's transaction. Returns True when a job was marked (then :func:`enqueue` after commit)."""
-    call_store.update_call(conn, call_pk, changes)
-    status = changes.get("status")
-    if status in TERMINAL_STATUSES:
-        return mark_pending(conn, call_pk)
-    return False
-
-
-def insert_finished_call(conn: Connection, values: Row, transcript: Sequence[Row] = ()) -> tuple[int, bool]:
-    """``insert_call`` for a call stored already ended (imports, webhooks that report a whole call),
-    marking its analytics pending when its status is terminal. Returns ``(pk, marked)``."""
-    pk = call_store.insert_call(conn, values, transcript)
-    if values.get("status") in TERMINAL_STATUSES:
-        return pk, mark_pending(conn, pk)
-    return pk, False
-
-
-class InProcessWorkers:
-    """Worker threads inside another process (``dispo serve``): the consumer without its signal
-    handling, which belongs to the host process (uvicorn)."""
-
-    def __init__(self, jobs: Jobs, workers: int) -> None:
-        self.jobs = jobs
-        self._consumer = jobs.consumer(workers)
-        self._started = False
-
-    def start(self) -> None:
-        try:
-            self.jobs.sweep()
-        except Exception:
-            log.exception("The start-up sweep of analytics jobs failed; the periodic sweep will retry.")
-        self._consumer.scheduler.start()
-        for _, thread in self._consumer.worker_threads:
-            thread.start()
-        self._started = True
+    def start(self, workers: int) -> None:
+        """Work the queue with ``workers`` threads in this process (``dispo serve``), after a sweep
+        for the jobs an earlier process left behind."""
+        self.sweep_at_start()
+        self.queue.start(workers)
 
     def stop(self) -> None:
         """Stop taking jobs; waits up to 10 s for running ones (a job cut short is swept later)."""
-        if self._started:
-            self._consumer.stop(graceful=True)
-            self._started = False
+        self.queue.stop()
+
+    def sweep_at_start(self) -> None:
+        """The sweep workers run before their first job; logs, never raises."""
+        try:
+            swept = self.sweep()
+        except Exception:
+            log.exception("The start-up sweep of analytics jobs failed; the periodic sweep will retry.")
+        else:
+            if swept:
+                log.info("Start-up sweep re-enqueued %d analytics job(s).", swept)
 
 
-def run_worker(settings: Settings, *, workers: int = 1, worker_type: str = "thread") -> None:
-    """Run a consumer in the foreground until SIGINT/SIGTERM (``dispo worker``)."""
-    jobs = get_jobs(settings)
-    try:
-        swept = jobs.sweep()
-    except Exception:
-        log.exception("The start-up sweep of analytics jobs failed; the periodic sweep will retry.")
-    else:
-        if swept:
-            log.info("Start-up sweep re-enqueued %d analytics job(s).", swept)
+def run_worker(jobs: Jobs, *, workers: int = 1, worker_type: str = "thread") -> None:
+    """Work ``jobs``' queue in the foreground until SIGINT/SIGTERM (``dispo worker``)."""
+    queue = jobs.queue
+    if not isinstance(queue, HueyQueue):
+        raise QueueConfigError(
+            f"`dispo worker` works a Huey queue (SQLite or Redis), not {queue.description}."
+        )
+    jobs.sweep_at_start()
     if worker_type == "process":
         jobs.db.dispose()  # forked workers must open their own database connections
-    jobs.consumer(workers, worker_type=worker_type).run()
+    queue.run(workers, worker_type)

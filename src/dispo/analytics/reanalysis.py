@@ -1,7 +1,7 @@
 """Re-analysis: pick calls (by id or by the call-list filters) and queue their analytics again.
 
 Shared by ``POST /conversation/reanalyze`` and ``dispo analytics rerun``. Only calls that have
-ended (:data:`TERMINAL_STATUSES`) are re-analyzed, at most :data:`REANALYZE_MAX` per request.
+ended (:data:`dispo.calls.TERMINAL_STATUSES`) are re-analyzed, at most :data:`REANALYZE_MAX` per request.
 Each call is analyzed with its agent's newest config, or with the version asked for; earlier
 results are kept (the newest is the one shown).
 """
@@ -9,22 +9,20 @@ results are kept (the newest is the one shown).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from dispo.analytics.lifecycle import TERMINAL_STATUSES, latest_config_ids, mark_pending_many
 from dispo.api import calllog
+from dispo.calls import TERMINAL_STATUSES
 from dispo.errors import Conflict, NotFound, ValidationFailed
 from dispo.store import calls as call_store
-from dispo.store.filters import CallFilter, conditions
-from dispo.store.tables import analytics_configs, calls
+from dispo.store.analytics_jobs import config_ids_of_version, latest_config_ids, mark_pending_many
+from dispo.store.filters import CallFilter
 from dispo.types import Row
 
 __all__ = [
     "FILTER_PARAMETERS",
     "REANALYZE_MAX",
-    "TERMINAL_STATUSES",
     "config_ids_for",
     "mark_for_reanalysis",
     "parse_filters",
@@ -42,34 +40,14 @@ FILTER_PARAMETERS = tuple(
     p for p in calllog.LIST_PARAMETERS if p not in ("page", "limit", "cursor", "sortBy", "sortOrder")
 )
 
-_c = calls.c
 
-
-def parse_filters(org_id: str, raw: Mapping[str, Any]) -> CallFilter:
-    """Validate filters given as a JSON object or CLI options; values are strings (comma-separated
-    lists allowed), lists of strings, or numbers, named as in ``GET /conversation``."""
-    errors: list[str] = []
-    params: dict[str, str] = {}
-    for name, value in raw.items():
-        if name not in FILTER_PARAMETERS:
-            errors.append(
-                f"filters.{name} is not a filter: use {', '.join(FILTER_PARAMETERS)} "
-                "(the call list's filters; paging and sorting do not apply)."
-            )
-        elif value is None:
-            continue
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            params[name] = ",".join(value)
-        elif isinstance(value, str):
-            params[name] = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            params[name] = str(value)
-        else:
-            errors.append(f"filters.{name} must be a string, a list of strings or a number.")
-    if errors:
-        raise ValidationFailed(errors[0], errors=errors)
-    query = calllog.parse_list_query(org_id, params)
-    return query.filter
+def parse_filters(org_id: str, params: Mapping[str, str]) -> CallFilter:
+    """The call list's filters, given as ``GET /conversation``'s query parameters (names among
+    FILTER_PARAMETERS), checked by its parser with its messages. The CLI's options come here as
+    they are; a JSON body's ``filters`` once ``dispo.api.schemas.CallFilters`` has checked its
+    names and the type of each value."""
+    assert set(params) <= set(FILTER_PARAMETERS), sorted(params)
+    return calllog.parse_list_query(org_id, params).filter
 
 
 def _ended(statuses: tuple[str, ...]) -> tuple[str, ...]:
@@ -84,17 +62,11 @@ def _ended(statuses: tuple[str, ...]) -> tuple[str, ...]:
     return ended
 
 
-_COLUMNS = (_c.pk, _c.id, _c.call_id, _c.agent_id, _c.status)
-
-
 def select_by_filter(conn: Connection, f: CallFilter, *, limit: int | None = None) -> list[Row]:
     """Ended calls matching ``f``, oldest first; refuses (400) when more than ``limit`` (default
     :data:`REANALYZE_MAX`) match."""
     limit = REANALYZE_MAX if limit is None else limit
-    where = conditions(f, date_from=f.date_from, date_to=f.date_to)
-    where.append(_c.status.in_(_ended(f.statuses)))
-    stmt = select(*_COLUMNS).where(*where).order_by(_c.created_at, _c.pk).limit(limit + 1)
-    rows: list[Row] = list(conn.execute(stmt).mappings())
+    rows = call_store.calls_matching(conn, f, statuses=_ended(f.statuses), limit=limit + 1)
     if len(rows) > limit:
         more = (
             f", or run `dispo analytics rerun` with the same filters on the server (up to {REANALYZE_MAX} "
@@ -148,9 +120,7 @@ def config_ids_for(
             f"configVersion={version} needs an agent, and call {', '.join(orphans[:5])} has none: "
             "leave configVersion out to use the default analysis."
         )
-    ac = analytics_configs.c
-    stmt = select(ac.agent_id, ac.id).where(ac.agent_id.in_(agent_ids), ac.version == version)
-    found: dict[str, int] = {row.agent_id: row.id for row in conn.execute(stmt)}
+    found = config_ids_of_version(conn, agent_ids, version)
     lacking = [a for a in agent_ids if a not in found]
     if lacking:
         raise ValidationFailed(

@@ -1,4 +1,10 @@
-"""The FastAPI application: routers under ``/api/v1`` and ``/atoms/v1``, the envelope, timing."""
+"""The FastAPI application: routers under ``/api/v1`` and ``/atoms/v1``, the envelope, timing.
+
+What the app's code needs beyond a request is created once, here, and kept on ``app.state``:
+``db``, ``backend`` (the LLM, loaded on first use), ``jobs`` (the analytics queue, with the backend
+its jobs analyze with) and ``runner`` (places calls and chat replies with both); routes and the
+background services (dialer, idle-chat sweeper, analytics workers) take them from there.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispo import __version__
+from dispo.analytics.jobs import Jobs
 from dispo.api import contract
 from dispo.api.auth import KeyCache
 from dispo.api.guard import RequestGuard
@@ -23,6 +30,7 @@ from dispo.api.routes import agents, audiences, campaigns, conversations, live_c
 from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
 from dispo.errors import DispoError, RateLimited
+from dispo.llm import Backend, LazyBackend
 from dispo.runtime.runner import CallRunner
 from dispo.store.database import Database
 
@@ -38,14 +46,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # p99 tails of large responses (limit=100: p99 39 ms -> 10 ms).
     gc.collect()
     gc.freeze()
-    workers = None
+    jobs: Jobs = app.state.jobs
     if app.state.run_workers:
         # Analytics workers in process (`dispo serve` with the SQLite queue): started with the
         # server, stopped with it (a job cut short is picked up again by the sweeper).
-        from dispo.analytics.jobs import InProcessWorkers, get_jobs
-
-        workers = InProcessWorkers(get_jobs(app.state.settings, app.state.db), app.state.run_workers)
-        workers.start()
+        jobs.start(app.state.run_workers)
     dialer = None
     if app.state.run_dialer:
         # The campaign dialer (`dispo serve`): resumes running campaigns, reconciling any member a
@@ -58,7 +63,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # message: a sweep every few seconds while the server is up.
     from dispo.runtime.chat import IdleSweeper
 
-    sweeper = IdleSweeper(app.state.db, app.state.settings)
+    sweeper = IdleSweeper(app.state.db, app.state.settings, jobs)
     sweeper.start()
     try:
         yield
@@ -67,12 +72,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if dialer is not None:
             dialer.stop()
         app.state.runner.shutdown(wait=False)
-        if workers is not None:
-            workers.stop()
-        # Last, once nothing calls the model any more: stop the model's worker processes.
-        from dispo.llm import close_backends
-
-        close_backends()
+        if app.state.run_workers:
+            jobs.stop()
+        # Last, once nothing calls the model any more: release it (stops its worker processes).
+        app.state.backend.close()
 
 
 def create_app(
@@ -82,12 +85,17 @@ def create_app(
     run_workers: int = 0,
     run_dialer: bool = False,
     runner: CallRunner | None = None,
+    backend: Backend | None = None,
+    jobs: Jobs | None = None,
 ) -> FastAPI:
     """Build the app. ``db`` defaults to the settings' database (already migrated by the caller).
 
     ``run_workers`` > 0 runs that many post-call analytics worker threads while the app is up;
     ``run_dialer`` runs the campaign dialer. ``runner`` places calls (outbound, campaigns, chat
-    replies); by default one with the configured LLM backend and telephony providers.
+    replies); by default one with the configured telephony providers. ``backend`` is the LLM
+    (default: the settings', loaded on first use, released when the app stops) and ``jobs`` the
+    analytics queue (default: the settings'); a given ``runner`` brings its own unless they are
+    given too. Tests pass ``backend=ScriptedBackend(...)``, ``jobs=Jobs(..., queue=MemoryQueue())``.
     """
     app = FastAPI(
         title="Dispo",
@@ -103,7 +111,7 @@ def create_app(
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     app.state.run_workers = run_workers
     app.state.run_dialer = run_dialer
-    app.state.runner = runner or CallRunner(app.state.db, settings)
+    _wire(app, settings, runner, backend, jobs)
     app.state.dialer = None
 
     app.router.route_class = contract.ContractRoute  # refuses undeclared query parameters
@@ -119,8 +127,7 @@ def create_app(
         responses=errors(400, 503),
     )
     def health() -> Response:
-        with app.state.db.read() as conn:
-            conn.exec_driver_sql("SELECT 1")
+        app.state.db.ping()
         return ok({"version": __version__, "database": app.state.db.dialect})
 
     _install_error_handlers(app)
@@ -129,6 +136,19 @@ def create_app(
     app.add_middleware(RequestGuard, settings=settings, prefixes=PREFIXES)
     app.add_middleware(ServerTiming)
     return app
+
+
+def _wire(
+    app: FastAPI, settings: Settings, runner: CallRunner | None, backend: Backend | None, jobs: Jobs | None
+) -> None:
+    """The one backend, the one Jobs and the runner, each made here unless given, sharing one
+    another: what the routes and the background services use."""
+    if runner is not None:
+        backend, jobs = backend or runner.backend, jobs or runner.jobs
+    backend = backend or (jobs.backend if jobs is not None else LazyBackend(settings))
+    jobs = jobs or Jobs(settings, app.state.db, backend=backend)
+    app.state.backend, app.state.jobs = backend, jobs
+    app.state.runner = runner or CallRunner(app.state.db, settings, backend=backend, jobs=jobs)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

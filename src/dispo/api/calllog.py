@@ -11,31 +11,16 @@ from typing import Any, cast
 
 from sqlalchemy import Connection
 
+from dispo.calls import CallStatus, CallType, DisconnectReason
 from dispo.errors import BadRequest, ValidationFailed
 from dispo.ids import is_object_id
 from dispo.store import calls as store
 from dispo.timeutil import ms_to_iso, parse_instant
 from dispo.types import Row
 
-CALL_STATUSES = (
-    "pending",
-    "in_queue",
-    "in_progress",
-    "completed",
-    "failed",
-    "no_answer",
-    "busy",
-    "cancelled",
-)
-CALL_TYPES = ("telephony_inbound", "telephony_outbound", "chat", "webcall")
-DISCONNECT_REASONS = (
-    "user_hangup",
-    "agent_hangup",
-    "dial_no_answer",
-    "timeout",
-    "connection_error",
-    "system_error",
-)
+CALL_STATUSES = tuple(s.value for s in CallStatus)
+CALL_TYPES = tuple(t.value for t in CallType)
+DISCONNECT_REASONS = tuple(r.value for r in DisconnectReason)
 LIST_PARAMETERS = (
     "page",
     "limit",
@@ -78,12 +63,7 @@ def parse_list_query(
     nul = sorted(name for name, value in params.items() if "\x00" in value or "\x00" in name)
     if nul:
         raise ValidationFailed(f"Parameter {', '.join(nul)} contains a NUL character (%00): remove it.")
-    unknown = sorted(set(params) - set(LIST_PARAMETERS))
-    if unknown:
-        errors.append(
-            f"Unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
-            f"the call list takes {', '.join(LIST_PARAMETERS)}."
-        )
+    _unknown_parameters(params, errors)
     page = _int(params, "page", 1, errors, low=1, high=1_000_000)
     limit = _int(params, "limit", default_limit, errors, low=1, high=max_limit)
     agent_ids = _ids(params, "agentIds", errors)
@@ -92,40 +72,11 @@ def parse_list_query(
     types = _choices(params, "callTypes", CALL_TYPES, errors)
     reasons = _choices(params, "disconnectReasonFilter", DISCONNECT_REASONS, errors)
     buckets = _choices(params, "durationFilter", tuple(store.DURATION_BUCKETS), errors)
-    min_duration = _float(params, "minDuration", errors)
-    max_duration = _float(params, "maxDuration", errors)
-    if min_duration is not None and max_duration is not None and min_duration > max_duration:
-        errors.append(f"minDuration ({min_duration:g}) is above maxDuration ({max_duration:g}): swap them.")
-    date_from = _instant(params, "dateFrom", errors, end_of_day=False)
-    date_to = _instant(params, "dateTo", errors, end_of_day=True)
-    if date_from is not None and date_to is not None and date_from > date_to:
-        errors.append(f"dateFrom ({ms_to_iso(date_from)}) is after dateTo ({ms_to_iso(date_to)}): swap them.")
-    search = params.get("search")
-    if search is not None:
-        search = search.strip() or None
-        if search is not None and len(search) > 64:
-            errors.append("search is longer than 64 characters: give a call id or (part of) a phone number.")
-    sort_by = params.get("sortBy", "createdAt")
-    if sort_by not in store.SORT_COLUMNS:
-        errors.append(f"sortBy={sort_by!r} is not a sort key: use one of {', '.join(store.SORT_COLUMNS)}.")
-    order = params.get("sortOrder", "desc").lower()
-    if order not in ("asc", "desc"):
-        errors.append(f"sortOrder={params.get('sortOrder')!r} must be asc or desc.")
-    cursor = None
-    if params.get("cursor"):
-        if "page" in params and page != 1:
-            errors.append(
-                "Give either page or cursor, not both: a cursor already says where the page starts."
-            )
-        try:
-            cursor = store.Cursor.decode(params["cursor"])
-        except BadRequest as exc:
-            errors.append(exc.message)
-        if cursor is not None and (cursor.sort_by != sort_by or cursor.order != order):
-            errors.append(
-                f"This cursor continues a list sorted by {cursor.sort_by} {cursor.order}; pass the same "
-                "sortBy and sortOrder with it, or drop the cursor."
-            )
+    min_duration, max_duration = _duration_range(params, errors)
+    date_from, date_to = _date_range(params, errors)
+    search = _search(params, errors)
+    sort_by, order = _sorting(params, errors)
+    cursor = _cursor(params, page, sort_by, order, errors)
     if errors:
         raise ValidationFailed(errors[0], errors=errors)
     return ListQuery(
@@ -354,3 +305,71 @@ def _instant(params: Mapping[str, str], name: str, errors: list[str], *, end_of_
     except ValidationFailed as exc:
         errors.append(exc.message)
         return None
+
+
+def _unknown_parameters(params: Mapping[str, str], errors: list[str]) -> None:
+    unknown = sorted(set(params) - set(LIST_PARAMETERS))
+    if unknown:
+        errors.append(
+            f"Unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+            f"the call list takes {', '.join(LIST_PARAMETERS)}."
+        )
+
+
+def _duration_range(params: Mapping[str, str], errors: list[str]) -> tuple[float | None, float | None]:
+    """``minDuration`` and ``maxDuration``, in seconds, in that order."""
+    low = _float(params, "minDuration", errors)
+    high = _float(params, "maxDuration", errors)
+    if low is not None and high is not None and low > high:
+        errors.append(f"minDuration ({low:g}) is above maxDuration ({high:g}): swap them.")
+    return low, high
+
+
+def _date_range(params: Mapping[str, str], errors: list[str]) -> tuple[int | None, int | None]:
+    """``dateFrom`` and ``dateTo`` (a bare date ends at the end of its day), in that order."""
+    date_from = _instant(params, "dateFrom", errors, end_of_day=False)
+    date_to = _instant(params, "dateTo", errors, end_of_day=True)
+    if date_from is not None and date_to is not None and date_from > date_to:
+        errors.append(f"dateFrom ({ms_to_iso(date_from)}) is after dateTo ({ms_to_iso(date_to)}): swap them.")
+    return date_from, date_to
+
+
+def _search(params: Mapping[str, str], errors: list[str]) -> str | None:
+    search = params.get("search")
+    if search is not None:
+        search = search.strip() or None
+        if search is not None and len(search) > 64:
+            errors.append("search is longer than 64 characters: give a call id or (part of) a phone number.")
+    return search
+
+
+def _sorting(params: Mapping[str, str], errors: list[str]) -> tuple[str, str]:
+    """``(sortBy, sortOrder)``, ``createdAt desc`` by default."""
+    sort_by = params.get("sortBy", "createdAt")
+    if sort_by not in store.SORT_COLUMNS:
+        errors.append(f"sortBy={sort_by!r} is not a sort key: use one of {', '.join(store.SORT_COLUMNS)}.")
+    order = params.get("sortOrder", "desc").lower()
+    if order not in ("asc", "desc"):
+        errors.append(f"sortOrder={params.get('sortOrder')!r} must be asc or desc.")
+    return sort_by, order
+
+
+def _cursor(
+    params: Mapping[str, str], page: int, sort_by: str, order: str, errors: list[str]
+) -> store.Cursor | None:
+    """The decoded ``cursor``, which must continue a list in the same order and excludes ``page``."""
+    if not params.get("cursor"):
+        return None
+    if "page" in params and page != 1:
+        errors.append("Give either page or cursor, not both: a cursor already says where the page starts.")
+    cursor = None
+    try:
+        cursor = store.Cursor.decode(params["cursor"])
+    except BadRequest as exc:
+        errors.append(exc.message)
+    if cursor is not None and (cursor.sort_by != sort_by or cursor.order != order):
+        errors.append(
+            f"This cursor continues a list sorted by {cursor.sort_by} {cursor.order}; pass the same "
+            "sortBy and sortOrder with it, or drop the cursor."
+        )
+    return cursor

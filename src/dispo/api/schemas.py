@@ -97,6 +97,8 @@ class RequestModel(BaseModel):
     what: ClassVar[str] = "this endpoint"
     # Messages for required fields left out, by wire name.
     required_messages: ClassVar[dict[str, str]] = {}
+    # Messages for unknown keys inside an object field, by the field's wire name ({key}: the key).
+    unknown_messages: ClassVar[dict[str, str]] = {}
     # Keys accepted and dropped (read-only fields a client may echo back from a GET).
     ignored: ClassVar[frozenset[str]] = frozenset()
 
@@ -126,6 +128,9 @@ def describe_errors(model: type[RequestModel], errs: list[Any]) -> list[str]:
         out.append(f"Unknown field {', '.join(unknown)}: {model.what} takes {', '.join(fields)}.")
     for e in errs:
         if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+            continue
+        if e["type"] == "extra_forbidden" and len(e["loc"]) == 2 and e["loc"][0] in model.unknown_messages:
+            out.append(model.unknown_messages[e["loc"][0]].format(key=e["loc"][1]))
             continue
         where = ".".join(str(p) for p in e["loc"])
         if e["type"] == "missing" and len(e["loc"]) == 1 and where in model.required_messages:
@@ -451,6 +456,49 @@ def _filters(value: Any) -> str | None:
     return None
 
 
+def _filter_value(name: str) -> BeforeValidator:
+    """A filter as GET /conversation's query string gives it, a string: a JSON body may also give
+    a list of strings (joined with commas) or a number."""
+
+    def convert(value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return ",".join(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"filters.{name} must be a string, a list of strings or a number.")
+
+    return BeforeValidator(convert)
+
+
+class CallFilters(BaseModel):
+    """``filters`` of ``POST /conversation/reanalyze``: the call list's filters (as
+    ``GET /conversation`` names them, less paging and sorting), each as its query string has it.
+    The values themselves are checked by the call list's parser (``reanalysis.parse_filters``)."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel)
+
+    agent_ids: Annotated[str | None, _filter_value("agentIds")] = None
+    campaign_ids: Annotated[str | None, _filter_value("campaignIds")] = None
+    status_filter: Annotated[str | None, _filter_value("statusFilter")] = None
+    call_types: Annotated[str | None, _filter_value("callTypes")] = None
+    disconnect_reason_filter: Annotated[str | None, _filter_value("disconnectReasonFilter")] = None
+    search: Annotated[str | None, _filter_value("search")] = None
+    date_from: Annotated[str | None, _filter_value("dateFrom")] = None
+    date_to: Annotated[str | None, _filter_value("dateTo")] = None
+    duration_filter: Annotated[str | None, _filter_value("durationFilter")] = None
+    min_duration: Annotated[str | None, _filter_value("minDuration")] = None
+    max_duration: Annotated[str | None, _filter_value("maxDuration")] = None
+
+    def query(self) -> dict[str, str]:
+        """The filters given, as ``GET /conversation``'s query parameters."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+assert tuple(f.alias for f in CallFilters.model_fields.values()) == reanalysis.FILTER_PARAMETERS
+
+
 _FILTERS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -476,6 +524,12 @@ class ReanalyzeRequest(RequestModel):
 
     model_config = ConfigDict(json_schema_extra=_one_of_ids_or_filters)
     what: ClassVar[str] = "this endpoint"
+    unknown_messages: ClassVar[dict[str, str]] = {
+        "filters": (
+            f"filters.{{key}} is not a filter: use {', '.join(reanalysis.FILTER_PARAMETERS)} "
+            "(the call list's filters; paging and sorting do not apply)."
+        )
+    }
 
     call_ids: Annotated[
         list[str] | None,
@@ -483,9 +537,10 @@ class ReanalyzeRequest(RequestModel):
         Field(json_schema_extra={"minItems": 1, "maxItems": reanalysis.REANALYZE_MAX}),
     ] = None
     filters: Annotated[
-        dict[str, Any] | None,  # validated as the call list's filters by the route
+        CallFilters | None,  # the values are checked by the call list's parser, in the route
         check(_filters),
         WithJsonSchema({"anyOf": [_FILTERS_SCHEMA, {"type": "null"}]}),
+        Field(title="Filters"),  # as a plain object had it: the spec is unchanged
     ] = None
     config_version: Annotated[int | None, check(_version), doc(minimum=1, maximum=MAX_VERSION)] = None
 

@@ -294,86 +294,117 @@ def _title(report: dict[str, Any]) -> str:
 def print_report(report: dict[str, Any], console: Console) -> None:
     """The tables of one report."""
     if report["kind"] == "extraction":
-        ex = report["extraction"]
-        table = Table(title=_title(report))
-        for column in (
-            "type",
-            "targets",
-            "accuracy",
-            "answerable",
-            "answerable accuracy",
-        ):
-            table.add_column(column, justify="left" if column == "type" else "right")
-        for name, tally in [*ex["per_type"].items(), ("all", ex["overall"])]:
-            table.add_row(
-                name,
-                str(tally["targets"]),
-                pct(tally["accuracy"]),
-                str(tally["answerable"]),
-                pct(tally["answerable_accuracy"]),
-                style="bold" if name == "all" else None,
-            )
-        console.print(table)
-        ab, tv = ex["abstention"], ex["type_validity"]
-        facts = [
-            (
-                "abstention precision",
-                f"{pct(ab['precision'])} ({ab['correct_abstentions']}/{ab['predicted_null']})",
-            ),
-            (
-                "abstention recall",
-                f"{pct(ab['recall'])} ({ab['correct_abstentions']}/{ab['expected_null']})",
-            ),
-            ("type-valid values", f"{pct(tv['rate'])} ({tv['valid']}/{tv['values']})"),
-        ]
-        if ex["missing"]:
-            facts.append(("metrics not returned", str(ex["missing"])))
-        halves = ex.get("halves") or {}
-        if halves:
-            facts.append(
-                (
-                    "accuracy, fit / held-out half",
-                    " / ".join(
-                        f"{pct(halves[h]['accuracy'])} ({halves[h]['correct']}/{halves[h]['targets']})"
-                        for h in ("fit", "held-out")
-                    ),
-                )
-            )
-        calibration = report.get("calibration")
-        if calibration:
-            console.print(reliability_table(calibration))
-            facts += [
-                (
-                    f"ECE, {name} ({calibration[key]['targets']} values)",
-                    f"{_ece(calibration[key]['ece'])}"
-                    + " (per type: "
-                    + ", ".join(f"{t} {_ece(v)}" for t, v in calibration[key]["per_type"].items())
-                    + ")",
-                )
-                for name, key in (("held-out half", "held_out"), ("fit half", "fit"), ("all", "all"))
-            ]
+        facts = _print_extraction(report, console)
     else:
-        su = report["summaries"]
-        table = Table(title=_title(report))
-        for column in (
-            "ROUGE-1 F1",
-            "ROUGE-2 F1",
-            "ROUGE-L F1",
-            "mean words",
-            "references",
-        ):
-            table.add_column(column, justify="right")
-        words = su["words_mean"]
-        table.add_row(
-            *(pct(su[k]) for k in ROUGE_TYPES),
-            "-" if words is None else f"{words:.1f}",
-            f"best of {su['references_field']}",
+        facts = _print_summaries(report, console)
+    facts += _latency_and_baseline_facts(report)
+    details = Table(show_header=False, box=None)
+    for label, value in facts:
+        details.add_row(label, value)
+    console.print(details)
+    checks = Table(title="Targets")
+    for column in ("target", "wanted", "measured", "met"):
+        checks.add_column(column)
+    for t in report["targets"]:
+        checks.add_row(t["name"], t["target"], pct(t["value"]), mark(t["met"]))
+    console.print(checks)
+    if report["errors"]:
+        console.print(
+            f"[red]{len(report['errors'])} dialogues failed[/red] (not scored); first: "
+            f"{report['errors'][0]['id']}: {report['errors'][0]['error']}"
         )
-        console.print(table)
-        tv = su["type_validity"]
-        facts = [("non-empty summaries", f"{pct(tv['rate'])} ({tv['valid']}/{tv['values']})")]
+
+
+def _print_extraction(report: dict[str, Any], console: Console) -> list[tuple[str, str]]:
+    """The accuracy table of an extraction report; returns its facts (abstention, validity)."""
+    ex = report["extraction"]
+    table = Table(title=_title(report))
+    for column in (
+        "type",
+        "targets",
+        "accuracy",
+        "answerable",
+        "answerable accuracy",
+    ):
+        table.add_column(column, justify="left" if column == "type" else "right")
+    for name, tally in [*ex["per_type"].items(), ("all", ex["overall"])]:
+        table.add_row(
+            name,
+            str(tally["targets"]),
+            pct(tally["accuracy"]),
+            str(tally["answerable"]),
+            pct(tally["answerable_accuracy"]),
+            style="bold" if name == "all" else None,
+        )
+    console.print(table)
+    ab, tv = ex["abstention"], ex["type_validity"]
+    facts = [
+        (
+            "abstention precision",
+            f"{pct(ab['precision'])} ({ab['correct_abstentions']}/{ab['predicted_null']})",
+        ),
+        (
+            "abstention recall",
+            f"{pct(ab['recall'])} ({ab['correct_abstentions']}/{ab['expected_null']})",
+        ),
+        ("type-valid values", f"{pct(tv['rate'])} ({tv['valid']}/{tv['values']})"),
+    ]
+    if ex["missing"]:
+        facts.append(("metrics not returned", str(ex["missing"])))
+    halves = ex.get("halves") or {}
+    if halves:
+        facts.append(
+            (
+                "accuracy, fit / held-out half",
+                " / ".join(
+                    f"{pct(halves[h]['accuracy'])} ({halves[h]['correct']}/{halves[h]['targets']})"
+                    for h in ("fit", "held-out")
+                ),
+            )
+        )
+    calibration = report.get("calibration")
+    if calibration:
+        console.print(reliability_table(calibration))
+        facts += [
+            (
+                f"ECE, {name} ({calibration[key]['targets']} values)",
+                f"{_ece(calibration[key]['ece'])}"
+                + " (per type: "
+                + ", ".join(f"{t} {_ece(v)}" for t, v in calibration[key]["per_type"].items())
+                + ")",
+            )
+            for name, key in (("held-out half", "held_out"), ("fit half", "fit"), ("all", "all"))
+        ]
+    return facts
+
+
+def _print_summaries(report: dict[str, Any], console: Console) -> list[tuple[str, str]]:
+    """The ROUGE table of a summaries report; returns its facts (non-empty summaries)."""
+    su = report["summaries"]
+    table = Table(title=_title(report))
+    for column in (
+        "ROUGE-1 F1",
+        "ROUGE-2 F1",
+        "ROUGE-L F1",
+        "mean words",
+        "references",
+    ):
+        table.add_column(column, justify="right")
+    words = su["words_mean"]
+    table.add_row(
+        *(pct(su[k]) for k in ROUGE_TYPES),
+        "-" if words is None else f"{words:.1f}",
+        f"best of {su['references_field']}",
+    )
+    console.print(table)
+    tv = su["type_validity"]
+    return [("non-empty summaries", f"{pct(tv['rate'])} ({tv['valid']}/{tv['values']})")]
+
+
+def _latency_and_baseline_facts(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """Latency, wall vs model time, and each gain over the baseline, as (label, value)."""
     lat = report["latency"]
-    facts += [
+    facts = [
         ("latency per call p50 / p95", f"{ms(lat['p50_ms'])} / {ms(lat['p95_ms'])} ms"),
         (
             "wall vs model time",
@@ -391,21 +422,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                     f"({_signed(gain['relative_gain'])} relative)",
                 )
             )
-    details = Table(show_header=False, box=None)
-    for label, value in facts:
-        details.add_row(label, value)
-    console.print(details)
-    checks = Table(title="Targets")
-    for column in ("target", "wanted", "measured", "met"):
-        checks.add_column(column)
-    for t in report["targets"]:
-        checks.add_row(t["name"], t["target"], pct(t["value"]), mark(t["met"]))
-    console.print(checks)
-    if report["errors"]:
-        console.print(
-            f"[red]{len(report['errors'])} dialogues failed[/red] (not scored); first: "
-            f"{report['errors'][0]['id']}: {report['errors'][0]['error']}"
-        )
+    return facts
 
 
 def _ece(value: float | None) -> str:
@@ -472,61 +489,91 @@ def markdown(reports: Sequence[dict[str, Any]], *, generated: str, machine: str)
     if models:
         out += [f"Model: {'; '.join(models)}.", ""]
     if extraction:
-        r0 = extraction[0]
-        out += [
-            "### Extraction",
-            "",
-            f"`{r0['file']}`; calls start at {r0.get('call_start', '?')}. *values* are the metric values "
-            "to extract (*null*: absent from the call, the right answer is null). Accuracy counts every "
-            "value, abstentions included; *answerable* only those the call contains. *ECE*: expected "
-            "calibration error (10 bins) of the confidences on the held-out half of the dialogues.",
-            "",
-            "| strategy | dialogues | values (null) | accuracy | answerable | "
-            + " | ".join(TYPES)
-            + " | abstention P | abstention R | type-valid | ECE | p50 ms | p95 ms | wall / model s | overhead |",
-            "|---|--:|--:|--:|--:|" + "--:|" * len(TYPES) + "--:|--:|--:|--:|--:|--:|--:|--:|",
-        ]
-        for r in extraction:
-            ex, lat = r["extraction"], r["latency"]
-            per_type = [pct(ex["per_type"].get(t, {}).get("accuracy")) for t in TYPES]
-            out.append(
-                f"| {_label(r)} | {r['dialogues']} | {ex['overall']['targets']} ({ex['abstention']['expected_null']}) | "
-                f"{pct(ex['overall']['accuracy'])} | "
-                f"{pct(ex['overall']['answerable_accuracy'])} | "
-                + " | ".join(per_type)
-                + f" | {pct(ex['abstention']['precision'])} | {pct(ex['abstention']['recall'])} | "
-                f"{pct(ex['type_validity']['rate'])} | {_ece(((r.get('calibration') or {}).get('held_out') or {}).get('ece'))} | "
-                f"{ms(lat['p50_ms'])} | {ms(lat['p95_ms'])} | "
-                f"{_wall_model(lat)} | {pct(lat['overhead'])} |"
-            )
-        out.append("")
-        for r in extraction:
-            if r.get("calibration"):
-                out += reliability_markdown(r["calibration"])
+        out += _extraction_table(extraction)
     if summaries:
-        r0 = summaries[0]
+        out += _summaries_table(summaries)
+    lines = _target_lines(reports)
+    if lines:
+        out += ["### Targets", "", *lines, ""]
+    errors = [(r, e) for r in reports for e in r["errors"]]
+    if errors:
         out += [
-            "### Summaries",
+            f"{len(errors)} dialogues failed and were not scored; see the JSON reports.",
             "",
-            f"`{r0['file']}`: {r0['dialogues']} dialogues. ROUGE {r0['summaries']['rouge']}; references: "
-            f'`{r0["summaries"]["references_field"]}` (speakers named "the user" / "the agent", as a '
-            "summary of our transcript can name them; the raw references say `#Person1#`, which no "
-            "summary of a user/agent transcript can produce).",
-            "",
-            "| strategy | dialogues | ROUGE-1 | ROUGE-2 | ROUGE-L | mean words | non-empty | p50 ms | p95 ms "
-            "| wall / model s | overhead |",
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
-        for r in summaries:
-            su, lat = r["summaries"], r["latency"]
-            words = su["words_mean"]
-            out.append(
-                f"| {_label(r)} | {r['dialogues']} | "
-                + " | ".join(pct(su[k]) for k in ROUGE_TYPES)
-                + f" | {'-' if words is None else f'{words:.1f}'} | {pct(su['type_validity']['rate'])} | "
-                f"{ms(lat['p50_ms'])} | {ms(lat['p95_ms'])} | {_wall_model(lat)} | {pct(lat['overhead'])} |"
-            )
-        out.append("")
+    out.append(SECTION_END)
+    return "\n".join(out)
+
+
+def _extraction_table(extraction: Sequence[dict[str, Any]]) -> list[str]:
+    """The "Extraction" subsection: one table row per extraction report."""
+    r0 = extraction[0]
+    out = [
+        "### Extraction",
+        "",
+        f"`{r0['file']}`; calls start at {r0.get('call_start', '?')}. *values* are the metric values "
+        "to extract (*null*: absent from the call, the right answer is null). Accuracy counts every "
+        "value, abstentions included; *answerable* only those the call contains. *ECE*: expected "
+        "calibration error (10 bins) of the confidences on the held-out half of the dialogues.",
+        "",
+        "| strategy | dialogues | values (null) | accuracy | answerable | "
+        + " | ".join(TYPES)
+        + " | abstention P | abstention R | type-valid | ECE | p50 ms | p95 ms | wall / model s | overhead |",
+        "|---|--:|--:|--:|--:|" + "--:|" * len(TYPES) + "--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in extraction:
+        ex, lat = r["extraction"], r["latency"]
+        per_type = [pct(ex["per_type"].get(t, {}).get("accuracy")) for t in TYPES]
+        out.append(
+            f"| {_label(r)} | {r['dialogues']} | {ex['overall']['targets']} ({ex['abstention']['expected_null']}) | "
+            f"{pct(ex['overall']['accuracy'])} | "
+            f"{pct(ex['overall']['answerable_accuracy'])} | "
+            + " | ".join(per_type)
+            + f" | {pct(ex['abstention']['precision'])} | {pct(ex['abstention']['recall'])} | "
+            f"{pct(ex['type_validity']['rate'])} | {_ece(_held_out_ece(r))} | "
+            f"{ms(lat['p50_ms'])} | {ms(lat['p95_ms'])} | {_wall_model(lat)} | {pct(lat['overhead'])} |"
+        )
+    out.append("")
+    for r in extraction:
+        if r.get("calibration"):
+            out += reliability_markdown(r["calibration"])
+    return out
+
+
+def _held_out_ece(report: dict[str, Any]) -> float | None:
+    return ((report.get("calibration") or {}).get("held_out") or {}).get("ece")
+
+
+def _summaries_table(summaries: Sequence[dict[str, Any]]) -> list[str]:
+    """The "Summaries" subsection: one table row per summaries report."""
+    r0 = summaries[0]
+    out = [
+        "### Summaries",
+        "",
+        f"`{r0['file']}`: {r0['dialogues']} dialogues. ROUGE {r0['summaries']['rouge']}; references: "
+        f'`{r0["summaries"]["references_field"]}` (speakers named "the user" / "the agent", as a '
+        "summary of our transcript can name them; the raw references say `#Person1#`, which no "
+        "summary of a user/agent transcript can produce).",
+        "",
+        "| strategy | dialogues | ROUGE-1 | ROUGE-2 | ROUGE-L | mean words | non-empty | p50 ms | p95 ms "
+        "| wall / model s | overhead |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in summaries:
+        su, lat = r["summaries"], r["latency"]
+        words = su["words_mean"]
+        out.append(
+            f"| {_label(r)} | {r['dialogues']} | "
+            + " | ".join(pct(su[k]) for k in ROUGE_TYPES)
+            + f" | {'-' if words is None else f'{words:.1f}'} | {pct(su['type_validity']['rate'])} | "
+            f"{ms(lat['p50_ms'])} | {ms(lat['p95_ms'])} | {_wall_model(lat)} | {pct(lat['overhead'])} |"
+        )
+    out.append("")
+    return out
+
+
+def _target_lines(reports: Sequence[dict[str, Any]]) -> list[str]:
+    """Each engine report's targets (met or not) and its gains over the naive baseline."""
     lines = []
     for r in reports:
         if r["strategy"] == "naive":
@@ -544,16 +591,7 @@ def markdown(reports: Sequence[dict[str, Any]], *, generated: str, machine: str)
                     f"dialogues: {name} {pct(gain['value'])} vs {pct(gain['baseline'])} "
                     f"({_signed(gain['relative_gain'])} relative)"
                 )
-    if lines:
-        out += ["### Targets", "", *lines, ""]
-    errors = [(r, e) for r in reports for e in r["errors"]]
-    if errors:
-        out += [
-            f"{len(errors)} dialogues failed and were not scored; see the JSON reports.",
-            "",
-        ]
-    out.append(SECTION_END)
-    return "\n".join(out)
+    return lines
 
 
 def _gains_over_naive(report: dict[str, Any], reports: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

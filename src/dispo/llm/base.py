@@ -8,6 +8,25 @@ Two operations cover everything Dispo asks of a model:
   instead of parsing free text. Backends that cannot score (most hosted APIs do not echo prompt
   log-probabilities) say so with ``can_score = False`` and extraction falls back to one
   JSON-schema-constrained generation.
+
+Where the backend comes from: :func:`get_backend` is the factory (the registry picks the class
+from ``DISPO_LLM_BACKEND``; a model loads once per process). It runs at start-up, not inside the
+code that calls a model: the server, ``dispo worker`` and the CLI create one :class:`LazyBackend`
+(which calls :func:`get_backend` when a model is first needed) and hand it to everything that
+calls a model (``create_app`` → ``app.state.backend`` → the call runner, chats and the analytics
+jobs). Tests hand those users a backend instance instead (``dispo.llm.testing.ScriptedBackend``) or
+select ``DISPO_LLM_BACKEND=scripted``.
+
+Locks, and what each guards:
+
+- **the model**: exactly one lock per loaded model, its backend's own (``LocalBackend._lock``,
+  ``ScriptedBackend._lock``; ``openai`` has none, its server schedules). Callers never lock around
+  a backend. In worker processes (:mod:`dispo.llm.worker`) a child answers one call at a time, so
+  its backend's lock is never contended there;
+- ``ModelPool._cond`` (worker.py): which worker process is free: the pool's bookkeeping, not the
+  model;
+- ``_MAIN_LOCK`` (worker.py): the parent's ``__main__`` while a worker process is being spawned;
+- ``_LOCK`` (here): the registry's cache of loaded backends.
 """
 
 from __future__ import annotations
@@ -88,7 +107,7 @@ class Backend(ABC):
 _REGISTRY: dict[str, Callable[[Settings], Backend]] = {}
 _CLASSES: dict[str, type[Backend]] = {}
 _INSTANCES: dict[tuple[object, ...], Backend] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # guards _INSTANCES (the cache), never a model: see the module docstring
 
 
 def register(
@@ -165,6 +184,72 @@ def close_backends() -> None:
         _INSTANCES.clear()
     for backend in backends:
         backend.close()
+
+
+def release_backend(settings: Settings) -> None:
+    """Release the backend :func:`get_backend` loaded for these settings, if it did (a later
+    :func:`get_backend` loads afresh)."""
+    key = _key(settings, runs_isolated(settings))
+    with _LOCK:
+        backend = _INSTANCES.pop(key, None)
+    if backend is not None:
+        backend.close()
+
+
+class LazyBackend(Backend):
+    """The configured backend, loaded by :func:`get_backend` when a model is first needed.
+
+    What the server, ``dispo worker`` and the CLI create at start-up and hand to the code that
+    calls a model: creating it loads nothing (an API that never calls the model never loads it),
+    and :meth:`close` releases the model (stopping its worker processes). Everything else — ``name``
+    aside — is the loaded backend's: ``can_score``, ``model_id``, ``model_ms_total``, ``pool``.
+    It takes no lock: :func:`get_backend` loads once under the registry's, and the loaded backend
+    serialises its own calls.
+    """
+
+    name = "lazy"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._used = False
+
+    def load(self) -> Backend:
+        """The backend itself, loaded now if it is not yet."""
+        self._used = True
+        return get_backend(self.settings)
+
+    @property
+    def can_score(self) -> bool:  # type: ignore[override]  # the loaded backend's class attribute
+        return self.load().can_score
+
+    def __getattr__(self, attribute: str) -> Any:
+        # Only attributes this class lacks arrive here (model_id, model_ms_total, pool, ...).
+        if attribute.startswith("_"):
+            raise AttributeError(attribute)
+        return getattr(self.load(), attribute)
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        json_schema: dict[str, Any] | None = None,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        return self.load().chat(
+            messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema, stop=stop
+        )
+
+    def score(
+        self, messages: Sequence[Message], continuations: Sequence[str], *, prefix: str = ""
+    ) -> list[float]:
+        return self.load().score(messages, continuations, prefix=prefix)
+
+    def close(self) -> None:
+        if self._used:
+            self._used = False
+            release_backend(self.settings)
 
 
 def _key(settings: Settings, isolated: bool) -> tuple[object, ...]:

@@ -64,6 +64,8 @@ class LocalBackend(Backend):
             raise LLMError(f"llama-cpp-python is not importable ({exc}); run `make install`.") from exc
         self.model_id = model_path.stem
         self.model_path = model_path
+        # The one lock of this model: llama.cpp's context serves one call at a time. Nothing else
+        # locks around a backend (see dispo.llm.base); in a worker process it is never contended.
         self._lock = threading.Lock()
         # Cumulative time spent inside the model (prompt evaluation, scoring and sampling), in ms.
         self.model_ms_total = 0.0

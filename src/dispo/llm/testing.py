@@ -12,6 +12,7 @@ A script::
       "model_id": "scripted",                  # reported as the model
       "replies": ["Hi!", "Your name?", "Bye!"],  # chat: the k-th agent turn gets replies[k]
       "delay_seconds": 0.0,                    # time every call takes
+      "json_reply": "{}",                      # what a chat with a JSON schema gets
       "faults": [
         {"op": "chat", "call": 2, "action": "segfault",
          "once": "/tmp/crashed", "touch": "/tmp/in-flight"}
@@ -29,11 +30,19 @@ test knows the call is in flight and which process serves it.
 
 Replies follow the conversation, not a counter: a chat whose messages hold k assistant turns gets
 ``replies[k]`` (the last one repeats), so an agent's call goes the same way whoever else uses the
-model. A chat with a JSON schema gets ``{}``; scores prefer earlier candidates.
+model. A chat with a JSON schema gets ``json_reply`` (default ``{}``); scores prefer earlier
+candidates.
+
+Tests select it by settings (``DISPO_LLM_BACKEND=scripted``, ``DISPO_LLM_SCRIPT``: a real worker
+process, real crashes) or hand an instance to whatever takes a backend —
+``ScriptedBackend(Script(replies=(...)))`` to ``create_app(backend=...)``, ``CallRunner``, ``Jobs``
+or ``LLMBrain`` — which then runs in the test's process and keeps each request it got
+(:attr:`ScriptedBackend.requests`) for the test to look at.
 """
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import json
 import os
@@ -54,6 +63,7 @@ Action = Literal["segfault", "abort", "exit", "sleep", "hang", "error"]
 _OPS = ("load", "chat", "score", "any")
 _ACTIONS = ("segfault", "abort", "exit", "sleep", "hang", "error")
 
+KEPT_REQUESTS = 1000  # requests a ScriptedBackend remembers (the newest)
 DEFAULT_REPLIES = (
     "Hi! I'm calling about our solar panels. Do you have a minute?",
     "Great. May I have your name, please?",
@@ -109,6 +119,16 @@ class Script:
     replies: tuple[str, ...] = DEFAULT_REPLIES
     delay_seconds: float = 0.0
     faults: tuple[Fault, ...] = field(default_factory=tuple)
+    json_reply: str = "{}"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call the backend answered (or failed): the operation, its messages and JSON schema."""
+
+    op: Literal["chat", "score"]
+    messages: list[Message]
+    json_schema: dict[str, Any] | None = None
 
 
 def parse_script(source: str) -> Script:
@@ -130,6 +150,7 @@ def parse_script(source: str) -> Script:
             replies=replies,
             delay_seconds=float(raw.get("delay_seconds", 0.0)),
             faults=faults,
+            json_reply=str(raw.get("json_reply", "{}")),
         )
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise LLMError(f"DISPO_LLM_SCRIPT is not a valid script ({exc}): see dispo.llm.testing.") from exc
@@ -152,17 +173,19 @@ def _fault(raw: dict[str, Any]) -> Fault:
 
 
 class ScriptedBackend(Backend):
-    """Answers from a :class:`Script`; counts its calls per operation to fire faults on cue."""
+    """Answers from a :class:`Script` (default: the default script); counts its calls per operation
+    to fire faults on cue, and keeps the last :data:`KEPT_REQUESTS` requests in :attr:`requests`."""
 
     name = "scripted"
     can_score = True
     isolated = True  # so that its crashes exercise the worker supervisor, like llama.cpp's would
 
-    def __init__(self, script: Script) -> None:
-        self.script = script
-        self.model_id = script.model_id
+    def __init__(self, script: Script | None = None) -> None:
+        self.script = script or Script()
+        self.model_id = self.script.model_id
         self.model_ms_total = 0.0
-        self._lock = threading.Lock()
+        self.requests: collections.deque[Request] = collections.deque(maxlen=KEPT_REQUESTS)
+        self._lock = threading.Lock()  # the one lock of this "model" (see dispo.llm.base)
         self._counts = {"load": 1, "chat": 0, "score": 0, "any": 0}
         self._maybe_fail("load", ())
 
@@ -177,11 +200,12 @@ class ScriptedBackend(Backend):
     ) -> Completion:
         with self._lock:
             self._count("chat")
+            self.requests.append(Request("chat", list(messages), json_schema))
             self._maybe_fail("chat", messages)
             started = time.perf_counter()
             time.sleep(self.script.delay_seconds)
             if json_schema is not None:
-                text = "{}"
+                text = self.script.json_reply
             else:
                 turn = sum(1 for m in messages if m["role"] == "assistant")
                 text = self.script.replies[min(turn, len(self.script.replies) - 1)]
@@ -195,6 +219,7 @@ class ScriptedBackend(Backend):
     ) -> list[float]:
         with self._lock:
             self._count("score")
+            self.requests.append(Request("score", list(messages)))
             self._maybe_fail("score", messages)
             started = time.perf_counter()
             time.sleep(self.script.delay_seconds)

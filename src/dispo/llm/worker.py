@@ -17,8 +17,8 @@ backend's ``name``, ``can_score`` and ``model_id``), each call sent over a pipe 
 - **Timeouts.** A call not answered within ``DISPO_LLM_CALL_TIMEOUT_SECONDS`` gets its child killed
   and replaced (:class:`~dispo.llm.base.ModelTimedOut`).
 - **No leaks.** Children are daemonic, exit when the parent's end of their pipe closes, and are
-  stopped by :meth:`ProcessBackend.close` (``dispo.llm.close_backends``, called when the server or
-  a ``dispo worker`` stops) and at interpreter exit.
+  stopped by :meth:`ProcessBackend.close` (through the ``LazyBackend`` the server or a
+  ``dispo worker`` closes when it stops, or ``dispo.llm.close_backends``) and at interpreter exit.
 
 Children are started with the ``spawn`` method: a clean interpreter, no copy of the server's
 threads or locks, and nothing of llama.cpp loaded in the parent.
@@ -149,6 +149,8 @@ def describe_exit(exitcode: int | None) -> str:
     return f"exited with status {exitcode}"
 
 
+# Guards the parent's ``__main__`` while a child is spawned (see _main_hidden), not a model: each
+# model has one lock, its backend's own (dispo.llm.base lists the locks).
 _MAIN_LOCK = threading.Lock()
 
 
@@ -307,6 +309,8 @@ class ModelPool:
         self.call_timeout = settings.llm_call_timeout_seconds
         self.restarts = 0  # children started again after a crash or a timeout
         self._children = [_Child(i) for i in range(n)]
+        # Guards which child is busy (the pool's bookkeeping): a child answers one call at a time,
+        # so the model inside it needs no other lock from this side.
         self._cond = threading.Condition()
         self._closed = False
         _POOLS.add(self)

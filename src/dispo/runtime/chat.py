@@ -6,7 +6,8 @@ read back mid-conversation shows its transcript so far. A chat ends when the per
 (``user_hangup``), the agent says goodbye (``agent_hangup``), or the person is silent for
 ``call_silence_timeout_seconds`` or the chat reaches ``call_max_duration_seconds`` (``timeout``);
 an idle chat is ended when its next message arrives or by the server's periodic sweep
-(:class:`IdleSweeper`, started with the app).
+(:class:`IdleSweeper`, started with the app). An ended chat's analytics go on ``jobs``, the
+process's :class:`~dispo.analytics.jobs.Jobs` (``app.state.jobs``), passed in.
 
 Durations are wall-clock time; cost is credits per minute, as for phone calls.
 """
@@ -17,23 +18,25 @@ import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
-
+from dispo.calls import CallEnding, CallStatus, CallType, DisconnectReason, call_cost
 from dispo.config import Settings
 from dispo.errors import Conflict, NotFound
-from dispo.runtime.dialogue import AgentProfile, Brain, DisconnectReason, Turn, agent_turn
-from dispo.runtime.runner import enqueue_analytics, finish, new_call_values
+from dispo.runtime.dialogue import AgentProfile, Brain, Turn, agent_turn
+from dispo.runtime.runner import new_call_values
+from dispo.store import agents as agent_store
 from dispo.store import calls as call_store
 from dispo.store.database import Database
-from dispo.store.tables import agents, calls, organizations, transcript_messages
 from dispo.timeutil import now_ms
 from dispo.types import Row
 
+if TYPE_CHECKING:
+    from dispo.analytics.jobs import Jobs
+
 log = logging.getLogger("dispo.runtime.chat")
 
-ACTIVE = "in_progress"
+ACTIVE = CallStatus.IN_PROGRESS
 
 
 @dataclass
@@ -68,7 +71,13 @@ def chat_lock(call_id: str) -> threading.Lock:
 
 
 def start(
-    db: Database, settings: Settings, org_id: str, agent: Row, variables: dict[str, Any], brain_for: Any
+    db: Database,
+    settings: Settings,
+    jobs: Jobs,
+    org_id: str,
+    agent: Row,
+    variables: dict[str, Any],
+    brain_for: Any,
 ) -> ChatState:
     """Create the chat call and write the agent's opening turn."""
     profile = AgentProfile.from_row(agent, variables)
@@ -77,7 +86,7 @@ def start(
         agent_id=agent["id"],
         to_number=None,
         from_number=None,
-        call_type="chat",
+        call_type=CallType.CHAT,
         variables=variables,
     )
     values["started_at"] = values["created_at"]
@@ -86,16 +95,16 @@ def start(
     state = ChatState(
         pk, values["call_id"], org_id, profile, values["started_at"], values["started_at"], ACTIVE
     )
-    _agent_speaks(db, settings, state, brain_for(profile))
+    _agent_speaks(db, settings, jobs, state, brain_for(profile))
     return state
 
 
 def load(db: Database, org_id: str, call_id: str) -> tuple[ChatState, Row]:
     with db.read() as conn:
         row = call_store.get_call(conn, org_id, call_id)
-        if row is None or row["type"] != "chat":
+        if row is None or row["type"] != CallType.CHAT:
             raise NotFound(f"No chat {call_id} in this organization: start one with POST /conversation/chat.")
-        agent = conn.execute(select(agents).where(agents.c.id == row["agent_id"])).mappings().one()
+        agent = agent_store.agent_by_id(conn, row["agent_id"])
         turns = [
             Turn(m["role"], m["content"], m["timestamp"] or 0, m.get("latency_ms"))
             for m in call_store.load_transcripts(conn, [row["pk"]])[row["pk"]]
@@ -118,13 +127,15 @@ def load(db: Database, org_id: str, call_id: str) -> tuple[ChatState, Row]:
 
 def expired_reason(state: ChatState, settings: Settings, now: int) -> DisconnectReason | None:
     if now - state.started_ms >= settings.call_max_duration_seconds * 1000:
-        return "timeout"
+        return DisconnectReason.TIMEOUT
     if now - state.last_activity_ms >= settings.call_silence_timeout_seconds * 1000:
-        return "timeout"
+        return DisconnectReason.TIMEOUT
     return None
 
 
-def user_says(db: Database, settings: Settings, state: ChatState, text: str, brain: Brain) -> list[Turn]:
+def user_says(
+    db: Database, settings: Settings, jobs: Jobs, state: ChatState, text: str, brain: Brain
+) -> list[Turn]:
     """The person's message and the agent's reply; the chat may end with them."""
     if state.ended:
         raise Conflict(
@@ -136,6 +147,7 @@ def user_says(db: Database, settings: Settings, state: ChatState, text: str, bra
         end(
             db,
             settings,
+            jobs,
             state,
             timed_out,
             at=min(now, state.last_activity_ms + int(settings.call_silence_timeout_seconds * 1000)),
@@ -149,42 +161,36 @@ def user_says(db: Database, settings: Settings, state: ChatState, text: str, bra
     state.turns.append(user)
     state.last_activity_ms = now
     with db.write() as conn:
-        _append(conn, state.call_pk, [user], before)
-    _agent_speaks(db, settings, state, brain)
+        call_store.append_transcript(conn, state.call_pk, [user.to_row()], before)
+    _agent_speaks(db, settings, jobs, state, brain)
     return state.turns[before:]
 
 
-def _agent_speaks(db: Database, settings: Settings, state: ChatState, brain: Brain) -> None:
+def _agent_speaks(db: Database, settings: Settings, jobs: Jobs, state: ChatState, brain: Brain) -> None:
     try:
         reply = agent_turn(brain, state.profile, state.turns)
     except Exception:
         # As on the phone (dispo.runtime.dialogue.converse): a model that fails, or whose worker process
         # died (ModelCrashed), ends the chat as system_error with its transcript so far; the
         # error still reaches the person's request, whose answer says what happened.
-        end(db, settings, state, "system_error")
+        end(db, settings, jobs, state, DisconnectReason.SYSTEM_ERROR)
         raise
     turn = Turn("agent", reply.text, now_ms(), reply.latency_ms)
     state.turns.append(turn)
     state.last_activity_ms = turn.timestamp_ms
     with db.write() as conn:
-        _append(conn, state.call_pk, [turn], len(state.turns) - 1)
+        call_store.append_transcript(conn, state.call_pk, [turn.to_row()], len(state.turns) - 1)
         call_store.update_call(conn, state.call_pk, {"updated_at": turn.timestamp_ms})
     if reply.end_call:
-        end(db, settings, state, "agent_hangup")
-
-
-def _append(conn: Connection, call_pk: int, turns: list[Turn], first_seq: int) -> None:
-    conn.execute(
-        transcript_messages.insert(),
-        [{"call_pk": call_pk, "seq": first_seq + i, **t.to_row()} for i, t in enumerate(turns)],
-    )
+        end(db, settings, jobs, state, DisconnectReason.AGENT_HANGUP)
 
 
 def end(
     db: Database,
     settings: Settings,
+    jobs: Jobs,
     state: ChatState,
-    reason: DisconnectReason | str,
+    reason: DisconnectReason,
     *,
     at: int | None = None,
 ) -> bool:
@@ -192,43 +198,30 @@ def end(
     ended_at = at if at is not None else now_ms()
     duration = round(max(0, ended_at - state.started_ms) / 1000, 1)
     latencies = [t.latency_ms for t in state.turns if t.latency_ms is not None]
-    changes = {
-        "status": "completed",
-        "disconnection_reason": reason,
-        "duration": duration,
-        "call_cost": round(duration / 60 * settings.credits_per_minute, 4),
-        "avg_agent_latency": round(sum(latencies) / len(latencies), 1) if latencies else None,
-        "ended_at": ended_at,
-        "updated_at": max(ended_at, now_ms()),
-    }
+    ending = CallEnding(
+        CallStatus.COMPLETED,
+        reason,
+        ended_at=ended_at,
+        updated_at=max(ended_at, now_ms()),
+        duration=duration,
+        cost=call_cost(duration, settings.credits_per_minute),
+        agent_latency=round(sum(latencies) / len(latencies), 1) if latencies else None,
+    )
     with db.write() as conn:
-        status, ended_reason = conn.execute(
-            select(calls.c.status, calls.c.disconnection_reason).where(calls.c.pk == state.call_pk)
-        ).one()
-        if status != ACTIVE:  # ended meanwhile (the sweep, another request): keep how it ended
-            state.status, state.reason = str(status), ended_reason
-            return False
-        marked = finish(conn, state.call_pk, changes)
-    state.status, state.reason = "completed", str(reason)
-    if marked:
-        enqueue_analytics(settings, state.call_pk)
-    return True
+        # A chat ended meanwhile (the sweep, another request) keeps how it ended.
+        ended = call_store.end_call(conn, state.call_pk, ending)
+    state.status, state.reason = ended.status, ended.reason
+    if ended.marked:
+        jobs.enqueue(state.call_pk)
+    return ended.changed
 
 
-def sweep_idle(db: Database, settings: Settings, now: int | None = None, limit: int = 200) -> int:
+def sweep_idle(db: Database, settings: Settings, jobs: Jobs, now: int | None = None, limit: int = 200) -> int:
     """End chats nobody wrote to for the silence timeout (or past the maximum duration)."""
     at = now if now is not None else now_ms()
     idle_before = at - int(settings.call_silence_timeout_seconds * 1000)
-    c = calls.c
-    rows: list[Any] = []
     with db.read() as conn:
-        # Per organization, so that ix_calls_org_status_created finds the few calls in progress.
-        for (org_id,) in conn.execute(select(organizations.c.id)).all():
-            rows += conn.execute(
-                select(c.org_id, c.call_id)
-                .where(c.org_id == org_id, c.status == ACTIVE, c.type == "chat", c.updated_at < idle_before)
-                .limit(limit)
-            ).all()
+        rows = call_store.idle_chats(conn, idle_before, limit)
     ended = 0
     for org_id, call_id in rows:
         with chat_lock(call_id):
@@ -236,7 +229,7 @@ def sweep_idle(db: Database, settings: Settings, now: int | None = None, limit: 
             reason = expired_reason(state, settings, at)
             if reason is not None and not state.ended:
                 stop_at = min(at, state.last_activity_ms + int(settings.call_silence_timeout_seconds * 1000))
-                ended += end(db, settings, state, reason, at=stop_at)
+                ended += end(db, settings, jobs, state, reason, at=stop_at)
     return ended
 
 
@@ -249,9 +242,10 @@ class IdleSweeper:
     the chat still reads ``in_progress``.
     """
 
-    def __init__(self, db: Database, settings: Settings, interval: float | None = None) -> None:
+    def __init__(self, db: Database, settings: Settings, jobs: Jobs, interval: float | None = None) -> None:
         self.db = db
         self.settings = settings
+        self.jobs = jobs
         default = min(5.0, max(0.05, settings.call_silence_timeout_seconds / 2))
         self.interval = interval if interval is not None else default
         self._stop = threading.Event()
@@ -273,7 +267,7 @@ class IdleSweeper:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                ended = sweep_idle(self.db, self.settings)
+                ended = sweep_idle(self.db, self.settings, self.jobs)
             except Exception:
                 log.exception("Sweeping idle chats failed; retrying in %.1f s", self.interval)
                 continue

@@ -27,15 +27,16 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
+from dispo.calls import TERMINAL_STATUSES, CallEnding
 from dispo.config import Settings
 from dispo.runtime.runner import CallRunner, PlannedCall, new_call_values
 from dispo.store import calls as call_store
 from dispo.store import campaigns as campaign_store
 from dispo.store import members
+from dispo.store import phone_numbers as phone_store
 from dispo.store.database import Database
-from dispo.store.tables import phone_numbers
 from dispo.timeutil import now_ms
 from dispo.types import Row
 
@@ -153,43 +154,32 @@ class Dialer:
             expired = members.expired_leases(conn, now)
         done = 0
         for e in expired:
-            with self.db.write() as conn:
-                if e.call_pk is None:
-                    done += members.requeue_unplaced(conn, e, now)
-                    continue
-                assert e.call_id is not None
-                status = e.call_status
-                if status not in members.TERMINAL_CALL_STATUSES:
-                    from dispo.runtime.runner import finish
-
-                    finish(
-                        conn,
-                        e.call_pk,
-                        {
-                            "status": "failed",
-                            "disconnection_reason": "system_error",
-                            "call_failure_reason": LOST_CALL,
-                            "ended_at": now,
-                            "updated_at": now,
-                        },
-                    )
-                    settled = members.settle(
-                        conn, e.campaign_id, e.member_id, e.call_id, "failed", now=now, retry=False
-                    )
-                else:
-                    settled = members.settle(
-                        conn, e.campaign_id, e.member_id, e.call_id, str(status), now=now
-                    )
-                if settled is not None:
-                    done += 1
-                    campaign_store.complete_if_done(conn, e.campaign_id)
-            if status not in members.TERMINAL_CALL_STATUSES and e.call_pk is not None:
-                from dispo.runtime.runner import enqueue_analytics
-
-                enqueue_analytics(self.settings, e.call_pk)
+            settled, marked = self._reconcile_one(e, now)
+            done += settled
+            if marked and e.call_pk is not None:
+                self.runner.jobs.enqueue(e.call_pk)
         if done:
             log.warning("Reconciled %d campaign member(s) left dialing by a dialer that stopped.", done)
         return done
+
+    def _reconcile_one(self, e: members.Expired, now: int) -> tuple[bool, bool]:
+        """Settle one member from its call row: ``(settled, analytics marked)``."""
+        with self.db.write() as conn:
+            if e.call_pk is None:
+                return members.requeue_unplaced(conn, e, now), False
+            assert e.call_id is not None
+            status, retry, marked = str(e.call_status), True, False
+            if e.call_status not in TERMINAL_STATUSES:
+                # In progress when its dialer died: recorded failed, and the member is not called
+                # again (unless the call ended meanwhile: then its row decides, as below).
+                ended = call_store.end_call(conn, e.call_pk, CallEnding.system_error(LOST_CALL, now))
+                status, retry, marked = ended.status, not ended.changed, ended.marked
+            settled = members.settle(
+                conn, e.campaign_id, e.member_id, e.call_id, status, now=now, retry=retry
+            )
+            if settled is not None:
+                campaign_store.complete_if_done(conn, e.campaign_id)
+            return settled is not None, marked
 
     def dial_due(self) -> int:
         free = self.concurrency - self.in_flight
@@ -271,10 +261,7 @@ class Dialer:
 
 
 def _phone_numbers(conn: Connection, campaign: Row) -> list[Row]:
+    """The campaign's numbers to call from, in its order (numbers since removed are skipped)."""
     ids = list(campaign["phone_number_ids"] or [])
-    if not ids:
-        return []
-    p = phone_numbers.c
-    rows = conn.execute(select(phone_numbers).where(p.id.in_(ids), p.org_id == campaign["org_id"])).mappings()
-    by_id = {r["id"]: r for r in rows}
+    by_id = phone_store.get_many(conn, campaign["org_id"], ids)
     return [by_id[i] for i in ids if i in by_id]

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from dispo.calls import DisconnectReason
 from dispo.llm import Backend, Message
 from dispo.telephony.base import CallSession
 from dispo.types import Row
@@ -184,9 +185,6 @@ def agent_turn(brain: Brain, profile: AgentProfile, history: Sequence[Turn]) -> 
     return brain.reply(history)
 
 
-DisconnectReason = Literal["agent_hangup", "user_hangup", "timeout", "system_error"]
-
-
 @dataclass
 class ConversationResult:
     started_ms: int
@@ -235,19 +233,21 @@ def converse(
                 "The agent's turn failed; ending the call as system_error: %s: %s", type(exc).__name__, exc
             )
             session.say("Sorry, we are having technical trouble. Goodbye.")
-            return finish("system_error")
+            return finish(DisconnectReason.SYSTEM_ERROR)
         if reply.latency_ms:
             session.agent_thought(reply.latency_ms)
         turns.append(Turn("agent", reply.text, session.now_ms(), reply.latency_ms))
         session.say(reply.text)
         if reply.end_call:
-            return finish("agent_hangup")
+            return finish(DisconnectReason.AGENT_HANGUP)
         if elapsed_s() >= max_duration_s or should_stop():
-            return finish("timeout" if elapsed_s() >= max_duration_s else "agent_hangup")
+            return finish(
+                DisconnectReason.TIMEOUT if elapsed_s() >= max_duration_s else DisconnectReason.AGENT_HANGUP
+            )
         heard = session.listen(min(silence_timeout_s, max(0.0, max_duration_s - elapsed_s())))
         if heard.text:
             turns.append(Turn("user", heard.text, heard.at_ms))
         if heard.hung_up:
-            return finish("user_hangup", hang_up=False)
+            return finish(DisconnectReason.USER_HANGUP, hang_up=False)
         if heard.text is None or elapsed_s() >= max_duration_s:
-            return finish("timeout")
+            return finish(DisconnectReason.TIMEOUT)

@@ -4,9 +4,14 @@ The :class:`CallRunner` runs each call in a thread of its own pool: ``dial`` and
 and a provider serves many calls at once. Both the dialer (campaign members) and
 ``POST /conversation/outbound`` hand it a :class:`PlannedCall` whose call row already exists (the
 caller inserts it, so the id is known before anything rings). When the call ends, one transaction
-writes the call's terminal status, duration, cost and latencies, its transcript, marks its
-post-call analytics pending, and runs the caller's ``settle`` hook (the dialer settles the
-campaign member there); after the commit the analytics job is enqueued.
+ends it (:func:`dispo.store.calls.end_call`: terminal status, duration, cost and latencies, its
+transcript, its post-call analytics marked pending) and runs the caller's ``settle`` hook (the
+dialer settles the campaign member there); after the commit the analytics job is enqueued.
+
+The runner holds what its calls need, created once at start-up and passed in: the LLM backend
+(``backend``, which agents' turns run on) and the analytics :class:`~dispo.analytics.jobs.Jobs`
+(``jobs``, which ended calls are enqueued on); ``create_app`` hands it ``app.state.backend`` and
+``app.state.jobs``. Without them it makes its own from the settings.
 
 A call whose row already reached a terminal status when it ends (a restarted dialer reconciled it
 as lost) is left as it is: the row is the record, and it was already settled.
@@ -21,15 +26,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
+from dispo.analytics.jobs import Jobs
+from dispo.calls import CallEnding, CallStatus, CallType, call_cost
 from dispo.config import Settings
 from dispo.ids import new_call_id, new_object_id
+from dispo.llm import Backend, LazyBackend
 from dispo.runtime.dialogue import AgentProfile, Brain, ConversationResult, LLMBrain, ScriptedBrain, converse
+from dispo.store import agents as agent_store
 from dispo.store import calls as call_store
 from dispo.store.database import Database
-from dispo.store.members import TERMINAL_CALL_STATUSES
-from dispo.store.tables import agents, calls, transcript_messages
 from dispo.telephony import UNCONNECTED, DialOutcome, DialRequest, Provider, make_provider
 from dispo.timeutil import now_ms
 
@@ -58,8 +65,8 @@ def new_call_values(
     agent_id: str,
     to_number: str | None,
     from_number: str | None,
-    call_type: str = "telephony_outbound",
-    status: str = "in_progress",
+    call_type: CallType = CallType.TELEPHONY_OUTBOUND,
+    status: CallStatus = CallStatus.IN_PROGRESS,
     campaign_id: str | None = None,
     variables: dict[str, Any] | None = None,
     retry_count: int = 0,
@@ -73,8 +80,8 @@ def new_call_values(
         "org_id": org_id,
         "agent_id": agent_id,
         "campaign_id": campaign_id,
-        "type": call_type,
-        "status": status,
+        "type": call_type.value,
+        "status": status.value,
         "from_number": from_number,
         "to_number": to_number,
         "retry_count": retry_count,
@@ -84,70 +91,41 @@ def new_call_values(
     }
 
 
-def ended_values(result: ConversationResult, settings: Settings) -> dict[str, Any]:
-    """The columns of a connected call that has ended."""
+def conversation_ending(result: ConversationResult, settings: Settings) -> CallEnding:
+    """How a connected call that has ended is recorded."""
     duration = result.duration_s
-    return {
-        "status": "completed",
-        "disconnection_reason": result.reason,
-        "duration": duration,
-        "call_cost": round(duration / 60 * settings.credits_per_minute, 4),
-        "avg_agent_latency": result.agent_latency_ms,
-        "started_at": result.started_ms,
-        "ended_at": result.ended_ms,
-        "updated_at": max(now_ms(), result.started_ms),
-    }
-
-
-def finish(
-    conn: Connection,
-    call_pk: int,
-    changes: dict[str, Any],
-    transcript: list[dict[str, Any]] | None = None,
-) -> bool:
-    """End a call in the caller's transaction: status, transcript, analytics pending.
-
-    Returns True when analytics were marked pending (enqueue after the commit).
-    """
-    from dispo.analytics import jobs
-
-    if transcript:
-        first = int(
-            conn.execute(
-                select(transcript_messages.c.seq)
-                .where(transcript_messages.c.call_pk == call_pk)
-                .order_by(transcript_messages.c.seq.desc())
-                .limit(1)
-            ).scalar()
-            or -1
-        )
-        conn.execute(
-            transcript_messages.insert(),
-            [{"call_pk": call_pk, "seq": first + 1 + i, **turn} for i, turn in enumerate(transcript)],
-        )
-    return jobs.finish_call(conn, call_pk, changes)
-
-
-def enqueue_analytics(settings: Settings, call_pk: int) -> None:
-    from dispo.analytics import jobs
-
-    jobs.enqueue(settings, call_pk)
+    return CallEnding(
+        CallStatus.COMPLETED,
+        result.reason,
+        started_at=result.started_ms,
+        ended_at=result.ended_ms,
+        updated_at=max(now_ms(), result.started_ms),
+        duration=duration,
+        cost=call_cost(duration, settings.credits_per_minute),
+        agent_latency=result.agent_latency_ms,
+    )
 
 
 class CallRunner:
-    """A pool of threads placing calls. ``brain_factory`` defaults to the configured LLM backend."""
+    """A pool of threads placing calls. ``brain_factory`` defaults to agents on ``backend`` (the
+    settings' backend unless given: ``jobs``' if given, else one loaded on first use); ``jobs``
+    defaults to a :class:`Jobs` of the settings' queue."""
 
     def __init__(
         self,
         db: Database,
         settings: Settings,
         *,
+        backend: Backend | None = None,
+        jobs: Jobs | None = None,
         brain_factory: BrainFactory | None = None,
         providers: dict[str, Provider] | None = None,
         max_workers: int | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
+        self.backend: Backend = backend or (jobs.backend if jobs is not None else LazyBackend(settings))
+        self.jobs = jobs or Jobs(settings, db, backend=self.backend)
         self.brain_factory = brain_factory or self._llm_brain
         self._providers: dict[str, Provider] = dict(providers or {})
         self._lock = threading.Lock()
@@ -171,9 +149,7 @@ class CallRunner:
     def _llm_brain(self, profile: AgentProfile) -> Brain:
         if self.settings.agent_brain == "scripted":
             return ScriptedBrain()
-        from dispo.llm import get_backend
-
-        return LLMBrain(get_backend(self.settings), profile, max_tokens=self.settings.agent_max_tokens)
+        return LLMBrain(self.backend, profile, max_tokens=self.settings.agent_max_tokens)
 
     def submit(self, call: PlannedCall, settle: Settle | None = None) -> Future[str]:
         with self._lock:
@@ -194,11 +170,13 @@ class CallRunner:
     def run(self, call: PlannedCall, settle: Settle | None = None) -> str:
         """Place ``call`` now, in this thread; returns its final status."""
         with self.db.read() as conn:
-            agent = conn.execute(select(agents).where(agents.c.id == call.agent_id)).mappings().one()
-            status = conn.execute(select(calls.c.status).where(calls.c.pk == call.call_pk)).scalar_one()
-        if status == "in_queue":
+            agent = agent_store.agent_by_id(conn, call.agent_id)
+            status = call_store.call_status(conn, call.call_pk)
+        if status == CallStatus.IN_QUEUE:
             with self.db.write() as conn:
-                call_store.update_call(conn, call.call_pk, {"status": "in_progress", "updated_at": now_ms()})
+                call_store.update_call(
+                    conn, call.call_pk, {"status": CallStatus.IN_PROGRESS.value, "updated_at": now_ms()}
+                )
         provider = self.provider(call.provider)
         dialed = provider.dial(
             DialRequest(call.call_id, call.to_number, call.from_number, call.attempt, call.variables)
@@ -213,54 +191,46 @@ class CallRunner:
                 max_duration_s=self.settings.call_max_duration_seconds,
                 silence_timeout_s=self.settings.call_silence_timeout_seconds,
             )
-            changes = ended_values(result, self.settings)
+            ending = conversation_ending(result, self.settings)
             transcript = [t.to_row() for t in result.turns]
         else:
             final, reason = UNCONNECTED[dialed.outcome]
             ended = dialed.ended_ms or now_ms()
-            changes = {
-                "status": final,
-                "disconnection_reason": reason,
-                "call_failure_reason": dialed.failure_reason,
-                "ended_at": ended,
-                "updated_at": max(now_ms(), ended),
-            }
-        return self._record(call, changes, transcript, settle)
+            ending = CallEnding(
+                final,
+                reason,
+                ended_at=ended,
+                updated_at=max(now_ms(), ended),
+                failure_reason=dialed.failure_reason,
+            )
+        return self._record(call, ending, transcript, settle)
 
     def _record(
         self,
         call: PlannedCall,
-        changes: dict[str, Any],
+        ending: CallEnding,
         transcript: list[dict[str, Any]],
         settle: Settle | None,
     ) -> str:
         with self.db.write() as conn:
-            current = conn.execute(select(calls.c.status).where(calls.c.pk == call.call_pk)).scalar_one()
-            if current in TERMINAL_CALL_STATUSES:
-                log.warning("Call %s ended after it was recorded as %s; keeping that.", call.call_id, current)
-                return str(current)
-            marked = finish(conn, call.call_pk, changes, transcript)
+            ended = call_store.end_call(conn, call.call_pk, ending, transcript)
+            if not ended.changed:
+                log.warning(
+                    "Call %s ended after it was recorded as %s; keeping that.", call.call_id, ended.status
+                )
+                return ended.status
             if settle is not None:
-                settle(conn, changes["status"])
-        if marked:
-            enqueue_analytics(self.settings, call.call_pk)
-        return str(changes["status"])
+                settle(conn, ended.status)
+        if ended.marked:
+            self.jobs.enqueue(call.call_pk)
+        return ended.status
 
     def _record_failure(self, call: PlannedCall, settle: Settle | None) -> None:
         try:
-            now = now_ms()
-            self._record(
-                call,
-                {
-                    "status": "failed",
-                    "disconnection_reason": "system_error",
-                    "call_failure_reason": "Dispo could not place or continue the call: see the server log.",
-                    "ended_at": now,
-                    "updated_at": now,
-                },
-                [],
-                settle,
+            ending = CallEnding.system_error(
+                "Dispo could not place or continue the call: see the server log.", now_ms()
             )
+            self._record(call, ending, [], settle)
         except Exception:
             log.exception("Could not record the failure of call %s", call.call_id)
 

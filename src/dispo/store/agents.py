@@ -27,6 +27,11 @@ def get_agent(conn: Connection, org_id: str, agent_id: str) -> Row | None:
     return conn.execute(stmt).mappings().first()
 
 
+def agent_by_id(conn: Connection, agent_id: str) -> Row:
+    """The agent a call names, whatever its organization (raises when there is none)."""
+    return conn.execute(select(agents).where(agents.c.id == agent_id)).mappings().one()
+
+
 def list_agents(
     conn: Connection,
     org_id: str,

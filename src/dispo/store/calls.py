@@ -1,7 +1,10 @@
 """Call-log queries: one page of a filtered list, calls by id, and the writes.
 
 Every write goes through ``insert_call``/``update_call`` so that the rollups behind list totals
-(``store/counts.py``) stay exact.
+(``store/counts.py``) stay exact. A call ends in one place, :func:`end_call` (status, duration,
+cost, latencies, reason, transcript, analytics pending, in the caller's transaction); a call
+stored already ended (an import, a webhook that reports a whole call) goes through
+:func:`insert_ended_call`.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from sqlalchemy import (
     tuple_,
 )
 
+from dispo.calls import TERMINAL_STATUSES, CallEnding, CallStatus, CallType
 from dispo.errors import BadRequest
+from dispo.store.analytics_jobs import mark_pending
 from dispo.store.counts import bump, count_calls, count_key, rebuild_counts
 from dispo.store.filters import DURATION_BUCKETS, CallFilter, conditions, has_duration_terms
-from dispo.store.tables import analytics_results, calls, transcript_messages
+from dispo.store.tables import analytics_results, calls, organizations, transcript_messages
 from dispo.types import Row
 
 __all__ = [
@@ -38,12 +43,19 @@ __all__ = [
     "CallFilter",
     "CallPage",
     "Cursor",
+    "Ended",
     "SortKey",
     "SortOrder",
+    "append_transcript",
+    "call_status",
+    "calls_matching",
     "count_calls",
+    "end_call",
     "get_call",
     "get_calls_by_ids",
+    "idle_chats",
     "insert_call",
+    "insert_ended_call",
     "list_calls",
     "list_statements",
     "load_latest_analytics",
@@ -264,6 +276,21 @@ def get_calls_by_ids(conn: Connection, org_id: str, call_ids: Iterable[str]) -> 
     return out
 
 
+def calls_matching(conn: Connection, f: CallFilter, *, statuses: Sequence[str], limit: int) -> list[Row]:
+    """``pk``, ``id``, ``call_id``, ``agent_id`` and ``status`` of up to ``limit`` calls matching ``f``
+    whose status is one of ``statuses``, oldest first (re-analysis picks calls with it)."""
+    c = calls.c
+    where = conditions(f, date_from=f.date_from, date_to=f.date_to)
+    where.append(c.status.in_(statuses))
+    stmt = (
+        select(c.pk, c.id, c.call_id, c.agent_id, c.status)
+        .where(*where)
+        .order_by(c.created_at, c.pk)
+        .limit(limit)
+    )
+    return list(conn.execute(stmt).mappings())
+
+
 def insert_call(
     conn: Connection,
     values: Row,
@@ -305,3 +332,96 @@ def mean_latency(values: Row) -> float:
         if v is not None
     ]
     return sum(measured) / len(measured) if measured else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Calls as they happen: status, transcript, the end
+
+
+def call_status(conn: Connection, pk: int) -> str:
+    """The call's status (the call must exist)."""
+    return str(conn.execute(select(calls.c.status).where(calls.c.pk == pk)).scalar_one())
+
+
+def append_transcript(
+    conn: Connection, call_pk: int, turns: Sequence[Row], first_seq: int | None = None
+) -> None:
+    """Add ``turns`` (``role``, ``content``, ``timestamp``, ``latency_ms``) to the call's transcript,
+    numbered from ``first_seq``; None numbers them after the last turn stored."""
+    if not turns:
+        return
+    if first_seq is None:
+        t = transcript_messages.c
+        last = conn.execute(
+            select(t.seq).where(t.call_pk == call_pk).order_by(t.seq.desc()).limit(1)
+        ).scalar()
+        first_seq = int(last if last is not None else -1) + 1
+    conn.execute(
+        transcript_messages.insert(),
+        [{"call_pk": call_pk, "seq": first_seq + i, **turn} for i, turn in enumerate(turns)],
+    )
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What :func:`end_call` did: the call's status and reason after it, whether it wrote them
+    (``changed``: False when the call had already ended), and whether its analytics were marked
+    pending (``marked``: enqueue the job after the commit)."""
+
+    status: str
+    reason: str | None
+    changed: bool
+    marked: bool
+
+
+def end_call(conn: Connection, call_pk: int, ending: CallEnding, transcript: Sequence[Row] = ()) -> Ended:
+    """End a call in the caller's transaction: its terminal status, times, duration, cost,
+    latencies and disconnection reason (``ending``), the rest of its ``transcript``, and its
+    analytics marked pending.
+
+    A call that has already ended (a terminal status) is left as it is: the row is the record, and
+    whoever ended it first settled it. The row is locked (PostgreSQL) until the commit, so two
+    enders cannot both write.
+    """
+    c = calls.c
+    current = conn.execute(
+        select(c.status, c.disconnection_reason).where(c.pk == call_pk).with_for_update()
+    ).one()
+    if current.status in TERMINAL_STATUSES:
+        return Ended(str(current.status), current.disconnection_reason, changed=False, marked=False)
+    append_transcript(conn, call_pk, transcript)
+    values = ending.values()
+    update_call(conn, call_pk, values)
+    marked = mark_pending(conn, call_pk)
+    return Ended(values["status"], values["disconnection_reason"], changed=True, marked=marked)
+
+
+def insert_ended_call(conn: Connection, values: Row, transcript: Sequence[Row] = ()) -> tuple[int, bool]:
+    """``insert_call`` for a call stored already ended (imports, webhooks that report a whole call),
+    marking its analytics pending when its status is terminal. Returns ``(pk, marked)``: enqueue
+    the job after the commit when marked."""
+    pk = insert_call(conn, values, transcript)
+    if values.get("status") in TERMINAL_STATUSES:
+        return pk, mark_pending(conn, pk)
+    return pk, False
+
+
+def idle_chats(conn: Connection, updated_before: int, limit: int) -> list[tuple[str, str]]:
+    """``(org_id, call_id)`` of chats in progress not updated since ``updated_before``, at most
+    ``limit`` per organization."""
+    c = calls.c
+    out: list[tuple[str, str]] = []
+    # Per organization, so that ix_calls_org_status_created finds the few calls in progress.
+    for (org_id,) in conn.execute(select(organizations.c.id)).all():
+        rows = conn.execute(
+            select(c.org_id, c.call_id)
+            .where(
+                c.org_id == org_id,
+                c.status == CallStatus.IN_PROGRESS,
+                c.type == CallType.CHAT,
+                c.updated_at < updated_before,
+            )
+            .limit(limit)
+        ).all()
+        out += [(str(r.org_id), str(r.call_id)) for r in rows]
+    return out

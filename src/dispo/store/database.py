@@ -73,6 +73,11 @@ class Database:
             with conn.begin():
                 yield conn
 
+    def ping(self) -> None:
+        """Run a trivial query: raises when the database cannot be reached."""
+        with self.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def dispose(self) -> None:
         self.engine.dispose()
 

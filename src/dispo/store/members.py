@@ -31,7 +31,6 @@ m = campaign_members.c
 RETRYABLE = ("no_answer", "busy", "failed")
 # Campaign states in which a failed attempt is queued again (a paused one resumes later).
 RETRYING_CAMPAIGN_STATUSES = ("running", "paused")
-TERMINAL_CALL_STATUSES = ("completed", "failed", "no_answer", "busy", "cancelled")
 
 
 @dataclass(frozen=True)

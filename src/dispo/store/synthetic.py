@@ -160,100 +160,126 @@ def generate(
     start = end - days * DAY_MS
     statuses = list(STATUS_WEIGHTS)
     weights = list(STATUS_WEIGHTS.values())
-    campaign_ids = list(fleet.campaigns)
     # Sorted arrival times so that pk order follows time, as in a live system.
     times = sorted(_arrival(rng, start, end) for _ in range(n))
     for created in times:
-        status = rng.choices(statuses, weights)[0]
-        campaign_id = rng.choice(campaign_ids) if campaign_ids and rng.random() < 0.7 else None
-        if campaign_id is not None:
-            agent_id, call_type = fleet.campaigns[campaign_id], "telephony_outbound"
-        else:
-            agent_id = rng.choice(fleet.agent_ids)
-            call_type = rng.choices(("telephony_inbound", "telephony_outbound", "chat"), (5, 3, 2))[0]
-        customer = f"{rng.choice(COUNTRY_PREFIXES)}{rng.randrange(10**6, 10**7)}"
-        org_number = rng.choice(fleet.org_numbers)
-        if call_type == "chat":
-            from_number = to_number = None
-        elif call_type == "telephony_inbound":
-            from_number, to_number = customer, org_number
-        else:
-            from_number, to_number = org_number, customer
-        connected = status in ("completed", "in_progress")
-        duration = 0.0
-        reason: str | None = None
-        if status == "completed":
-            duration = round(min(1800.0, max(4.0, rng.lognormvariate(math.log(95), 0.9))), 1)
-            reason = rng.choices(("user_hangup", "agent_hangup", "timeout"), (55, 35, 10))[0]
-        elif status in ("no_answer", "busy"):
-            reason = "dial_no_answer"
-        elif status == "failed":
-            reason = rng.choice(("connection_error", "system_error"))
-        call_id = f"CALL-{created}-{rng.getrandbits(24):06x}"
-        row: dict[str, Any] = {
-            "id": _object_id(rng, created),
-            "call_id": call_id,
-            "org_id": org_id,
-            "agent_id": agent_id,
-            "campaign_id": campaign_id,
-            "type": call_type,
-            "status": status,
-            "disconnection_reason": reason,
-            "call_failure_reason": "Carrier rejected the call (SIP 503)" if status == "failed" else None,
-            "from_number": from_number,
-            "to_number": to_number,
-            "duration": duration,
-            "call_cost": round(duration / 60 * 1.5, 4),
-            "recording_url": None,
-            "recording_dual_url": None,
-            "retry_count": rng.choices((0, 1, 2), (85, 10, 5))[0] if campaign_id else 0,
-            "variables": {"customer_name": "Jordan"} if campaign_id else None,
-            "avg_transcriber_latency": round(rng.uniform(80, 250), 1) if connected else None,
-            "avg_agent_latency": round(rng.uniform(300, 1200), 1) if connected else None,
-            "avg_synthesizer_latency": round(rng.uniform(90, 320), 1) if connected else None,
-            "analytics_status": "completed" if status == "completed" else None,
-            "started_at": created if connected else None,
-            "ended_at": created + int(duration * 1000) if status == "completed" else None,
-            "created_at": created,
-            "updated_at": created + int(duration * 1000) + 1000,
-        }
-        row["avg_latency"] = call_store.mean_latency(row)
-        transcript: list[dict[str, Any]] = []
-        if connected and with_transcripts:
-            turns = rng.randint(10, 40)
-            step = max(1000, int(duration * 1000) // turns)
-            for t in range(turns):
-                lines = AGENT_LINES if t % 2 == 0 else USER_LINES
-                transcript.append(
-                    {
-                        "role": "agent" if t % 2 == 0 else "user",
-                        "content": rng.choice(lines),
-                        "timestamp": created + t * step,
-                    }
-                )
-        analytics = None
-        if status == "completed":
-            interested = rng.choice(("yes", "no", "unclear"))
-            analytics = {
-                "summary": rng.choice(SUMMARIES),
-                "disposition_metrics": [
-                    {
-                        "identifier": "user_interested",
-                        "value": interested,
-                        "confidence": 0.9,
-                        "reasoning": "The user said so.",
-                    },
-                    {
-                        "identifier": "user_name",
-                        "value": "Jordan Lee",
-                        "confidence": 0.95,
-                        "reasoning": "The user said 'My name is Jordan Lee'.",
-                    },
-                ],
-                "model": "synthetic",
-                "created_at": row["updated_at"] + 5000,
-            }
+        # The draws from rng keep their order (status, route, numbers, outcome, ids, latencies,
+        # transcript, analytics): a seed gives the same calls as it always has.
+        row = _call_row(rng, org_id, fleet, created, rng.choices(statuses, weights)[0])
+        connected = row["status"] in ("completed", "in_progress")
+        transcript = _transcript(rng, created, row["duration"]) if connected and with_transcripts else []
+        analytics = _analytics(rng, row["updated_at"]) if row["status"] == "completed" else None
         yield row, transcript, analytics
+
+
+def _call_row(rng: random.Random, org_id: str, fleet: Fleet, created: int, status: str) -> dict[str, Any]:
+    """A call of ``status`` created at ``created``, as a ``calls`` row."""
+    campaign_id, agent_id, call_type = _route(rng, fleet)
+    from_number, to_number = _numbers(rng, fleet, call_type)
+    connected = status in ("completed", "in_progress")
+    duration, reason = _outcome(rng, status)
+    call_id = f"CALL-{created}-{rng.getrandbits(24):06x}"
+    row: dict[str, Any] = {
+        "id": _object_id(rng, created),
+        "call_id": call_id,
+        "org_id": org_id,
+        "agent_id": agent_id,
+        "campaign_id": campaign_id,
+        "type": call_type,
+        "status": status,
+        "disconnection_reason": reason,
+        "call_failure_reason": "Carrier rejected the call (SIP 503)" if status == "failed" else None,
+        "from_number": from_number,
+        "to_number": to_number,
+        "duration": duration,
+        "call_cost": round(duration / 60 * 1.5, 4),
+        "recording_url": None,
+        "recording_dual_url": None,
+        "retry_count": rng.choices((0, 1, 2), (85, 10, 5))[0] if campaign_id else 0,
+        "variables": {"customer_name": "Jordan"} if campaign_id else None,
+        "avg_transcriber_latency": round(rng.uniform(80, 250), 1) if connected else None,
+        "avg_agent_latency": round(rng.uniform(300, 1200), 1) if connected else None,
+        "avg_synthesizer_latency": round(rng.uniform(90, 320), 1) if connected else None,
+        "analytics_status": "completed" if status == "completed" else None,
+        "started_at": created if connected else None,
+        "ended_at": created + int(duration * 1000) if status == "completed" else None,
+        "created_at": created,
+        "updated_at": created + int(duration * 1000) + 1000,
+    }
+    row["avg_latency"] = call_store.mean_latency(row)
+    return row
+
+
+def _route(rng: random.Random, fleet: Fleet) -> tuple[str | None, str, str]:
+    """``(campaign id or None, agent id, call type)``: most calls belong to a campaign (outbound)."""
+    campaign_ids = list(fleet.campaigns)
+    campaign_id = rng.choice(campaign_ids) if campaign_ids and rng.random() < 0.7 else None
+    if campaign_id is not None:
+        return campaign_id, fleet.campaigns[campaign_id], "telephony_outbound"
+    agent_id = rng.choice(fleet.agent_ids)
+    call_type = rng.choices(("telephony_inbound", "telephony_outbound", "chat"), (5, 3, 2))[0]
+    return None, agent_id, call_type
+
+
+def _numbers(rng: random.Random, fleet: Fleet, call_type: str) -> tuple[str | None, str | None]:
+    """``(from, to)``: the customer and one of the organization's numbers, by direction."""
+    customer = f"{rng.choice(COUNTRY_PREFIXES)}{rng.randrange(10**6, 10**7)}"
+    org_number = rng.choice(fleet.org_numbers)
+    if call_type == "chat":
+        return None, None
+    if call_type == "telephony_inbound":
+        return customer, org_number
+    return org_number, customer
+
+
+def _outcome(rng: random.Random, status: str) -> tuple[float, str | None]:
+    """``(duration in seconds, disconnection reason)`` of a call that ended with ``status``."""
+    if status == "completed":
+        duration = round(min(1800.0, max(4.0, rng.lognormvariate(math.log(95), 0.9))), 1)
+        return duration, rng.choices(("user_hangup", "agent_hangup", "timeout"), (55, 35, 10))[0]
+    if status in ("no_answer", "busy"):
+        return 0.0, "dial_no_answer"
+    if status == "failed":
+        return 0.0, rng.choice(("connection_error", "system_error"))
+    return 0.0, None
+
+
+def _transcript(rng: random.Random, created: int, duration: float) -> list[dict[str, Any]]:
+    """10 to 40 turns, agent first, spread over the call."""
+    turns = rng.randint(10, 40)
+    step = max(1000, int(duration * 1000) // turns)
+    return [
+        {
+            "role": "agent" if t % 2 == 0 else "user",
+            "content": rng.choice(AGENT_LINES if t % 2 == 0 else USER_LINES),
+            "timestamp": created + t * step,
+        }
+        for t in range(turns)
+    ]
+
+
+def _analytics(rng: random.Random, updated_at: int) -> dict[str, Any]:
+    """An analytics result for a completed call: a summary and two disposition metrics."""
+    interested = rng.choice(("yes", "no", "unclear"))
+    return {
+        "summary": rng.choice(SUMMARIES),
+        "disposition_metrics": [
+            {
+                "identifier": "user_interested",
+                "value": interested,
+                "confidence": 0.9,
+                "reasoning": "The user said so.",
+            },
+            {
+                "identifier": "user_name",
+                "value": "Jordan Lee",
+                "confidence": 0.95,
+                "reasoning": "The user said 'My name is Jordan Lee'.",
+            },
+        ],
+        "model": "synthetic",
+        "created_at": updated_at + 5000,
+    }
 
 
 def insert_calls(

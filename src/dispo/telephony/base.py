@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from dispo.calls import CallStatus, DisconnectReason
 from dispo.errors import ProviderError as ProviderError  # defined in the error tree, kept importable here
 
 if TYPE_CHECKING:
@@ -43,10 +44,10 @@ class DialOutcome(StrEnum):
 
 # (status, disconnectionReason) of a call whose dial did not connect. Atoms has no "busy" reason:
 # a busy line is a dial that nobody answered.
-UNCONNECTED: dict[DialOutcome, tuple[str, str]] = {
-    DialOutcome.NO_ANSWER: ("no_answer", "dial_no_answer"),
-    DialOutcome.BUSY: ("busy", "dial_no_answer"),
-    DialOutcome.FAILED: ("failed", "connection_error"),
+UNCONNECTED: dict[DialOutcome, tuple[CallStatus, DisconnectReason]] = {
+    DialOutcome.NO_ANSWER: (CallStatus.NO_ANSWER, DisconnectReason.DIAL_NO_ANSWER),
+    DialOutcome.BUSY: (CallStatus.BUSY, DisconnectReason.DIAL_NO_ANSWER),
+    DialOutcome.FAILED: (CallStatus.FAILED, DisconnectReason.CONNECTION_ERROR),
 }
 
 EventKind = Literal["dialing", "ringing", "answered", "no_answer", "busy", "failed", "hangup"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
+from sqlalchemy import Connection
 from starlette.responses import Response
 
 from dispo.analytics.config import parse_metrics
@@ -107,7 +108,8 @@ def render_agent(row: Row) -> dict[str, Any]:
     }
 
 
-def _agent_or_404(conn: Any, org_id: str, agent_id: str) -> Row:
+def agent_or_404(conn: Connection, org_id: str, agent_id: str) -> Row:
+    """The organization's agent ``agent_id``, or a 404 that says where to find its agents."""
     row = store.get_agent(conn, org_id, agent_id) if is_object_id(agent_id) else None
     if row is None:
         raise NotFound(f"No agent {agent_id} in this organization: list agents with GET /agent.")
@@ -157,7 +159,7 @@ def list_agents(
 )
 def get_agent(agent_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.read() as conn:
-        return ok(render_agent(_agent_or_404(conn, org_id, agent_id)))
+        return ok(render_agent(agent_or_404(conn, org_id, agent_id)))
 
 
 @router.patch(
@@ -169,7 +171,7 @@ def get_agent(agent_id: str, db: DbDep, org_id: OrgDep) -> Response:
 )
 def update_agent(agent_id: str, db: DbDep, org_id: OrgDep, body: JsonBody) -> Response:
     with db.write() as conn:
-        row = _agent_or_404(conn, org_id, agent_id)
+        row = agent_or_404(conn, org_id, agent_id)
         values = _agent_values(parse(AgentUpdate, body))
         if "extra" in values:
             values["extra"] = {**(row["extra"] or {}), **values["extra"]}
@@ -190,7 +192,7 @@ def archive_agent(
     on: bool = Query(True, description="true archives, false restores."),
 ) -> Response:
     with db.write() as conn:
-        row = _agent_or_404(conn, org_id, agent_id)
+        row = agent_or_404(conn, org_id, agent_id)
         archived = row["archived_at"] is not None
         if on and archived:
             raise Conflict(f"Agent {agent_id} is already archived; restore it with ?on=false.")
@@ -230,7 +232,7 @@ def render_config(row: Row | None) -> dict[str, Any]:
 )
 def get_post_call_config(agent_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.read() as conn:
-        _agent_or_404(conn, org_id, agent_id)
+        agent_or_404(conn, org_id, agent_id)
         return ok(render_config(store.latest_analytics_config(conn, agent_id)))
 
 
@@ -243,7 +245,7 @@ def get_post_call_config(agent_id: str, db: DbDep, org_id: OrgDep) -> Response:
 )
 def list_post_call_config_versions(agent_id: str, db: DbDep, org_id: OrgDep) -> Response:
     with db.read() as conn:
-        _agent_or_404(conn, org_id, agent_id)
+        agent_or_404(conn, org_id, agent_id)
         return ok({"versions": [render_config(r) for r in store.analytics_config_versions(conn, agent_id)]})
 
 
@@ -271,7 +273,7 @@ def list_post_call_config_versions(agent_id: str, db: DbDep, org_id: OrgDep) -> 
 def set_post_call_config(agent_id: str, db: DbDep, org_id: OrgDep, body: JsonBody) -> Response:
     with db.write() as conn:
         # Ownership first: another organization's agent is a 404 whatever the body says.
-        _agent_or_404(conn, org_id, agent_id)
+        agent_or_404(conn, org_id, agent_id)
         config = parse(AnalyticsConfigUpdate, body)
         given = config.model_fields_set
         metrics = parse_metrics(config.disposition_metrics) if "disposition_metrics" in given else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -95,65 +96,21 @@ def parse_contacts_csv(raw: bytes, phone_column: str) -> list[Member]:
 
     Rows are numbered as a spreadsheet numbers them: the header is row 1.
     """
-    if len(raw) > MAX_CSV_BYTES:
-        raise ValidationFailed(
-            f"The CSV is larger than {MAX_CSV_BYTES // (1024 * 1024)} MiB: split it, create the audience "
-            "from the first part and add the rest with POST /audience/{id}/members."
-        )
+    reader = csv.reader(io.StringIO(_csv_text(raw), newline=""), strict=True)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed(
-            "The CSV is not UTF-8 text: save it as CSV UTF-8 and upload it again."
-        ) from None
-    if "\x00" in text:
-        raise ValidationFailed("The CSV contains NUL characters: it looks like a binary file; upload a CSV.")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader, None)
-        while header is not None and not any(cell.strip() for cell in header):
-            header = next(reader, None)  # blank lines before the header
-        if header is None:
-            raise ValidationFailed(
-                f"The CSV is empty: its first line must be a header such as firstName,lastName,{phone_column}."
-            )
-        columns = [cell.strip() for cell in header]
-        _check_header(columns, phone_column)
+        columns = _read_header(reader, phone_column)
         phone_index = columns.index(phone_column)
         members: list[Member] = []
         problems: list[str] = []
         first_row_of: dict[str, int] = {}
         for cells in reader:
-            row_number = reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue  # blank line
-            if len(cells) != len(columns):
-                problems.append(
-                    f"Row {row_number} has {len(cells)} values but the header has {len(columns)} columns: "
-                    'put values that contain commas in double quotes ("Lee, Jr.").'
-                )
+            member = _csv_member(reader.line_num, cells, columns, phone_index, first_row_of)
+            if isinstance(member, str):
+                problems.append(member)
                 continue
-            raw_phone = cells[phone_index].strip()
-            if not raw_phone:
-                problems.append(f"Row {row_number} has no {phone_column}: fill it in or delete the row.")
-                continue
-            phone = to_e164(raw_phone)
-            if phone is None:
-                problems.append(
-                    f"Row {row_number}: {raw_phone!r} is not a valid E.164 phone number: write it with "
-                    f"the country code, e.g. {EXAMPLE}."
-                )
-                continue
-            if phone in first_row_of:
-                problems.append(
-                    f"Row {row_number} repeats {phone} from row {first_row_of[phone]}: numbers must be "
-                    "unique within an audience; delete the duplicate row."
-                )
-                continue
-            first_row_of[phone] = row_number
-            data = {column: cell.strip() for column, cell in zip(columns, cells, strict=True)}
-            data[phone_column] = phone
-            members.append((phone, data))
+            members.append(member)
             if len(members) > MAX_MEMBERS:
                 raise ValidationFailed(
                     f"The CSV has more than {MAX_MEMBERS} contacts: split it, create the audience from the "
@@ -171,6 +128,69 @@ def parse_contacts_csv(raw: bytes, phone_column: str) -> list[Member]:
             f"The CSV has a header but no contacts: add one row per contact under firstName,lastName,{phone_column}."
         )
     return members
+
+
+def _csv_text(raw: bytes) -> str:
+    """The upload as text: at most MAX_CSV_BYTES of UTF-8 (a BOM allowed), no NUL."""
+    if len(raw) > MAX_CSV_BYTES:
+        raise ValidationFailed(
+            f"The CSV is larger than {MAX_CSV_BYTES // (1024 * 1024)} MiB: split it, create the audience "
+            "from the first part and add the rest with POST /audience/{id}/members."
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed(
+            "The CSV is not UTF-8 text: save it as CSV UTF-8 and upload it again."
+        ) from None
+    if "\x00" in text:
+        raise ValidationFailed("The CSV contains NUL characters: it looks like a binary file; upload a CSV.")
+    return text
+
+
+def _read_header(reader: Iterator[list[str]], phone_column: str) -> list[str]:
+    """The column names of the first non-blank line, checked (see ``_check_header``)."""
+    header = next(reader, None)
+    while header is not None and not any(cell.strip() for cell in header):
+        header = next(reader, None)  # blank lines before the header
+    if header is None:
+        raise ValidationFailed(
+            f"The CSV is empty: its first line must be a header such as firstName,lastName,{phone_column}."
+        )
+    columns = [cell.strip() for cell in header]
+    _check_header(columns, phone_column)
+    return columns
+
+
+def _csv_member(
+    row_number: int, cells: list[str], columns: list[str], phone_index: int, first_row_of: dict[str, int]
+) -> Member | str:
+    """Row ``row_number`` as a member, or the problem with it. ``first_row_of`` maps each number
+    seen so far to its row (this row's is added), to refuse repeats."""
+    phone_column = columns[phone_index]
+    if len(cells) != len(columns):
+        return (
+            f"Row {row_number} has {len(cells)} values but the header has {len(columns)} columns: "
+            'put values that contain commas in double quotes ("Lee, Jr.").'
+        )
+    raw_phone = cells[phone_index].strip()
+    if not raw_phone:
+        return f"Row {row_number} has no {phone_column}: fill it in or delete the row."
+    phone = to_e164(raw_phone)
+    if phone is None:
+        return (
+            f"Row {row_number}: {raw_phone!r} is not a valid E.164 phone number: write it with "
+            f"the country code, e.g. {EXAMPLE}."
+        )
+    if phone in first_row_of:
+        return (
+            f"Row {row_number} repeats {phone} from row {first_row_of[phone]}: numbers must be "
+            "unique within an audience; delete the duplicate row."
+        )
+    first_row_of[phone] = row_number
+    data = {column: cell.strip() for column, cell in zip(columns, cells, strict=True)}
+    data[phone_column] = phone
+    return phone, data
 
 
 def _check_header(columns: list[str], phone_column: str) -> None:

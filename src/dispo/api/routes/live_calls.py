@@ -8,14 +8,16 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from starlette.responses import Response
 
+from dispo.analytics.jobs import Jobs
 from dispo.api.auth import authenticate
 from dispo.api.bodies import JsonBody
 from dispo.api.contract import ContractRoute, json_body
 from dispo.api.deps import DbDep, OrgDep, SettingsDep
 from dispo.api.responses import ok
+from dispo.api.routes.agents import agent_or_404
 from dispo.api.schemas import (
     AUTHED,
     WITH_BODY,
@@ -28,16 +30,17 @@ from dispo.api.schemas import (
     errors,
     parse,
 )
+from dispo.calls import CallStatus, DisconnectReason
 from dispo.config import Settings
 from dispo.errors import DispoError, NotFound, ValidationFailed
-from dispo.ids import is_call_id, is_object_id
+from dispo.ids import is_call_id
 from dispo.phones import EXAMPLE, to_e164
 from dispo.runtime import chat
 from dispo.runtime.dialogue import Brain, Turn
 from dispo.runtime.runner import CallRunner, PlannedCall, new_call_values
 from dispo.store import calls as call_store
+from dispo.store import phone_numbers as phone_store
 from dispo.store.database import Database
-from dispo.store.tables import agents, phone_numbers
 from dispo.timeutil import ms_to_iso, now_ms
 from dispo.types import Row
 
@@ -46,19 +49,12 @@ log = logging.getLogger("dispo.api")
 
 
 def _agent(conn: Connection, org_id: str, agent_id: Any) -> Row:
+    """The agent to call or chat with: one of the organization's, not archived."""
     if not isinstance(agent_id, str) or not agent_id:
         raise ValidationFailed(
             'agentId is required: the id of one of your agents, e.g. {"agentId": "696e…"}.'
         )
-    row = (
-        conn.execute(select(agents).where(agents.c.id == agent_id, agents.c.org_id == org_id))
-        .mappings()
-        .first()
-        if is_object_id(agent_id)
-        else None
-    )
-    if row is None:
-        raise NotFound(f"No agent {agent_id} in this organization: list agents with GET /agent.")
+    row = agent_or_404(conn, org_id, agent_id)
     if row["archived_at"] is not None:
         raise ValidationFailed(
             f"Agent {agent_id} is archived: restore it with DELETE /agent/{agent_id}/archive?on=false."
@@ -68,14 +64,7 @@ def _agent(conn: Connection, org_id: str, agent_id: Any) -> Row:
 
 def _from_number(conn: Connection, org_id: str, agent_id: str) -> Row | None:
     """The number to call from: one assigned to the agent, else the organization's first active one."""
-    p = phone_numbers.c
-    rows = list(
-        conn.execute(
-            select(phone_numbers)
-            .where(p.org_id == org_id, p.is_active.is_(True))
-            .order_by(p.created_at, p.id)
-        ).mappings()
-    )
+    rows = [r for r in phone_store.list_numbers(conn, org_id) if r["is_active"]]
     return next((r for r in rows if r["agent_id"] == agent_id), rows[0] if rows else None)
 
 
@@ -110,7 +99,7 @@ def start_outbound_call(
             agent_id=agent["id"],
             to_number=number,
             from_number=source["phone_number"] if source else None,
-            status="in_queue",
+            status=CallStatus.IN_QUEUE,
             variables=variables,
         )
         pk = call_store.insert_call(conn, values)
@@ -166,7 +155,8 @@ def start_chat(
     variables = dict(start.variables or {})
     with db.read() as conn:
         agent = _agent(conn, org_id, start.agent_id)
-    state = chat.start(db, settings, org_id, agent, variables, _runner(request).brain_factory)
+    runner = _runner(request)
+    state = chat.start(db, settings, runner.jobs, org_id, agent, variables, runner.brain_factory)
     return ok(_chat_answer(state, state.turns))
 
 
@@ -180,11 +170,12 @@ def start_chat(
 def send_chat_message(
     request: Request, call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody
 ) -> Response:
+    runner = _runner(request)
     with chat.chat_lock(_chat_id(call_id)):
         state, _ = chat.load(db, org_id, call_id)
         message = parse(ChatMessageCreate, body).message
         turns = chat.user_says(
-            db, settings, state, message.strip(), _runner(request).brain_factory(state.profile)
+            db, settings, runner.jobs, state, message.strip(), runner.brain_factory(state.profile)
         )
     return ok(_chat_answer(state, turns))
 
@@ -195,11 +186,11 @@ def send_chat_message(
     response_model=Envelope[ChatPublic],
     responses=errors(*AUTHED, 404, 409),
 )
-def end_chat(call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> Response:
+def end_chat(request: Request, call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> Response:
     with chat.chat_lock(_chat_id(call_id)):
         state, _ = chat.load(db, org_id, call_id)
         if not state.ended:
-            chat.end(db, settings, state, "user_hangup")
+            chat.end(db, settings, _runner(request).jobs, state, DisconnectReason.USER_HANGUP)
     return ok(_chat_answer(state, []))
 
 
@@ -208,11 +199,11 @@ def end_chat(call_id: str, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> 
 
 
 def _locked_user_says(
-    db: Database, settings: Settings, state: chat.ChatState, text: str, brain: Brain
+    db: Database, settings: Settings, jobs: Jobs, state: chat.ChatState, text: str, brain: Brain
 ) -> list[Turn]:
     # Under the chat's lock, as over HTTP: the idle sweep (chat.IdleSweeper) takes it too.
     with chat.chat_lock(state.call_id):
-        return chat.user_says(db, settings, state, text, brain)
+        return chat.user_says(db, settings, jobs, state, text, brain)
 
 
 @router.websocket("/conversation/chat/ws")
@@ -236,7 +227,7 @@ async def chat_socket(websocket: WebSocket) -> None:
         def open_chat() -> chat.ChatState:
             with db.read() as conn:
                 agent = _agent(conn, org_id, agent_id)
-            return chat.start(db, settings, org_id, agent, variables, runner.brain_factory)
+            return chat.start(db, settings, runner.jobs, org_id, agent, variables, runner.brain_factory)
 
         state = await anyio.to_thread.run_sync(open_chat)
     except DispoError as exc:
@@ -247,7 +238,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     for turn in state.turns:
         await websocket.send_json({"type": "message", **_turn(turn)})
     brain = runner.brain_factory(state.profile)
-    reason: str = "user_hangup"
+    reason = DisconnectReason.USER_HANGUP
     try:
         while not state.ended:
             remaining = settings.call_max_duration_seconds - (now_ms() - state.started_ms) / 1000
@@ -257,7 +248,7 @@ async def chat_socket(websocket: WebSocket) -> None:
                     timeout=max(0.0, min(settings.call_silence_timeout_seconds, remaining)),
                 )
             except TimeoutError:
-                reason = "timeout"
+                reason = DisconnectReason.TIMEOUT
                 break
             kind = frame.get("type") if isinstance(frame, dict) else None
             if kind == "hangup":
@@ -273,7 +264,7 @@ async def chat_socket(websocket: WebSocket) -> None:
                 continue
             try:
                 turns = await anyio.to_thread.run_sync(
-                    _locked_user_says, db, settings, state, content.strip(), brain
+                    _locked_user_says, db, settings, runner.jobs, state, content.strip(), brain
                 )
             except DispoError as exc:
                 # The model failed or its worker died (ModelCrashed): chat.user_says has ended the
@@ -283,9 +274,9 @@ async def chat_socket(websocket: WebSocket) -> None:
             for turn in turns[1:]:
                 await websocket.send_json({"type": "message", **_turn(turn)})
     except WebSocketDisconnect:
-        reason = "user_hangup"
+        reason = DisconnectReason.USER_HANGUP
     if not state.ended:
-        await anyio.to_thread.run_sync(chat.end, db, settings, state, reason)
+        await anyio.to_thread.run_sync(chat.end, db, settings, runner.jobs, state, reason)
     try:
         await websocket.send_json(
             {"type": "ended", "conversationId": state.call_id, "disconnectionReason": state.reason}

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from dispo.analytics import jobs, reanalysis
 from dispo.api.bodies import JsonBody
 from dispo.api.contract import ContractRoute, json_body
-from dispo.api.deps import DbDep, OrgDep, SettingsDep
+from dispo.api.deps import DbDep, JobsDep, OrgDep, SettingsDep
 from dispo.api.responses import ok
 from dispo.api.schemas import WITH_BODY, Envelope, ReanalyzePublic, ReanalyzeRequest, errors, parse
 from dispo.errors import ValidationFailed
@@ -38,7 +38,9 @@ _SHOWN_IDS = 100
         {"filters": {"agentIds": ["6b018a82b38fd67804d54c9f"], "dateFrom": "7 days ago"}, "configVersion": 2},
     ),
 )
-def reanalyze_conversations(db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody) -> Response:
+def reanalyze_conversations(
+    db: DbDep, org_id: OrgDep, settings: SettingsDep, analytics_jobs: JobsDep, body: JsonBody
+) -> Response:
     request = parse(ReanalyzeRequest, body)
     call_ids, filters, version = request.call_ids, request.filters, request.config_version
     if (call_ids is None) == (filters is None):
@@ -52,7 +54,7 @@ def reanalyze_conversations(db: DbDep, org_id: OrgDep, settings: SettingsDep, bo
             f"callIds lists {len(call_ids)} ids; at most {most} are allowed per request (DISPO_REANALYZE_MAX): "
             "send them in batches, or run `dispo analytics rerun` on the server."
         )
-    call_filter = reanalysis.parse_filters(org_id, filters) if filters is not None else None
+    call_filter = reanalysis.parse_filters(org_id, filters.query()) if filters is not None else None
     with db.write() as conn:
         if call_filter is not None:
             rows = reanalysis.select_by_filter(conn, call_filter, limit=most)
@@ -61,7 +63,7 @@ def reanalyze_conversations(db: DbDep, org_id: OrgDep, settings: SettingsDep, bo
             rows = reanalysis.select_by_ids(conn, org_id, call_ids)
         reanalysis.mark_for_reanalysis(conn, rows, config_version=version)
     # After the commit: the rows are the durable record, the queue only carries them to workers.
-    jobs.enqueue_many(settings, [r["pk"] for r in rows], priority=jobs.PRIORITY_RERUN)
+    analytics_jobs.enqueue_many([r["pk"] for r in rows], priority=jobs.PRIORITY_RERUN)
     return ok(
         {
             "queued": len(rows),
