@@ -127,7 +127,7 @@ def measure(
     rows = 0
     for i, (sample, recording) in enumerate(plan):
         api_ms, _body = client.request(sample)
-        raw_ms = replayer.run(recording.statements)
+        raw_ms = replayer.run(recording.statements, recording.transaction)
         if i >= warmup:
             result.api_ms.append(api_ms)
             result.raw_ms.append(raw_ms)

@@ -1,11 +1,12 @@
 """The same work without the API: the SQL a request runs, replayed on a bare DB-API connection.
 
 ``Recorder`` runs a request's call-log code (``calllog.parse_list_query`` and the store's
-``list_statements``, ``count_calls``, ``load_transcripts``, ``load_latest_analytics``, …) once
-through SQLAlchemy and keeps every statement with its parameters exactly as the driver received
-them. ``Replayer`` runs those on a plain ``sqlite3`` or ``psycopg`` connection in one read
-transaction and fetches every row: the database's share of a request, with no routing, auth,
-SQLAlchemy, rendering or JSON on top.
+``list_statements``, ``count_calls``, ``call_log_entry``, ``call_log_entries``, …) once, in the
+same kind of read as the route (``Database.read``, with ``snapshot=False`` for one call by id), and
+keeps every statement with its parameters exactly as the driver received them, and whether they
+ran in a transaction. ``Replayer`` runs those on a plain ``sqlite3`` or ``psycopg`` connection,
+in one read transaction where the app had one, and fetches every row: the database's share of a
+request, with no routing, auth, SQLAlchemy, rendering or JSON on top.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Statement:
 class Recording:
     statements: tuple[Statement, ...]
     data: dict[str, Any]  # what the API would answer with, e.g. to follow nextCursor
+    transaction: bool = True  # the statements ran in one transaction (BEGIN … COMMIT)
 
 
 class Recorder:
@@ -42,21 +44,31 @@ class Recorder:
         self.db = db
         self.org_id = org_id
         self._statements: list[Statement] | None = None
+        self._transaction = False
         event.listen(db.engine, "before_cursor_execute", self._on_execute)
 
     def _on_execute(
-        self, _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+        self, _conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
     ) -> None:
-        # BEGIN is Dispo's SQLite transaction opener; the replay opens its own transaction.
-        if self._statements is not None and statement.strip().upper() != "BEGIN":
-            self._statements.append(Statement(statement, parameters))
+        if self._statements is None:
+            return
+        # BEGIN is Dispo's SQLite transaction opener; psycopg opens one itself unless in autocommit.
+        # The replay opens its own transaction where the app had one.
+        if statement.strip().upper() == "BEGIN":
+            self._transaction = True
+            return
+        if not self.db.is_sqlite and not cursor.connection.autocommit:
+            self._transaction = True
+        self._statements.append(Statement(statement, parameters))
 
     def record(self, sample: Sample) -> Recording:
         self._statements = []
+        self._transaction = False
         try:
-            with self.db.read() as conn:
+            # As the route reads: one call by id needs no common snapshot (routes/conversations.py).
+            with self.db.read(snapshot=sample.kind != "get") as conn:
                 data = run_sample(conn, self.org_id, sample)
-            return Recording(tuple(self._statements), data)
+            return Recording(tuple(self._statements), data, self._transaction)
         finally:
             self._statements = None
 
@@ -76,7 +88,7 @@ def run_sample(conn: Any, org_id: str, sample: Sample) -> dict[str, Any]:
 class Replayer:
     """Replays recorded statements on a raw connection; ``run`` returns milliseconds."""
 
-    def run(self, statements: tuple[Statement, ...]) -> float:
+    def run(self, statements: tuple[Statement, ...], transaction: bool = True) -> float:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -97,13 +109,15 @@ class SqliteReplayer(Replayer):
         for pragma in _SQLITE_PRAGMAS:
             self.conn.execute(pragma)
 
-    def run(self, statements: tuple[Statement, ...]) -> float:
+    def run(self, statements: tuple[Statement, ...], transaction: bool = True) -> float:
         conn = self.conn
         started = time.perf_counter()
-        conn.execute("BEGIN")
+        if transaction:
+            conn.execute("BEGIN")
         for s in statements:
             conn.execute(s.sql, s.params).fetchall()
-        conn.execute("COMMIT")
+        if transaction:
+            conn.execute("COMMIT")
         return (time.perf_counter() - started) * 1000
 
     def close(self) -> None:
@@ -116,14 +130,16 @@ class PostgresReplayer(Replayer):
         # Session settings as the server's (store/database.py): JIT off.
         self.conn = psycopg.connect(conninfo, options="-c jit=off")
 
-    def run(self, statements: tuple[Statement, ...]) -> float:
+    def run(self, statements: tuple[Statement, ...], transaction: bool = True) -> float:
         conn = self.conn
+        conn.autocommit = not transaction  # as the app ran them (Database.read(snapshot=False))
         started = time.perf_counter()
         with conn.cursor() as cur:
             for s in statements:
                 cur.execute(s.sql, s.params)
                 cur.fetchall()
-        conn.commit()
+        if transaction:
+            conn.commit()
         return (time.perf_counter() - started) * 1000
 
     def close(self) -> None:

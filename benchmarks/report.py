@@ -209,9 +209,10 @@ def markdown(run: Report) -> str:
         f"over {run.samples} requests per case after {run.warmup} warm-up requests, sent one at a time "
         "to the real app (uvicorn, one worker, in its own process).",
         "- **raw SQL p50**: the same requests' SQL — recorded at the driver while the store code "
-        "(`parse_list_query`, `list_statements`, `count_calls`, `load_transcripts`, "
-        "`load_latest_analytics`, …) ran once through SQLAlchemy — replayed on a bare `sqlite3` / "
-        "`psycopg` connection in one read transaction, fetching every row. The API request and its "
+        "(`parse_list_query`, `list_statements`, `count_statement`, `call_log_entry`, "
+        "`call_log_entries`, …) ran once in the route's kind of read — replayed on a bare `sqlite3` / "
+        "`psycopg` connection in one read transaction (none where the app reads one statement "
+        "without one: a single call on PostgreSQL), fetching every row. The API request and its "
         "replay run back to back, so both see the same cache. The API key lookup is not in the raw "
         "figure: it is API work.",
         f"- **ratio** = API p50 / raw SQL p50 (target ≤ {MAX_RATIO:g}x). **p50≤5/p99≤25**: "

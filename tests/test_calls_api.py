@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from dispo.api import calllog
+from dispo.api.app import create_app
+from dispo.config import Settings
 from dispo.store import calls as call_store
 from dispo.store import counts
 from dispo.store.database import Database
@@ -176,6 +180,36 @@ def test_search_by_phone_prefix_and_call_id(client: TestClient, seeded: Any) -> 
     assert target["callId"] in {c["callId"] for c in all_calls(client, search=spaced)}
     by_id = all_calls(client, search=target["callId"])
     assert [c["callId"] for c in by_id] == [target["callId"]]
+
+
+def test_totals_counted_call_by_call_stop_at_the_cap(
+    db: Database, org: Org, seeded: Any, tmp_path: Path
+) -> None:
+    # DISPO_LIST_TOTAL_CAP: a search or duration range past the cap answers the cap, flagged; the
+    # pages themselves are unchanged, and totals the rollups answer stay exact.
+    settings = Settings(data_dir=tmp_path, list_total_cap=20)
+    with TestClient(create_app(settings, db), headers=org.headers) as capped:
+        everything = all_calls(capped, minDuration=0)
+        assert len(everything) == 150  # every page is still there
+        p = capped.get("/api/v1/conversation", params={"minDuration": 0}).json()["data"]["pagination"]
+        assert (p["total"], p["totalPages"], p["totalIsLowerBound"], p["hasMore"]) == (20, 2, True, True)
+        exact = capped.get("/api/v1/conversation", params={"minDuration": 10**6}).json()["data"]["pagination"]
+        assert exact["total"] == 0
+        assert "totalIsLowerBound" not in exact
+        rollup = capped.get("/api/v1/conversation").json()["data"]["pagination"]
+        assert rollup["total"] == 150
+        assert "totalIsLowerBound" not in rollup
+    with TestClient(
+        create_app(Settings(data_dir=Path("unused"), list_total_cap=0), db), headers=org.headers
+    ) as c:
+        p = c.get("/api/v1/conversation", params={"minDuration": 0}).json()["data"]["pagination"]
+        assert p["total"] == 150
+        assert "totalIsLowerBound" not in p
+    with db.read() as conn:
+        f = calllog.parse_list_query(org.id, {"minDuration": "0"}).filter
+        assert counts.count_calls(conn, f) == 150
+        assert counts.count_calls(conn, f, cap=20) == 21  # "more than 20"
+        assert counts.count_calls(conn, f, cap=500) == 150
 
 
 @pytest.mark.parametrize("sort_by", ["createdAt", "updatedAt", "callDuration", "avgLatency"])
@@ -439,11 +473,13 @@ def test_demoted_plans_return_the_same_calls(
     monkeypatch.setattr(call_store, "DEMOTE_AT", 10**9)  # every match count takes the sort-key hint
     assert all_calls(client, **params) == expected
     # The two forms really differ: demoted wraps the filtered column, hinted wraps the sort key.
-    from dispo.api import calllog
-
     q = calllog.parse_list_query("x" * 24, {k: str(v) for k, v in params.items()})
     hinted = str(call_store.list_statements(q.filter, sort_by=q.sort_by, order=q.order, matching=5))
-    assert f"ORDER BY calls.{'updated_at' if 'sortBy' in params else 'created_at'} + :" in hinted, hinted
+    assert f"ORDER BY calls.{'updated_at' if 'sortBy' in params else 'created_at'} + 0" in hinted, hinted
+    assert "calls.duration + 0" not in hinted, hinted
+    assert "|| ''" not in hinted, hinted
     monkeypatch.setattr(call_store, "DEMOTE_AT", 1)
     demoted = str(call_store.list_statements(q.filter, sort_by=q.sort_by, order=q.order, matching=5))
-    assert "+ :duration_1" in demoted or "|| :" in demoted, demoted
+    assert "calls.duration + 0" in demoted or "|| ''" in demoted, demoted
+    assert " + 0 DESC" not in demoted, demoted
+    assert " + 0 ASC" not in demoted, demoted

@@ -44,6 +44,32 @@ def test_postgresql_sessions_run_without_jit(db: Database) -> None:
         assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
 
 
+def test_postgresql_replaces_a_pooled_connection_the_server_closed(db: Database) -> None:
+    # The pool checks a connection's socket at checkout instead of pinging the server each time.
+    if db.is_sqlite:
+        return
+    from sqlalchemy import create_engine
+
+    from dispo.store import driver
+
+    one = Database(db.url.render_as_string(hide_password=False), pool_size=1)
+    admin = create_engine(db.url, isolation_level="AUTOCOMMIT")
+    try:
+        with one.read() as conn:
+            pid = driver.fetch_scalar(conn, "SELECT pg_backend_pid()", {})
+        with admin.connect() as conn:
+            assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar()
+        for _ in range(100):  # the backend exits (closing the socket) a moment after answering
+            with admin.connect() as conn:
+                if not conn.exec_driver_sql(f"SELECT 1 FROM pg_stat_activity WHERE pid = {int(pid)}").first():
+                    break
+        with one.read() as conn:  # no error: the pool noticed and connected again
+            assert driver.fetch_scalar(conn, "SELECT pg_backend_pid()", {}) != pid
+    finally:
+        admin.dispose()
+        one.dispose()
+
+
 def test_migration_0002_fills_weekly_counts_from_daily_ones(empty_db_url: str) -> None:
     from sqlalchemy import insert, select
 

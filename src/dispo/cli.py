@@ -380,7 +380,10 @@ def calls_list(
     }
     try:
         query = calllog.parse_list_query(
-            org_id, {k: v for k, v in params.items() if v is not None}, max_limit=settings.page_limit_max
+            org_id,
+            {k: v for k, v in params.items() if v is not None},
+            max_limit=settings.page_limit_max,
+            total_cap=settings.list_total_cap,
         )
         with db.read() as conn:
             data = calllog.list_calls(conn, query)
@@ -390,7 +393,8 @@ def calls_list(
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     p = data["pagination"]
-    table = Table(title=f"Calls {len(data['logs'])} of {p['total']} (page {p['page']} of {p['totalPages']})")
+    total = f"{p['total']}+" if p.get("totalIsLowerBound") else p["total"]
+    table = Table(title=f"Calls {len(data['logs'])} of {total} (page {p['page']} of {p['totalPages']})")
     for column in ("call id", "created", "status", "type", "from", "to", "duration", "reason", "cost"):
         table.add_column(column, justify="right" if column in ("duration", "cost") else "left")
     for log in data["logs"]:

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     page_limit_default: int = Field(default=10, ge=1, description="Page size when a list omits `limit`.")
     page_limit_max: int = Field(default=1000, ge=1, description="Largest `limit` a list accepts.")
     search_ids_max: int = Field(default=100, ge=1, description="Most call ids one batch search accepts.")
+    list_total_cap: int = Field(
+        default=10_000,
+        ge=0,
+        description="Where the call list stops counting calls one by one (a `search`, "
+        "`minDuration`/`maxDuration`): past it `pagination.total` is this number and "
+        "`pagination.totalIsLowerBound` is true. 0 always counts them all.",
+    )
     auth_cache_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -16,21 +16,30 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-_HOUR_MINUTE = tuple(f"T{h:02d}:{m:02d}:" for h in range(24) for m in range(60))
-_SECOND = tuple(f"{sec:02d}." for sec in range(60))
-_MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))
+# "SS.mmmZ" for every millisecond of a minute: 60,000 short strings (~4 MB, 6 ms to build).
+_SECOND_MILLIS = tuple(
+    s + ms for s in (f"{s:02d}." for s in range(60)) for ms in (f"{m:03d}Z" for m in range(1000))
+)
+_MINUTES: dict[int, str] = {}  # minute since the epoch -> "2026-01-19T07:28:"
 
 
 def ms_to_iso(ms: int | None) -> str | None:
     """``2026-01-19T07:28:43.178Z`` — the form Atoms returns."""
     if ms is None:
         return None
-    # This runs for every transcript message of every listed call, so it avoids datetime: the
-    # date is cached per day and the rest is looked up in small tables (3x faster than formatting).
-    seconds, millis = divmod(ms, 1000)
-    day, in_day = divmod(seconds, 86_400)
-    minute, second = divmod(in_day, 60)
-    return _iso_day(day) + _HOUR_MINUTE[minute] + _SECOND[second] + _MILLIS[millis]
+    # This runs for every transcript message of every listed call (a 1000-call page has ~25,000),
+    # so it avoids datetime: the date and time to the minute are cached per minute, and the
+    # seconds and milliseconds looked up (150 ns; formatting takes 1.5 µs).
+    minute, in_minute = divmod(ms, 60_000)
+    return (_MINUTES.get(minute) or _minute(minute)) + _SECOND_MILLIS[in_minute]
+
+
+def _minute(minute: int) -> str:
+    if len(_MINUTES) >= 100_000:  # bounded: a day has 1,440 minutes
+        _MINUTES.clear()
+    day, in_day = divmod(minute, 1440)
+    text = _MINUTES[minute] = f"{_iso_day(day)}T{in_day // 60:02d}:{in_day % 60:02d}:"
+    return text
 
 
 @lru_cache(maxsize=4096)

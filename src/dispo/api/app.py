@@ -24,6 +24,7 @@ from dispo import __version__
 from dispo.analytics.jobs import Jobs
 from dispo.api import contract
 from dispo.api.auth import KeyCache
+from dispo.api.deps import ReadThreads
 from dispo.api.guard import RequestGuard
 from dispo.api.responses import error, ok
 from dispo.api.routes import agents, audiences, campaigns, conversations, live_calls, phone_numbers, reanalyze
@@ -72,6 +73,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if dialer is not None:
             dialer.stop()
         app.state.runner.shutdown(wait=False)
+        app.state.readers.shutdown()
         if app.state.run_workers:
             jobs.stop()
         # Last, once nothing calls the model any more: release it (stops its worker processes).
@@ -109,6 +111,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = db or Database(settings.effective_database_url, pool_size=settings.db_pool_size)
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
+    app.state.readers = ReadThreads(settings.db_pool_size)  # the routes' database reads (deps.read)
     app.state.run_workers = run_workers
     app.state.run_dialer = run_dialer
     _wire(app, settings, runner, backend, jobs)

@@ -16,11 +16,12 @@ from dispo.errors import BadRequest, ValidationFailed
 from dispo.ids import is_object_id
 from dispo.store import calls as store
 from dispo.timeutil import ms_to_iso, parse_instant
-from dispo.types import Row
 
 CALL_STATUSES = tuple(s.value for s in CallStatus)
 CALL_TYPES = tuple(t.value for t in CallType)
 DISCONNECT_REASONS = tuple(r.value for r in DisconnectReason)
+# Where a total counted call by call (a search, a duration range) stops: DISPO_LIST_TOTAL_CAP.
+DEFAULT_TOTAL_CAP = 10_000
 LIST_PARAMETERS = (
     "page",
     "limit",
@@ -49,6 +50,7 @@ class ListQuery:
     sort_by: store.SortKey
     order: store.SortOrder
     cursor: store.Cursor | None
+    total_cap: int = DEFAULT_TOTAL_CAP
 
 
 def parse_list_query(
@@ -57,6 +59,7 @@ def parse_list_query(
     *,
     default_limit: int = 10,
     max_limit: int = 1000,
+    total_cap: int = DEFAULT_TOTAL_CAP,
 ) -> ListQuery:
     """Validate ``GET /conversation`` parameters; every problem is reported at once."""
     errors: list[str] = []
@@ -99,6 +102,7 @@ def parse_list_query(
         sort_by=cast(store.SortKey, sort_by),
         order=cast(store.SortOrder, order),
         cursor=cursor,
+        total_cap=total_cap,
     )
 
 
@@ -106,117 +110,151 @@ def list_calls(conn: Connection, q: ListQuery) -> dict[str, Any]:
     """``data`` of ``GET /conversation``: ``{logs, pagination}``."""
     offset = 0 if q.cursor is not None else (q.page - 1) * q.limit
     page = store.list_calls(
-        conn, q.filter, sort_by=q.sort_by, order=q.order, limit=q.limit, offset=offset, cursor=q.cursor
+        conn,
+        q.filter,
+        sort_by=q.sort_by,
+        order=q.order,
+        limit=q.limit,
+        offset=offset,
+        cursor=q.cursor,
+        total_cap=q.total_cap,
     )
-    logs = [render_call(r, page.transcripts.get(r["pk"], []), page.analytics.get(r["pk"])) for r in page.rows]
     total_pages = -(-page.total // q.limit) if page.total else 0
-    return {
-        "logs": logs,
-        "pagination": {
-            "total": page.total,
-            "page": None if q.cursor is not None else q.page,
-            "limit": q.limit,
-            "hasMore": page.has_more,
-            "totalPages": total_pages,
-            "nextCursor": page.next_cursor,
-        },
+    pagination: dict[str, Any] = {
+        "total": page.total,
+        "page": None if q.cursor is not None else q.page,
+        "limit": q.limit,
+        "hasMore": page.has_more,
+        "totalPages": total_pages,
+        "nextCursor": page.next_cursor,
     }
+    if page.total_is_lower_bound:  # only then: every other answer keeps Atoms' keys
+        pagination["totalIsLowerBound"] = True
+    return {"logs": render_calls(page), "pagination": pagination}
 
 
 def get_call(conn: Connection, org_id: str, call_id: str) -> dict[str, Any] | None:
-    row = store.get_call(conn, org_id, call_id)
-    if row is None:
-        return None
-    pk = row["pk"]
-    return render_call(
-        row, store.load_transcripts(conn, [pk])[pk], store.load_latest_analytics(conn, [pk]).get(pk)
-    )
+    log = store.call_log_entry(conn, org_id, call_id)
+    return None if log is None else render_calls(log)[0]
 
 
 def search_calls(conn: Connection, org_id: str, call_ids: Sequence[str]) -> dict[str, Any]:
-    rows = store.get_calls_by_ids(conn, org_id, call_ids)
-    pks = [r["pk"] for r in rows]
-    transcripts = store.load_transcripts(conn, pks) if pks else {}
-    analytics = store.load_latest_analytics(conn, pks) if pks else {}
-    logs = [render_call(r, transcripts.get(r["pk"], []), analytics.get(r["pk"])) for r in rows]
+    logs = render_calls(store.call_log_entries(conn, org_id, call_ids))
     return {"logs": logs, "total": len(logs), "requestedCount": len(call_ids)}
 
 
+def render_calls(log: store.CallLog) -> list[dict[str, Any]]:
+    """The calls of ``log`` in the Atoms wire format, in its order."""
+    transcripts, analytics = log.transcripts, log.analytics
+    return [render_call(row, transcripts.get(row[0], ()), analytics.get(row[0])) for row in log.rows]
+
+
 def render_call(
-    row: Row,
-    transcript: Sequence[Row],
-    analytics: Row | None,
+    row: store.CallRow,
+    transcript: Sequence[store.MessageRow],
+    analytics: store.AnalyticsRow | None,
 ) -> dict[str, Any]:
-    """One call in the Atoms wire format (``CallLogItem``/``CallDetail``)."""
+    """One call (``store.CALL_LOG_COLUMNS``) in the Atoms wire format (``CallLogItem``/``CallDetail``)."""
+    (
+        _pk,
+        object_id,
+        call_id,
+        status,
+        duration,
+        from_number,
+        to_number,
+        call_type,
+        agent_id,
+        campaign_id,
+        created_at,
+        updated_at,
+        started_at,
+        ended_at,
+        recording_url,
+        recording_dual_url,
+        call_cost,
+        disconnection_reason,
+        call_failure_reason,
+        retry_count,
+        transcriber_latency,
+        agent_latency,
+        synthesizer_latency,
+        *job,
+        _avg_latency,
+        variables,
+    ) = row
     return {
-        "_id": row["id"],
-        "callId": row["call_id"],
-        "status": row["status"],
-        "duration": row["duration"],
-        "from": row["from_number"],
-        "to": row["to_number"],
-        "type": row["type"],
-        "agentId": row["agent_id"],
-        "campaignId": row["campaign_id"],
-        "createdAt": ms_to_iso(row["created_at"]),
-        "updatedAt": ms_to_iso(row["updated_at"]),
-        "startedAt": ms_to_iso(row["started_at"]),
-        "endedAt": ms_to_iso(row["ended_at"]),
-        "transcript": [
-            {"role": m["role"], "content": m["content"], "timestamp": ms_to_iso(m["timestamp"])}
-            if "latency_ms" not in m
-            else {
-                "role": m["role"],
-                "content": m["content"],
-                "timestamp": ms_to_iso(m["timestamp"]),
-                "latencyMs": m["latency_ms"],
-            }
-            for m in transcript
-        ],
-        "recordingUrl": row["recording_url"],
-        "recordingDualUrl": row["recording_dual_url"],
-        "callCost": row["call_cost"],
-        "disconnectionReason": row["disconnection_reason"],
-        "callFailureReason": row["call_failure_reason"],
-        "retryCount": row["retry_count"],
-        "variables": row["variables"] or {},
-        "postCallAnalytics": render_analytics(row, analytics),
-        "average_transcriber_latency": row["avg_transcriber_latency"],
-        "average_agent_latency": row["avg_agent_latency"],
-        "average_synthesizer_latency": row["avg_synthesizer_latency"],
+        "_id": object_id,
+        "callId": call_id,
+        "status": status,
+        "duration": duration,
+        "from": from_number,
+        "to": to_number,
+        "type": call_type,
+        "agentId": agent_id,
+        "campaignId": campaign_id,
+        "createdAt": ms_to_iso(created_at),
+        "updatedAt": ms_to_iso(updated_at),
+        "startedAt": ms_to_iso(started_at),
+        "endedAt": ms_to_iso(ended_at),
+        "transcript": render_transcript(transcript),
+        "recordingUrl": recording_url,
+        "recordingDualUrl": recording_dual_url,
+        "callCost": call_cost,
+        "disconnectionReason": disconnection_reason,
+        "callFailureReason": call_failure_reason,
+        "retryCount": retry_count,
+        "variables": variables or {},
+        "postCallAnalytics": render_analytics(job, analytics),
+        "average_transcriber_latency": transcriber_latency,
+        "average_agent_latency": agent_latency,
+        "average_synthesizer_latency": synthesizer_latency,
     }
 
 
-def render_analytics(row: Row, result: Row | None) -> dict[str, Any]:
+def render_transcript(messages: Sequence[store.MessageRow]) -> list[dict[str, Any]]:
+    """Messages (``store.MessageRow``): ``latencyMs`` only on turns that have one (agent turns of
+    calls Dispo placed itself)."""
+    iso = ms_to_iso
+    return [
+        {"role": role, "content": content, "timestamp": iso(timestamp)}
+        if latency is None
+        else {"role": role, "content": content, "timestamp": iso(timestamp), "latencyMs": latency}
+        for _pk, role, content, timestamp, latency in messages
+    ]
+
+
+def render_analytics(job: Sequence[Any], result: store.AnalyticsRow | None) -> dict[str, Any]:
     """Always an object, so ``data["postCallAnalytics"].get("summary")`` never fails on a new call.
 
-    ``status`` follows the job (``pending``, ``running``, ``completed``, ``failed``; null for a call
-    that has not ended); ``summary`` and ``dispositionMetrics`` are the newest result's (kept while
-    a re-analysis is pending or running).
+    ``job`` is the call's analytics status, queued, started and finished times, attempts and
+    error. ``status`` follows the job (``pending``, ``running``, ``completed``, ``failed``; null for
+    a call that has not ended); ``summary`` and ``dispositionMetrics`` are the newest result's
+    (kept while a re-analysis is pending or running).
     """
-    status = row["analytics_status"]
+    status, queued_at, started_at, finished_at, attempts, error = job
     if status is None and result is None:  # a call that has not ended (or predates analytics jobs)
         return {"status": None, "summary": None, "dispositionMetrics": []}
-    finished = row.get("analytics_finished_at")
     out: dict[str, Any] = {
         "status": status or ("completed" if result is not None else None),
         "summary": None,
         "dispositionMetrics": [],
-        "queuedAt": ms_to_iso(row.get("analytics_queued_at")),
-        "startedAt": None if status == "pending" else ms_to_iso(row.get("analytics_started_at")),
-        "completedAt": ms_to_iso(finished) if status == "completed" else None,
-        "failedAt": ms_to_iso(finished) if status == "failed" else None,
-        "attempts": row.get("analytics_attempts") or 0,
-        "error": row.get("analytics_error"),
+        "queuedAt": ms_to_iso(queued_at),
+        "startedAt": None if status == "pending" else ms_to_iso(started_at),
+        "completedAt": ms_to_iso(finished_at) if status == "completed" else None,
+        "failedAt": ms_to_iso(finished_at) if status == "failed" else None,
+        "attempts": attempts or 0,
+        "error": error,
     }
     if result is not None:
+        summary, config_id, config_version, model, created_at, metrics = result
         out.update(
-            summary=result["summary"],
-            dispositionMetrics=result["disposition_metrics"],
-            configId=result["config_id"],
-            configVersion=result.get("config_version"),
-            model=result["model"],
-            createdAt=ms_to_iso(result["created_at"]),
+            summary=summary,
+            dispositionMetrics=metrics,
+            configId=config_id,
+            configVersion=config_version,
+            model=model,
+            createdAt=ms_to_iso(created_at),
         )
         if out["completedAt"] is None and status in (None, "completed"):
             out["completedAt"] = out["createdAt"]

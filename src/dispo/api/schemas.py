@@ -378,12 +378,21 @@ class CallPublic(BaseModel):
 class CallPagination(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel)
 
-    total: int
+    total: int = Field(
+        description="Calls matching the filters; when totalIsLowerBound is true, at least this many "
+        "(DISPO_LIST_TOTAL_CAP, 10000 by default)."
+    )
     page: int | None = Field(description="null when the page was found with a cursor.")
     limit: int
     has_more: bool
     total_pages: int
     next_cursor: str | None
+    total_is_lower_bound: bool = Field(
+        default=False,
+        description="Present, and true, only when the filters include search or minDuration/maxDuration "
+        "and more calls match than the server counts one by one: then at least `total` match, and "
+        "totalPages counts the pages of `total`.",
+    )
 
 
 class CallListPublic(BaseModel):

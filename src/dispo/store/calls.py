@@ -15,38 +15,52 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import groupby, repeat
+from operator import itemgetter
 from typing import Any, Literal
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
-    Select,
     bindparam,
-    literal,
     or_,
     select,
-    tuple_,
 )
 
 from dispo.calls import TERMINAL_STATUSES, CallEnding, CallStatus, CallType
 from dispo.errors import BadRequest
 from dispo.store.analytics_jobs import mark_pending
 from dispo.store.counts import bump, count_calls, count_key, rebuild_counts
-from dispo.store.filters import DURATION_BUCKETS, CallFilter, conditions, has_duration_terms
+from dispo.store.driver import fetch_all, fetch_one, json_value
+from dispo.store.filters import (
+    DURATION_BUCKETS,
+    CallFilter,
+    conditions,
+    has_duration_terms,
+    in_list,
+    placeholders,
+    where_sql,
+)
 from dispo.store.tables import analytics_results, calls, organizations, transcript_messages
 from dispo.types import Row
 
 __all__ = [
+    "ANALYTICS_COLUMNS",
+    "CALL_LOG_COLUMNS",
     "DEMOTE_AT",
     "DURATION_BUCKETS",
     "SORT_COLUMNS",
     "CallFilter",
+    "CallLog",
     "CallPage",
     "Cursor",
     "Ended",
     "SortKey",
     "SortOrder",
+    "Statement",
     "append_transcript",
+    "call_log_entries",
+    "call_log_entry",
     "call_status",
     "calls_matching",
     "count_calls",
@@ -118,14 +132,77 @@ def _is_int64(value: Any) -> bool:
     return type(value) is int and -(2**63) <= value < 2**63
 
 
+# The columns of a call as the call log shows it, in the order ``api/calllog.py`` unpacks them.
+CALL_LOG_COLUMNS = (
+    "pk",
+    "id",
+    "call_id",
+    "status",
+    "duration",
+    "from_number",
+    "to_number",
+    "type",
+    "agent_id",
+    "campaign_id",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "ended_at",
+    "recording_url",
+    "recording_dual_url",
+    "call_cost",
+    "disconnection_reason",
+    "call_failure_reason",
+    "retry_count",
+    "avg_transcriber_latency",
+    "avg_agent_latency",
+    "avg_synthesizer_latency",
+    "analytics_status",
+    "analytics_queued_at",
+    "analytics_started_at",
+    "analytics_finished_at",
+    "analytics_attempts",
+    "analytics_error",
+    "avg_latency",
+    "variables",  # JSON, last
+)
+# A call's newest analytics result: the columns the call log shows, JSON last.
+ANALYTICS_COLUMNS = ("summary", "config_id", "config_version", "model", "created_at", "disposition_metrics")
+_SELECT_CALLS = "SELECT " + ", ".join(f"calls.{c}" for c in CALL_LOG_COLUMNS) + " FROM calls"
+_SORT_INDEX = {key: CALL_LOG_COLUMNS.index(column.name) for key, column in SORT_COLUMNS.items()}
+
+CallRow = tuple[Any, ...]  # CALL_LOG_COLUMNS
+AnalyticsRow = tuple[Any, ...]  # ANALYTICS_COLUMNS
+MessageRow = tuple[Any, ...]  # call_pk, role, content, timestamp, latency_ms
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL text with ``:name`` parameters, run by ``store.driver``."""
+
+    sql: str
+    params: dict[str, Any]
+
+    def __str__(self) -> str:
+        return self.sql
+
+
 @dataclass
-class CallPage:
-    rows: list[Row]
-    total: int
-    next_cursor: str | None
-    has_more: bool
-    transcripts: dict[int, list[Row]] = field(default_factory=dict)
-    analytics: dict[int, Row] = field(default_factory=dict)
+class CallLog:
+    """Calls as the call log shows them: rows (``CALL_LOG_COLUMNS``), each call's transcript and its
+    newest analytics result, by ``pk``."""
+
+    rows: list[CallRow]
+    transcripts: dict[int, list[MessageRow]] = field(default_factory=dict)
+    analytics: dict[int, AnalyticsRow] = field(default_factory=dict)
+
+
+@dataclass
+class CallPage(CallLog):
+    total: int = 0
+    total_is_lower_bound: bool = False  # more than ``total`` match (``list_calls``'s ``total_cap``)
+    next_cursor: str | None = None
+    has_more: bool = False
 
 
 # Above this many matches, a page is found faster by walking the time index (see list_statements).
@@ -141,7 +218,7 @@ def list_statements(
     offset: int = 0,
     cursor: Cursor | None = None,
     matching: int | None = None,
-) -> Select[Any]:
+) -> Statement:
     """The SELECT for one page (one row more than ``limit``, to tell whether more follow).
 
     ``matching`` is the page's total when already known (SQLite only). SQLite's planner cannot
@@ -151,28 +228,33 @@ def list_statements(
     one page; with few matches it walks the whole time index looking for them, so the sort key is
     made an expression and it uses the search or duration index instead.
     """
-    column: ColumnElement[Any] = SORT_COLUMNS[sort_by]
+    column = f"calls.{SORT_COLUMNS[sort_by].name}"
     hinted = matching is not None and (
         f.search is not None or (sort_by != "callDuration" and has_duration_terms(f))
     )
     demote = hinted and matching is not None and matching >= DEMOTE_AT
-    where = conditions(f, date_from=f.date_from, date_to=f.date_to, demote=demote)
+    where, params = where_sql(f, date_from=f.date_from, date_to=f.date_to, demote=demote)
     if hinted and not demote:
         # Few matches: sorting them is cheap, so order by an expression no index provides and
         # SQLite finds them through the search or duration index instead of walking time.
-        column = column + 0
+        column += " + 0"
+    direction = "DESC" if order == "desc" else "ASC"
     if cursor is not None:
-        key = tuple_(column, calls.c.pk)
-        where.append(
-            key < tuple_(literal(cursor.value), literal(cursor.pk))
-            if order == "desc"
-            else key > tuple_(literal(cursor.value), literal(cursor.pk))
-        )
-    ordering = (column.desc(), calls.c.pk.desc()) if order == "desc" else (column.asc(), calls.c.pk.asc())
-    stmt = select(calls).where(*where).order_by(*ordering).limit(limit + 1)
+        where += f" AND ({column}, calls.pk) {'<' if order == 'desc' else '>'} (:cursor_value, :cursor_pk)"
+        params.update(cursor_value=cursor.value, cursor_pk=cursor.pk)
+    sql = f"{_SELECT_CALLS} WHERE {where} ORDER BY {column} {direction}, calls.pk {direction} LIMIT :limit"
+    params["limit"] = limit + 1
     if offset:
-        stmt = stmt.offset(offset)
-    return stmt
+        sql += " OFFSET :offset"
+        params["offset"] = offset
+    # Each call of the page joined with its newest analytics result (no statement of its own);
+    # the page is a subquery with its LIMIT, so the join touches only its rows.
+    sort = SORT_COLUMNS[sort_by].name
+    sql = (
+        f"SELECT {_PAGE_COLUMNS}, {_ANALYTICS_SELECT} FROM ({sql}) AS page {_newest_result('page')} "
+        f"ORDER BY page.{sort} {direction}, page.pk {direction}"
+    )
+    return Statement(sql, params)
 
 
 def list_calls(
@@ -184,9 +266,14 @@ def list_calls(
     limit: int = 10,
     offset: int = 0,
     cursor: Cursor | None = None,
+    total_cap: int = 0,
 ) -> CallPage:
-    """One page of calls matching ``f``, with the total and the cursor for the next page."""
-    total = count_calls(conn, f)
+    """One page of calls matching ``f``, with the total and the cursor for the next page.
+
+    ``total_cap`` > 0: a total counted call by call (``count_calls``) stops there, and the page
+    says so (``total_is_lower_bound``)."""
+    # Counted at least to DEMOTE_AT: SQLite's plan below depends on whether that many match.
+    total = count_calls(conn, f, cap=max(total_cap, DEMOTE_AT) if total_cap > 0 else 0)
     stmt = list_statements(
         f,
         sort_by=sort_by,
@@ -197,20 +284,135 @@ def list_calls(
         # PostgreSQL's planner weighs ranges itself (it keeps histograms); SQLite needs the hint.
         matching=total if conn.dialect.name == "sqlite" else None,
     )
-    rows: list[Row] = list(conn.execute(stmt).mappings().all())
+    rows = fetch_all(conn, stmt.sql, stmt.params)
     has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if has_more and rows:
-        last = rows[-1]
-        value = last[SORT_COLUMNS[sort_by].name]
-        next_cursor = Cursor(sort_by, order, value, last["pk"]).encode()
-    page = CallPage(rows=rows, total=total, next_cursor=next_cursor, has_more=has_more)
-    if rows:
-        pks = [r["pk"] for r in rows]
-        page.transcripts = load_transcripts(conn, pks)
-        page.analytics = load_latest_analytics(conn, pks)
+    page = CallPage([], total=total, has_more=has_more)
+    _add_entries(conn, page, rows[:limit])
+    if 0 < total_cap < total and not f.countable_by_rollup:
+        page.total, page.total_is_lower_bound = total_cap, True
+    if has_more and page.rows:
+        last = page.rows[-1]
+        page.next_cursor = Cursor(sort_by, order, last[_SORT_INDEX[sort_by]], last[0]).encode()
+    _load_transcripts(conn, page)
     return page
+
+
+def call_log_entry(conn: Connection, org_id: str, call_id: str) -> CallLog | None:
+    """A call by its ``CALL-…`` id or its ``_id``, only within ``org_id``, with its transcript and
+    newest analytics result.
+
+    The call comes joined with its newest result; on PostgreSQL the transcript too, as one array
+    per column, so that the whole read is one statement (one round trip with
+    ``Database.read(snapshot=False)``); SQLite, in process, reads the transcript in a second one.
+    """
+    key = "call_id" if call_id.startswith("CALL-") else "id"
+    postgresql = conn.dialect.name == "postgresql"
+    found = fetch_one(conn, _ENTRY[postgresql, key], {"id": call_id, "org_id": org_id})
+    if found is None:
+        return None
+    log = CallLog([])
+    _add_entries(conn, log, [found])
+    pk = found[0]
+    if postgresql:
+        roles, contents, timestamps, latencies = found[-4:]
+        log.transcripts[pk] = list(zip(repeat(pk), roles, contents, timestamps, latencies)) if roles else []
+    else:
+        log.transcripts[pk] = fetch_all(conn, _TRANSCRIPT, {"pk": pk})
+    return log
+
+
+def call_log_entries(conn: Connection, org_id: str, call_ids: Sequence[str]) -> CallLog:
+    """Calls of ``org_id`` among ``call_ids`` (``CALL-…`` ids or ``_id``s), in the order asked, each
+    once, with transcripts and newest analytics results (two statements)."""
+    wanted = list(dict.fromkeys(call_ids))
+    params: dict[str, Any] = {"org_id": org_id}
+    ids = in_list("id", tuple(wanted), params)
+    sql = (
+        f"SELECT {_CALL_COLUMNS}, {_ANALYTICS_SELECT} FROM calls {_newest_result('calls')} "
+        f"WHERE calls.org_id = :org_id AND (calls.call_id {ids} OR calls.id {ids})"
+    )
+    found: dict[str, tuple[Any, ...]] = {}
+    for row in fetch_all(conn, sql, params):
+        found[row[2]] = row
+        found[row[1]] = row
+    ordered: dict[int, tuple[Any, ...]] = {}
+    for cid in wanted:
+        match = found.get(cid)
+        if match is not None:
+            ordered.setdefault(match[0], match)
+    log = CallLog([])
+    _add_entries(conn, log, list(ordered.values()))
+    _load_transcripts(conn, log)
+    return log
+
+
+def _add_entries(conn: Connection, log: CallLog, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows of ``CALL_LOG_COLUMNS`` then ``ANALYTICS_COLUMNS`` (the newest result, NULLs for a call
+    without one) into ``log``, JSON decoded where the driver hands over text (SQLite)."""
+    width = len(CALL_LOG_COLUMNS)
+    end = width + len(ANALYTICS_COLUMNS)
+    text = conn.dialect.name == "sqlite"
+    for found in rows:
+        row, result = found[:width], found[width:end]
+        if text:
+            row = (*row[:-1], json_value(conn, row[-1]))
+        log.rows.append(row)
+        if result[4] is not None:  # created_at: the call has a result
+            log.analytics[row[0]] = (*result[:-1], json_value(conn, result[-1])) if text else result
+
+
+def _load_transcripts(conn: Connection, log: CallLog) -> None:
+    """The transcripts of ``log.rows``, in one statement."""
+    if not log.rows:
+        return
+    pks = [r[0] for r in log.rows]
+    params = {f"pk{i}": pk for i, pk in enumerate(pks)}
+    # Ordered by call: one list per call, grouped without a Python loop per message.
+    rows = fetch_all(conn, _transcripts_sql(len(pks)), params)
+    log.transcripts = {pk: list(messages) for pk, messages in groupby(rows, itemgetter(0))}
+
+
+_ANALYTICS_SELECT = ", ".join(f"analytics_results.{c}" for c in ANALYTICS_COLUMNS)
+_CALL_COLUMNS = ", ".join(f"calls.{c}" for c in CALL_LOG_COLUMNS)
+_PAGE_COLUMNS = ", ".join(f"page.{c}" for c in CALL_LOG_COLUMNS)
+
+
+def _newest_result(calls_alias: str) -> str:
+    return (
+        "LEFT JOIN analytics_results ON analytics_results.id = (SELECT newest.id FROM analytics_results "
+        f"AS newest WHERE newest.call_pk = {calls_alias}.pk "
+        "ORDER BY newest.created_at DESC, newest.id DESC LIMIT 1)"
+    )
+
+
+_TRANSCRIPT_ARRAYS = (
+    "LEFT JOIN LATERAL (SELECT array_agg(role ORDER BY seq) AS roles, array_agg(content ORDER BY seq) "
+    "AS contents, array_agg(timestamp ORDER BY seq) AS timestamps, array_agg(latency_ms ORDER BY seq) "
+    "AS latencies FROM transcript_messages WHERE transcript_messages.call_pk = calls.pk) AS t ON true"
+)
+_ENTRY = {
+    (postgresql, key): (
+        f"SELECT {_CALL_COLUMNS}, {_ANALYTICS_SELECT}"
+        + (", t.roles, t.contents, t.timestamps, t.latencies" if postgresql else "")
+        + f" FROM calls {_newest_result('calls')}"
+        + (f" {_TRANSCRIPT_ARRAYS}" if postgresql else "")
+        + f" WHERE calls.{key} = :id AND calls.org_id = :org_id"
+    )
+    for postgresql in (False, True)
+    for key in ("call_id", "id")
+}
+_TRANSCRIPT = (
+    "SELECT call_pk, role, content, timestamp, latency_ms FROM transcript_messages "
+    "WHERE call_pk = :pk ORDER BY seq"
+)
+
+
+@lru_cache(maxsize=64)
+def _transcripts_sql(n: int) -> str:
+    return (
+        "SELECT call_pk, role, content, timestamp, latency_ms FROM transcript_messages "
+        f"WHERE call_pk {placeholders('pk', n)} ORDER BY call_pk, seq"
+    )
 
 
 # Hot-path statements are built once with bind parameters: constructing a SELECT per request

@@ -10,34 +10,69 @@ Filters that are not dimensions (``search``, ``minDuration``/``maxDuration``) co
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, case, func, literal, select
+from sqlalchemy import Connection, Table, case, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dispo.store.filters import DAY_MS, DURATION_BUCKETS, CallFilter, conditions, dimensions, duration_bucket
+from dispo.store.driver import fetch_scalar
+from dispo.store.filters import (
+    DAY_MS,
+    DURATION_BUCKETS,
+    CallFilter,
+    dimensions,
+    duration_bucket,
+    in_list,
+    where_sql,
+)
 from dispo.store.tables import call_counts, call_counts_weekly, calls
 from dispo.types import Row
 
 
-def count_calls(conn: Connection, f: CallFilter) -> int:
-    """The number of calls matching ``f``, from the rollups where they can answer.
+def count_calls(conn: Connection, f: CallFilter, *, cap: int = 0) -> int:
+    """The number of calls matching ``f``, from the rollups where they can answer (one statement:
+    :func:`count_statement`)."""
+    sql, params = count_statement(f, cap=cap)
+    return int(fetch_scalar(conn, sql, params))
+
+
+def count_statement(f: CallFilter, *, cap: int = 0) -> tuple[str, dict[str, Any]]:
+    """The SELECT of the number of calls matching ``f``.
 
     A date range splits three ways: whole weeks (``call_counts_weekly``), the whole days at
-    either end of those (``call_counts``), and the part-days at either end (counted in ``calls``).
+    either end of those (``call_counts``), and the part-days at either end (counted in ``calls``);
+    the database adds the parts up. A filter the rollups cannot answer (a search, a duration
+    range) counts matching calls one by one; ``cap`` > 0 stops that at ``cap + 1``: an answer
+    above ``cap`` means "more than ``cap``".
     """
     if not f.countable_by_rollup:
-        return _count_exact(conn, f, f.date_from, f.date_to)
+        return _count_exact(f, f.date_from, f.date_to, cap)
     days, ragged = split(f.date_from, f.date_to, DAY_MS)
-    total = sum(_count_exact(conn, f, lo, hi) for lo, hi in ragged)
-    if days is None:
-        return total
-    weeks, loose_days = split(days[0], days[1], 7)
-    if weeks is not None:
-        total += _count_rollup(conn, f, call_counts_weekly, weeks)
-    for day_range in loose_days:
-        total += _count_rollup(conn, f, call_counts, day_range)
-    return total
+    parts = [_count_exact(f, lo, hi) for lo, hi in ragged]
+    if days is not None:
+        weeks, loose_days = split(days[0], days[1], 7)
+        if weeks is not None:
+            parts.append(_count_rollup(f, call_counts_weekly, weeks))
+        parts += [_count_rollup(f, call_counts, day_range) for day_range in loose_days]
+    if len(parts) == 1:
+        return parts[0]
+    sql: list[str] = []
+    params: dict[str, Any] = {}
+    for i, (part, part_params) in enumerate(parts):
+        sql.append(f"({_numbered(part, i)})")
+        params.update((f"{name}_{i}", value) for name, value in part_params.items())
+    return "SELECT " + " + ".join(sql), params
+
+
+@lru_cache(maxsize=256)
+def _numbered(sql: str, i: int) -> str:
+    """``sql`` with its parameters renamed ``name_i``, so that several parts share a statement."""
+    return _PARAMETER.sub(lambda m: f":{m.group(1)}_{i}", sql)
+
+
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
 
 Span = tuple[int | None, int | None]  # inclusive bounds; None is unbounded
@@ -60,23 +95,37 @@ def split(lo: int | None, hi: int | None, unit: int) -> tuple[Span | None, list[
     return (first, last), ends
 
 
-def _count_exact(conn: Connection, f: CallFilter, date_from: int | None, date_to: int | None) -> int:
-    stmt = select(func.count()).select_from(calls).where(*conditions(f, date_from=date_from, date_to=date_to))
-    return int(conn.execute(stmt).scalar_one())
+def _count_exact(
+    f: CallFilter, date_from: int | None, date_to: int | None, cap: int = 0
+) -> tuple[str, dict[str, Any]]:
+    where, params = where_sql(f, date_from=date_from, date_to=date_to)
+    if cap <= 0:
+        return f"SELECT count(*) FROM calls WHERE {where}", params
+    params["count_cap"] = cap + 1
+    return f"SELECT count(*) FROM (SELECT 1 FROM calls WHERE {where} LIMIT :count_cap) AS matches", params
 
 
-def _count_rollup(conn: Connection, f: CallFilter, table: Table, span: Span) -> int:
-    k = table.c
-    period = k.week if table is call_counts_weekly else k.day
-    where: list[ColumnElement[bool]] = [k.org_id == f.org_id]
-    for column, values in [*dimensions(k, f), (k.duration_bucket, f.duration_buckets)]:
+def _count_rollup(f: CallFilter, table: Table, span: Span) -> tuple[str, dict[str, Any]]:
+    period = "week" if table is call_counts_weekly else "day"
+    where = ["org_id = :org_id"]
+    params: dict[str, Any] = {"org_id": f.org_id}
+    for (column, values), prefix in zip(
+        [*dimensions(table.c, f), (table.c.duration_bucket, f.duration_buckets)],
+        _ROLLUP_PREFIXES,
+        strict=True,
+    ):
         if values:
-            where.append(column.in_(values))
+            where.append(f"{column.name} {in_list(prefix, values, params)}")
     if span[0] is not None:
-        where.append(period >= span[0])
+        where.append(f"{period} >= :period_low")
+        params["period_low"] = span[0]
     if span[1] is not None:
-        where.append(period <= span[1])
-    return int(conn.execute(select(func.coalesce(func.sum(k.calls), 0)).where(*where)).scalar_one())
+        where.append(f"{period} <= :period_high")
+        params["period_high"] = span[1]
+    return f"SELECT coalesce(sum(calls), 0) FROM {table.name} WHERE {' AND '.join(where)}", params
+
+
+_ROLLUP_PREFIXES = ("agent", "campaign", "status", "type", "reason", "bucket")
 
 
 def count_key(row: Row) -> dict[str, Any]:

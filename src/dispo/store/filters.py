@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_
+from sqlalchemy import text as sql_text
 
 from dispo.store.tables import calls
 
@@ -67,12 +68,6 @@ def contains(column: Any, text: str) -> ColumnElement[bool]:
     return column.like(f"%{like_escaped(text)}%", escape=LIKE_ESCAPE)  # type: ignore[no-any-return]
 
 
-def _prefix_range(column: Any, prefix: str) -> ColumnElement[bool]:
-    """``column LIKE 'prefix%'`` written as a range, so both databases walk an index."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return and_(column >= prefix, column < upper)
-
-
 def _search_terms(text: str) -> list[str]:
     """Forms of a search string worth matching: as typed, and as a phone number."""
     terms = [text]
@@ -96,47 +91,91 @@ def dimensions(columns: Any, f: CallFilter) -> list[tuple[Any, tuple[str, ...]]]
 def conditions(
     f: CallFilter, *, date_from: int | None, date_to: int | None, demote: bool = False
 ) -> list[ColumnElement[bool]]:
-    """WHERE terms for ``f``. ``demote`` writes the duration and search terms so that no index
-    can serve them (``duration + 0``, ``from_number || ''``): see ``list_statements``."""
-    c = calls.c
-    duration: Any = c.duration + 0 if demote else c.duration
-    from_number: Any = c.from_number.concat("") if demote else c.from_number
-    to_number: Any = c.to_number.concat("") if demote else c.to_number
-    call_id: Any = c.call_id.concat("") if demote else c.call_id
-    where: list[ColumnElement[bool]] = [c.org_id == f.org_id]
-    for column, values in dimensions(c, f):
-        if len(values) == 1:
-            where.append(column == values[0])
-        elif values:
-            where.append(column.in_(values))
+    """WHERE terms for ``f``, for a Core statement over ``calls``: :func:`where_sql`'s text."""
+    sql, params = where_sql(f, date_from=date_from, date_to=date_to, demote=demote)
+    return [and_(sql_text(sql).bindparams(**params))]
+
+
+def where_sql(
+    f: CallFilter, *, date_from: int | None, date_to: int | None, demote: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """WHERE terms for ``f`` as SQL text over ``calls``, with ``:name`` parameters (``store.driver``
+    runs it as it is; :func:`conditions` wraps it for Core).
+
+    A search is matched as index ranges (``number >= '+9163' AND number < '+9164'`` for a prefix),
+    so both databases walk an index. ``demote`` writes the duration and search terms so that no
+    index can serve them (``duration + 0``, ``from_number || ''``): see ``calls.list_statements``.
+    """
+    sql = ["calls.org_id = :org_id"]
+    params: dict[str, Any] = {"org_id": f.org_id}
+    prefixes = ("agent", "campaign", "status", "type", "reason")
+    for (column, values), prefix in zip(dimensions(calls.c, f), prefixes, strict=True):
+        if values:
+            sql.append(f"calls.{column.name} {in_list(prefix, values, params)}")
+    duration = "calls.duration + 0" if demote else "calls.duration"
     if f.duration_buckets:
         ranges = []
-        for name in f.duration_buckets:
+        for i, name in enumerate(f.duration_buckets):
             low, high = DURATION_BUCKETS[name]
-            ranges.append(duration >= low if high is None else and_(duration >= low, duration < high))
-        where.append(or_(*ranges))
-    if f.min_duration is not None:
-        where.append(duration >= f.min_duration)
-    if f.max_duration is not None:
-        where.append(duration <= f.max_duration)
-    if date_from is not None:
-        where.append(c.created_at >= date_from)
-    if date_to is not None:
-        where.append(c.created_at <= date_to)
+            params[f"bucket{i}_low"] = low
+            if high is None:
+                ranges.append(f"{duration} >= :bucket{i}_low")
+            else:
+                params[f"bucket{i}_high"] = high
+                ranges.append(f"{duration} >= :bucket{i}_low AND {duration} < :bucket{i}_high")
+        sql.append(ranges[0] if len(ranges) == 1 else "(" + " OR ".join(f"({r})" for r in ranges) + ")")
+    for name, value, op in (("min_duration", f.min_duration, ">="), ("max_duration", f.max_duration, "<=")):
+        if value is not None:
+            sql.append(f"{duration} {op} :{name}")
+            params[name] = value
+    for name, ms, op in (("date_from", date_from, ">="), ("date_to", date_to, "<=")):
+        if ms is not None:
+            sql.append(f"calls.created_at {op} :{name}")
+            params[name] = ms
     if f.search:
-        terms: list[ColumnElement[bool]] = []
-        looks_like_call_id = f.search.upper().startswith("CALL-")
-        for term in _search_terms(f.search):
-            if looks_like_call_id:
-                # Phone numbers never start with CALL-, and call ids never start with a digit or +.
-                terms.append(call_id == term if len(term) > 20 else _prefix_range(call_id, term))
-                continue
-            if not term.startswith("+"):
-                terms.append(_prefix_range(call_id, term))
-            terms.append(_prefix_range(from_number, term))
-            terms.append(_prefix_range(to_number, term))
-        where.append(or_(*terms))
-    return where
+        sql.append(_search_sql(f.search, params, demote))
+    return " AND ".join(sql), params
+
+
+def in_list(prefix: str, values: tuple[Any, ...], params: dict[str, Any]) -> str:
+    """``= :prefix0`` for one value, ``IN (:prefix0, :prefix1, …)`` for more; binds them in ``params``."""
+    params.update((f"{prefix}{i}", value) for i, value in enumerate(values))
+    return placeholders(prefix, len(values))
+
+
+def placeholders(prefix: str, n: int) -> str:
+    """``= :prefix0`` for one value, ``IN (:prefix0, :prefix1, …)`` for more (``n`` > 0)."""
+    if n == 1:
+        return f"= :{prefix}0"
+    return "IN (" + ", ".join(f":{prefix}{i}" for i in range(n)) + ")"
+
+
+def _search_sql(search: str, params: dict[str, Any], demote: bool) -> str:
+    concat = " || ''" if demote else ""
+    terms: list[str] = []
+    looks_like_call_id = search.upper().startswith("CALL-")
+
+    def prefix_range(column: str, i: int, prefix: str) -> str:
+        params[f"search{i}_low"] = prefix
+        params[f"search{i}_high"] = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return f"calls.{column}{concat} >= :search{i}_low AND calls.{column}{concat} < :search{i}_high"
+
+    for i, term in enumerate(_search_terms(search)):
+        if looks_like_call_id:
+            # Phone numbers never start with CALL-, and call ids never start with a digit or +.
+            if len(term) > 20:
+                params[f"search{i}"] = term
+                terms.append(f"calls.call_id{concat} = :search{i}")
+            else:
+                terms.append(prefix_range("call_id", i, term))
+            continue
+        if not term.startswith("+"):
+            terms.append(prefix_range("call_id", i, term))
+        terms.append(prefix_range("from_number", i, term))
+        terms.append(prefix_range("to_number", i, term))
+    if len(terms) == 1:
+        return terms[0]
+    return "(" + " OR ".join(f"({t})" for t in terms) + ")"
 
 
 def has_duration_terms(f: CallFilter) -> bool:

@@ -1,4 +1,10 @@
-"""Call logs: ``/conversation`` list, detail and batch search."""
+"""Call logs: ``/conversation`` list, detail and batch search.
+
+The list and the single call are the API's hot paths, so their endpoints take only the
+``Request`` and do their work directly (``dispo.api.contract.lean``: no FastAPI dependency
+solving), and a read of one call runs on the event loop where the database allows
+(``dispo.api.deps.read``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,8 @@ from starlette.responses import Response
 
 from dispo.api import calllog
 from dispo.api.bodies import JsonBody
-from dispo.api.contract import ContractRoute, json_body
-from dispo.api.deps import DbDep, OrgDep, SettingsDep
+from dispo.api.contract import ContractRoute, json_body, lean
+from dispo.api.deps import OrgDep, SettingsDep, get_org_id, read
 from dispo.api.responses import ok
 from dispo.api.schemas import (
     AUTHED,
@@ -23,6 +29,7 @@ from dispo.api.schemas import (
     parse,
     query_parameters,
 )
+from dispo.config import Settings
 from dispo.errors import NotFound, ValidationFailed
 from dispo.ids import is_call_id, is_object_id
 
@@ -41,17 +48,19 @@ router = APIRouter(tags=["call logs"], route_class=ContractRoute)
     response_model=Envelope[CallListPublic],
     responses=errors(*AUTHED),
     # Parsed by dispo.api.calllog (shared with the CLI, same messages), so declared here by hand.
-    openapi_extra={"parameters": query_parameters(LIST_CALLS_SCHEMAS)},
+    openapi_extra=lean(parameters=query_parameters(LIST_CALLS_SCHEMAS)),
 )
-def list_conversations(request: Request, db: DbDep, org_id: OrgDep, settings: SettingsDep) -> Response:
+async def list_conversations(request: Request) -> Response:
+    org_id = await get_org_id(request)
+    settings: Settings = request.app.state.settings
     query = calllog.parse_list_query(
         org_id,
         request.query_params,
         default_limit=settings.page_limit_default,
         max_limit=settings.page_limit_max,
+        total_cap=settings.list_total_cap,
     )
-    with db.read() as conn:
-        return ok(calllog.list_calls(conn, query))
+    return ok(await read(request, lambda conn: calllog.list_calls(conn, query)))
 
 
 @router.post(
@@ -61,7 +70,10 @@ def list_conversations(request: Request, db: DbDep, org_id: OrgDep, settings: Se
     responses=errors(*WITH_BODY),
     openapi_extra=json_body(CallSearch, {"callIds": ["CALL-1768807723178-4561d0"]}),
 )
-def search_conversations(db: DbDep, org_id: OrgDep, settings: SettingsDep, body: JsonBody) -> Response:
+async def search_conversations(
+    request: Request, org_id: OrgDep, settings: SettingsDep, body: JsonBody
+) -> Response:
+    # A batch costs milliseconds of database work: FastAPI's dependencies (~50 µs) are kept here.
     call_ids = parse(CallSearch, body).call_ids
     most = settings.search_ids_max
     if not call_ids:
@@ -70,8 +82,7 @@ def search_conversations(db: DbDep, org_id: OrgDep, settings: SettingsDep, body:
         raise ValidationFailed(
             f"callIds lists {len(call_ids)} ids; at most {most} are allowed per request: send them in batches of {most}."
         )
-    with db.read() as conn:
-        return ok(calllog.search_calls(conn, org_id, call_ids))
+    return ok(await read(request, lambda conn: calllog.search_calls(conn, org_id, call_ids)))
 
 
 @router.get(
@@ -79,14 +90,19 @@ def search_conversations(db: DbDep, org_id: OrgDep, settings: SettingsDep, body:
     summary="Get one call with transcript, recordings, cost and analytics",
     response_model=Envelope[CallPublic],
     responses=errors(*AUTHED, 404),
+    openapi_extra=lean("call_id"),
 )
-def get_conversation(call_id: str, db: DbDep, org_id: OrgDep) -> Response:
+async def get_conversation(request: Request) -> Response:
+    org_id = await get_org_id(request)
+    call_id: str = request.path_params["call_id"]
     if not (is_call_id(call_id) or is_object_id(call_id)):
         raise NotFound(
             f"No call {call_id!r}: call ids look like CALL-1768807723178-4561d0. List calls with GET /conversation."
         )
-    with db.read() as conn:
-        data = calllog.get_call(conn, org_id, call_id)
+    # One statement on PostgreSQL (store.calls.call_log_entry): no transaction needed around it.
+    data = await read(
+        request, lambda conn: calllog.get_call(conn, org_id, call_id), bounded=True, snapshot=False
+    )
     if data is None:
         raise NotFound(
             f"No call {call_id} in this organization: check the id, or list calls with GET /conversation."
