@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test fuzz lint bench eval install clean clean-llama demo help
+.PHONY: run test fuzz lint bench eval eval-dev calibrate install clean clean-llama demo help
 
 help:
 	@echo "make run    set up (virtualenv, install, migrate) and start Dispo on http://127.0.0.1:8000"
@@ -15,6 +15,8 @@ help:
 	@echo "make clean-llama  drop the cached llama-cpp-python wheels (~/.cache/dispo/wheels); the next install rebuilds"
 	@echo "make demo   start a fresh server, run the Post-Call Analytics page's complete example, stop"
 	@echo "make eval   post-call analytics on $(EVAL_DATA): reports in eval-reports/, section in BENCHMARKS.md"
+	@echo "make eval-dev  extraction on the dev set in the repository (src/dispo/evaluation/devset/subject.jsonl)"
+	@echo "make calibrate  refit the calibrated confidence on the fit half of $(EVAL_DATA)/extraction.jsonl and the dev set"
 
 $(STAMP): pyproject.toml scripts/llama_wheel.py
 	$(PYTHON) -c 'import sys; sys.exit("Dispo needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -61,6 +63,16 @@ eval: $(STAMP)
 	$(BIN)/dispo eval $(EVAL_DATA)/summaries.jsonl --strategy naive $(EVAL_ARGS) --report $(EVAL_OUT)/summaries-naive.json
 	$(BIN)/dispo eval $(EVAL_DATA)/summaries.jsonl $(EVAL_ARGS) --baseline $(EVAL_OUT)/summaries-naive.json --report $(EVAL_OUT)/summaries-engine.json
 	$(BIN)/python -m benchmarks.analytics $(EVAL_OUT)/extraction-engine.json $(EVAL_OUT)/extraction-naive.json $(EVAL_OUT)/summaries-engine.json $(EVAL_OUT)/summaries-naive.json
+
+eval-dev: $(STAMP)
+	mkdir -p $(EVAL_OUT)
+	$(BIN)/dispo eval src/dispo/evaluation/devset/subject.jsonl $(EVAL_ARGS) --report $(EVAL_OUT)/devset-subject.json
+
+# Refit src/dispo/analytics/calibration.json on the fit half (hash of the dialogue id) of the
+# extraction data and the dev set, and report its ECE on the held-out half; commit the JSON it writes.
+calibrate: $(STAMP)
+	mkdir -p $(EVAL_OUT)
+	$(BIN)/dispo eval $(EVAL_DATA)/extraction.jsonl src/dispo/evaluation/devset/subject.jsonl --fit-calibration $(EVAL_ARGS) --report $(EVAL_OUT)/calibration.json
 
 # The cached llama-cpp-python wheels (~/.cache/dispo/wheels) survive `make clean`; this drops them.
 clean-llama:

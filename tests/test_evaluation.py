@@ -494,6 +494,7 @@ def test_run_scores_and_times(monkeypatch: pytest.MonkeyPatch) -> None:
         "predicted": "Boston",
         "correct": False,
         "valid": True,
+        "confidence": 0.9,
     }
 
 

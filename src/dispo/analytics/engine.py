@@ -5,22 +5,35 @@ Public entry points: :func:`analyze` (what the job runs), :func:`extract` and :f
 
 How a metric is extracted, with a backend that can score (the local model):
 
+0. **The prompt** is taken apart (:mod:`.question`): the question itself, its *subject* (the
+   user's or the agent's attribute) and the prompt's own *fallback* ("Return 'unknown' if not
+   mentioned", "0 if none", "otherwise false").
 1. **Evidence.** The call must mention the question's key terms, or (ENUM) one of the choices,
-   or contain a value of the metric's type (a number, a date, a time). Otherwise the engine
-   abstains: the value is ``None``. It never invents a value the call does not hold.
+   or contain a value of the metric's type (a number, a date, a time, a figure of the kind asked:
+   "$50" for a price). Otherwise there is nothing to propose.
 2. **Candidates** of the right type are taken from the transcript (:mod:`.candidates`):
-   the choices named, "yes"/"no", the numbers, dates, times and name-like spans said.
+   the choices named (not negated: "not interested" does not name "interested"), the numbers,
+   dates, times and name-like spans said. **Whose answer it is:** a question about the user takes
+   no value the call marks as the agent's (its self-introduction, "I'm Alex", "this is Maya from
+   …"), and a question asking for a person's name only a name that person gave or was addressed
+   by; the reverse for the agent.
 3. **Ranking.** The model scores each candidate as the answer to the metric's question
    (:meth:`Backend.score`): the log-probability of the whole candidate followed by the end of
    the turn. A small prior favours what was said last and what the user said. The transcript is
-   the prompt's prefix for every metric, so the KV cache evaluates it once per call.
-4. **Normalisation** (:mod:`.normalize`) makes the value valid for its type: ENUM one of the
+   the prompt's prefix for every metric, so the KV cache evaluates it once per call. Yes/no
+   questions (BOOLEAN, and ENUMs with yes and no choices) are asked of the exchange that settles
+   them, with the answering turn's wording read for yes or no, negations understood.
+4. **Decision** (:mod:`.calibration`): the proposal's evidence features give the calibrated
+   probability that it is right and that the call does not hold the answer; the engine abstains
+   when the latter wins. An abstention answers the prompt's own fallback, typed, or an ENUM's
+   "unclear"/"unknown"/"other" choice, else null.
+5. **Normalisation** (:mod:`.normalize`) makes the value valid for its type: ENUM one of the
    choices, BOOLEAN a bool, INTEGER an int, DATETIME ISO 8601 in the call's timezone (relative
    phrases resolved against the call's start), STRING trimmed.
 
-``confidence`` is the softmax probability of the chosen candidate among those scored — the
-model's own token probabilities, renormalised over the candidates. ``reasoning`` quotes the turn
-the value comes from.
+``confidence`` is the calibrated probability that the value returned is right (for an
+abstention: that the call does not say), clipped to [0.01, 0.99]. ``reasoning`` quotes the turn
+the value comes from, or says why there is none.
 
 With a backend that cannot score (``openai``), all metrics are extracted in one generation
 constrained by a JSON schema, then normalised the same way; confidence is then the exponential
@@ -38,8 +51,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
+from dispo.analytics import calibration as cal
 from dispo.analytics import candidates as cand
 from dispo.analytics import normalize as norm
+from dispo.analytics import question as qn
 from dispo.analytics.config import AnalyticsConfig, DispositionMetric
 from dispo.llm import Backend, Message
 
@@ -68,6 +83,8 @@ TOPIC_WEIGHT = 1.5
 UNIT_WEIGHT = 3.0
 # A STRING span that starts with a number is an address: likely only when the question asks for one.
 ADDRESS_WEIGHT = 1.5
+# A number that counts what was found ("I found 10 restaurants") seldom answers "how many".
+LISTING_WEIGHT = 2.0
 
 
 class Turn(TypedDict):
@@ -84,6 +101,10 @@ class MetricValue:
     value: Any
     confidence: float
     reasoning: str
+    # What the engine would have answered before deciding whether to abstain, and the evidence it
+    # weighed (see :mod:`.calibration`). Not part of the API's JSON; `dispo eval` records them.
+    proposed: Any = field(default=None, compare=False, repr=False)
+    features: Mapping[str, float] | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -146,23 +167,27 @@ def extract(
         return []
     turns = [{"role": str(t["role"]), "content": str(t["content"])} for t in transcript]
     if not turns:
-        return [_abstain(m, "The call has no transcript.") for m in metrics]
+        return [_with_fallback(m, qn.parse(m.prompt), "The call has no transcript.", 1.0) for m in metrics]
     if not backend.can_score:
         return _extract_structured(backend, turns, metrics, call_start)
     ctx = _Context(backend, turns, format_transcript(transcript), call_start)
-    extractors: dict[str, Callable[[_Context, DispositionMetric], MetricValue]] = {
+    extractors: dict[str, Callable[[_Context, DispositionMetric, qn.Question], _Proposal]] = {
         "ENUM": _extract_enum,
         "BOOLEAN": _extract_bool,
         "INTEGER": _extract_int,
         "DATETIME": _extract_datetime,
         "STRING": _extract_string,
     }
+    calibration = cal.active()
     # BOOLEAN questions are asked about a short excerpt, not the whole transcript: they go last,
     # so the transcript stays the cached prefix of every other question.
     order = sorted(range(len(metrics)), key=lambda i: metrics[i].type == "BOOLEAN")
     results: dict[int, MetricValue] = {}
     for i in order:
-        results[i] = _checked(extractors[metrics[i].type](ctx, metrics[i]), metrics[i])
+        metric = metrics[i]
+        question = qn.parse(metric.prompt)
+        proposal = extractors[metric.type](ctx, metric, question)
+        results[i] = _checked(_decide(calibration, metric, question, proposal), metric)
     return [results[i] for i in range(len(metrics))]
 
 
@@ -174,34 +199,53 @@ _BASELINES_MAX = 4096
 
 
 @dataclass
+class _Proposal:
+    """The value an extractor would answer (None: the call holds no candidate), and why."""
+
+    value: Any
+    reasoning: str
+    features: dict[str, float]
+
+
+@dataclass
+class _Choice:
+    """How a candidate was chosen: its probability among those scored, and among how many."""
+
+    mention: cand.Mention
+    probability: float
+    candidates: int
+    single: bool
+
+
+@dataclass
 class _Context:
     backend: Backend
     turns: list[dict[str, str]]
     text: str
     call_start: datetime
 
-    def messages(self, metric: DispositionMetric, hint: str, text: str | None = None) -> list[Message]:
+    def messages(self, question: str, hint: str, text: str | None = None) -> list[Message]:
         transcript = self.text if text is None else text
         return [
             {"role": "system", "content": SYSTEM_PROMPT},
             {
                 "role": "user",
-                "content": f"Call transcript:\n{transcript}\n\nQuestion: {metric.prompt}\n{hint}",
+                "content": f"Call transcript:\n{transcript}\n\nQuestion: {question}\n{hint}",
             },
         ]
 
-    def baseline(self, metric: DispositionMetric, hint: str, options: Sequence[str]) -> list[float]:
+    def baseline(self, question: str, hint: str, options: Sequence[str]) -> list[float]:
         """The scores of ``options`` for this question asked of an empty call (contextual calibration).
 
         A small model prefers some answers whatever the call says (most say "No"). Subtracting
         what it answers with no call at all (Zhao et al., 2021, "Calibrate before use") leaves
         what the call itself adds.
         """
-        key = (self.backend.model_id, metric.prompt, hint, tuple(options))
+        key = (self.backend.model_id, question, hint, tuple(options))
         scores = _BASELINES.get(key)
         if scores is None:
             scores = self.backend.score(
-                self.messages(metric, hint, "(no transcript)"),
+                self.messages(question, hint, "(no transcript)"),
                 [" " + o for o in options],
                 prefix=ANSWER_PREFIX,
             )
@@ -212,7 +256,7 @@ class _Context:
 
     def rank(
         self,
-        metric: DispositionMetric,
+        question: str,
         hint: str,
         options: Sequence[tuple[str, float]],
         *,
@@ -220,9 +264,9 @@ class _Context:
     ) -> tuple[int, float, list[float]]:
         """Score ``(answer text, log-prior)`` options; the best index, its probability, all scores."""
         texts = [" " + text for text, _ in options]
-        scores = self.backend.score(self.messages(metric, hint), texts, prefix=ANSWER_PREFIX)
+        scores = self.backend.score(self.messages(question, hint), texts, prefix=ANSWER_PREFIX)
         if calibrate:
-            base = self.baseline(metric, hint, [text for text, _ in options])
+            base = self.baseline(question, hint, [text for text, _ in options])
             scores = [s - b for s, b in zip(scores, base, strict=True)]
         total = [s + prior for s, (_, prior) in zip(scores, options, strict=True)]
         best = max(range(len(total)), key=total.__getitem__)
@@ -237,12 +281,138 @@ class _Context:
             content = content[:157] + "…"
         return f'The {t["role"]} said: "{content}"'
 
+    def features(
+        self,
+        question: qn.Question,
+        choice: _Choice | None = None,
+        *,
+        probability: float | None = None,
+        agrees: bool = False,
+    ) -> dict[str, float]:
+        """The evidence behind a proposal, for the calibrated confidence (see :mod:`.calibration`)."""
+        hits = cand.term_hits(question.text, self.turns)
+        terms = set(cand.key_terms(question.text))
+        said = set().union(*(cand.words_of(t["content"]) for t in self.turns)) if self.turns else set()
+        # A question without key terms ("What is the user's name?") misses none of them.
+        cover = sum(any(cand.matches(term, w) for w in said) for term in terms) / len(terms) if terms else 1.0
+        out = {"bias": 1.0, "cover": cover, "none": 0.0 if (choice or probability is not None) else 1.0}
+        if choice is not None:
+            m = choice.mention
+            topic = max(hits[m.turn], hits[m.turn - 1] if m.turn > 0 else 0)
+            out.update(
+                p=0.0 if choice.single else cal.logit(choice.probability),
+                single=1.0 if choice.single else 0.0,
+                n=math.log1p(choice.candidates),
+                near=min(topic, 2) / 2,
+                user=1.0 if m.role == "user" else 0.0,
+                named=1.0 if question.asks_name and m.naming and m.about == question.subject else 0.0,
+            )
+        elif probability is not None:
+            out.update(p=cal.logit(probability), n=math.log(2), pol=1.0 if agrees else 0.0)
+        return out
+
 
 def _softmax(values: Sequence[float]) -> list[float]:
     peak = max(values)
     exps = [math.exp(v - peak) for v in values]
     total = sum(exps)
     return [e / total for e in exps]
+
+
+def _none(ctx: _Context, question: qn.Question, why: str) -> _Proposal:
+    return _Proposal(None, why, ctx.features(question))
+
+
+# ENUM choices that say the call gave no clear answer: chosen when the engine would abstain.
+ABSTAIN_CHOICES = frozenset(
+    [
+        "unclear",
+        "unknown",
+        "other",
+        "not sure",
+        "unsure",
+        "undecided",
+        "undetermined",
+        "n/a",
+        "na",
+        "none",
+        "not mentioned",
+        "not specified",
+        "not stated",
+        "not given",
+        "no answer",
+        "not applicable",
+        "cannot tell",
+        "can't tell",
+    ]
+)
+
+
+def abstain_choice(choices: Sequence[str]) -> str | None:
+    """The ENUM choice that means "no clear answer" ("unclear", "unknown", "other"), if there is one."""
+    for choice in choices:
+        if " ".join(re.findall(r"[a-z/']+", choice.lower())) in ABSTAIN_CHOICES:
+            return choice
+    return None
+
+
+def fallback_value(metric: DispositionMetric, question: qn.Question) -> tuple[Any, str] | None:
+    """What to answer when the call does not say: the prompt's own fallback, typed, or an ENUM's
+    "unclear"-like choice; with the words that justify it. None: null is the answer."""
+    if question.fallback is not None:
+        value = qn.typed_fallback(question.fallback.text, metric.type, metric.choices)
+        if value is not None and norm.is_valid(metric.type, value, metric.choices):
+            return value, f"The prompt says to answer {question.fallback.text!r} then."
+    if metric.type == "ENUM":
+        choice = abstain_choice(metric.choices or ())
+        if choice is not None:
+            return choice, f"{choice!r} is the choice for a call that gives no clear answer."
+    return None
+
+
+def _with_fallback(
+    metric: DispositionMetric, question: qn.Question, why: str, confidence: float, **extra: Any
+) -> MetricValue:
+    fallback = fallback_value(metric, question)
+    if fallback is None:
+        return MetricValue(metric.identifier, metric.type, None, confidence, why, **extra)
+    value, because = fallback
+    return MetricValue(metric.identifier, metric.type, value, confidence, f"{why} {because}", **extra)
+
+
+def _decide(
+    calibration: cal.Calibration, metric: DispositionMetric, question: qn.Question, proposal: _Proposal
+) -> MetricValue:
+    """The proposal, or an abstention when the call is likelier not to hold the answer; calibrated."""
+    keep, confidence = calibration.decide(metric.type, proposal.features)
+    extra = {"proposed": proposal.value, "features": proposal.features}
+    if keep and proposal.value is not None:
+        return MetricValue(
+            metric.identifier, metric.type, proposal.value, confidence, proposal.reasoning, **extra
+        )
+    why = proposal.reasoning
+    if proposal.value is not None:
+        why = (
+            f"The call does not clearly say: the likeliest answer, {proposal.value!r}, is right with "
+            f"probability {calibration.p_right(metric.type, proposal.features):.2f} only. {why}"
+        ).strip()
+    return _with_fallback(metric, question, why, confidence, **extra)
+
+
+def decision(
+    metric: DispositionMetric,
+    proposed: Any,
+    features: Mapping[str, float],
+    calibration: cal.Calibration | None = None,
+) -> tuple[Any, float]:
+    """The value returned for a proposal and its confidence: what :func:`extract` answers, given the
+    proposal and its features (``dispo eval`` re-decides a saved run with a new calibration)."""
+    calibration = calibration or cal.active()
+    keep, confidence = calibration.decide(metric.type, features)
+    if keep and proposed is not None:
+        return proposed, confidence
+    fallback = fallback_value(metric, qn.parse(metric.prompt))
+    return (fallback[0] if fallback else None), confidence
 
 
 def _abstain(metric: DispositionMetric, why: str, confidence: float = 1.0) -> MetricValue:
@@ -257,10 +427,10 @@ def _checked(result: MetricValue, metric: DispositionMetric) -> MetricValue:
 
 
 def _priors(
-    mentions: Sequence[cand.Mention], metric: DispositionMetric, turns: Sequence[dict[str, str]]
+    mentions: Sequence[cand.Mention], question: qn.Question, turns: Sequence[dict[str, str]]
 ) -> list[float]:
-    hits = cand.term_hits(metric.prompt, turns)
-    terms = set(cand.key_terms(metric.prompt))
+    hits = cand.term_hits(question.text, turns)
+    terms = set(cand.key_terms(question.text))
     last = max(len(turns) - 1, 1)
     out = []
     for m in mentions:
@@ -277,146 +447,234 @@ def _priors(
 
 def _pick(
     ctx: _Context,
-    metric: DispositionMetric,
+    question: qn.Question,
     hint: str,
     mentions: Sequence[cand.Mention],
     render: Callable[[cand.Mention], str],
     bias: Sequence[float] = (),
-) -> tuple[cand.Mention, float]:
-    priors = _priors(mentions, metric, ctx.turns)
+) -> _Choice:
+    priors = _priors(mentions, question, ctx.turns)
     if bias:
         priors = [p + b for p, b in zip(priors, bias, strict=True)]
     # The model ranks the likeliest few: scoring costs one short decode per candidate.
     ranked = sorted(zip(mentions, priors, strict=True), key=lambda mp: mp[1])[-MAX_CANDIDATES:]
     ranked = [mp for mp in ranked if mp[1] >= ranked[-1][1] - PRIOR_BEAM]
     if len(ranked) == 1:
-        return ranked[0][0], 1.0
-    best, confidence, _ = ctx.rank(metric, hint, [(render(m), p) for m, p in ranked])
-    return ranked[best][0], confidence
+        return _Choice(ranked[0][0], 1.0, len(mentions), True)
+    best, probability, _ = ctx.rank(question.text, hint, [(render(m), p) for m, p in ranked])
+    return _Choice(ranked[best][0], probability, len(mentions), False)
 
 
-def _extract_enum(ctx: _Context, metric: DispositionMetric) -> MetricValue:
-    choices = metric.choices or ()
-    named: dict[str, cand.Mention] = {}
-    user_named: dict[str, cand.Mention] = {}
-    for i, turn in enumerate(ctx.turns):
-        words = re.findall(r"[a-z0-9]+", turn["content"].lower())
-        joined = " ".join(words)
-        stems = " ".join(cand.stem(w) for w in words)
-        for choice in choices:
-            folded = " ".join(re.findall(r"[a-z0-9]+", choice.lower()))
-            choice_stems = " ".join(cand.stem(w) for w in folded.split())
-            if re.search(rf"\b{re.escape(folded)}\b", joined) or re.search(
-                rf"\b{re.escape(choice_stems)}\b", stems
-            ):
-                mention = cand.Mention(choice, choice, i, i, turn["role"])
-                named.pop(choice, None)
-                named[choice] = mention
-                if turn["role"] == "user":
-                    user_named.pop(choice, None)
-                    user_named[choice] = mention
-    hint = _HINTS["ENUM"].format(choices=", ".join(choices))
-    if not named:
-        return _abstain(metric, f"The call names none of the choices ({', '.join(choices)}).")
-    # When the user names a choice, the user's words settle it ("cleaning or whitening?" — "A cleaning").
-    named = user_named or named
-    mention, confidence = _pick(ctx, metric, hint, list(named.values()), lambda m: str(m.value))
-    if len(named) == 1:
-        # One choice named: the model's probability of it among all choices is the confidence.
-        _, _, scores = ctx.rank(metric, hint, [(c, 0.0) for c in choices])
-        confidence = _softmax(scores)[choices.index(mention.value)]
-    return MetricValue(metric.identifier, metric.type, mention.value, confidence, ctx.quote(mention.turn))
+def _whose(
+    mentions: Sequence[cand.Mention], question: qn.Question
+) -> tuple[list[cand.Mention], list[cand.Mention]]:
+    """The mentions that can answer a question about its subject, and those that belong to the other
+    party (the agent's own name, for a question about the user).
+
+    A value the call marks as the other party's ("I'm Alex", said by the agent) never answers a
+    question about the user, wherever else it is said; a question that asks for a person's name
+    takes only a name the call marks as that person's: one they gave, or were addressed by.
+    """
+    if question.subject is None:
+        return list(mentions), []
+    theirs = cand.other(question.subject)
+
+    def key(m: cand.Mention) -> Any:
+        return m.value.lower() if isinstance(m.value, str) else m.value
+
+    ours = {key(m) for m in mentions if m.about == question.subject}
+    excluded = {key(m) for m in mentions if m.about == theirs} - ours
+    kept = [m for m in mentions if key(m) not in excluded]
+    if question.asks_name:
+        kept = [m for m in kept if m.about == question.subject and m.naming]
+    return kept, [m for m in mentions if m.about == theirs]
 
 
-def _not_mentioned(metric: DispositionMetric) -> str:
-    terms = cand.key_terms(metric.prompt)
+def _not_theirs(question: qn.Question, theirs: Sequence[cand.Mention]) -> str:
+    if not theirs or question.subject is None:
+        return ""
+    party = cand.other(question.subject)
+    names = ", ".join(dict.fromkeys(m.surface for m in theirs))
+    return f" ({names}: the {party}'s own, not the {question.subject}'s.)"
+
+
+def _not_mentioned(question: qn.Question) -> str:
+    terms = cand.key_terms(question.text)
     return f"The call does not mention {', '.join(terms[:4]) or 'the subject of the question'}."
 
 
-_POSITIVE = frozenset(
-    [
-        "yes",
-        "yeah",
-        "yep",
-        "yup",
-        "sure",
-        "please",
-        "ok",
-        "okay",
-        "correct",
-        "right",
-        "great",
-        "perfect",
-        "confirmed",
-        "booked",
-        "reserved",
-        "successfully",
-        "success",
-        "done",
-        "sounds",
-        "works",
-        "fine",
-        "absolutely",
-        "definitely",
-    ]
-)
-_NEGATIVE = frozenset(
-    [
-        "no",
-        "nope",
-        "not",
-        "don't",
-        "dont",
-        "doesn't",
-        "won't",
-        "can't",
-        "cannot",
-        "unable",
-        "sorry",
-        "failed",
-        "fail",
-        "unfortunately",
-        "never",
-        "neither",
-        "nor",
-        "without",
-    ]
-)
+def _choice_mentions(
+    ctx: _Context, question: qn.Question, choices: Sequence[str]
+) -> tuple[dict[str, cand.Mention], dict[str, cand.Mention]]:
+    """Where each choice is named, last time first; and where the user named it. A negated choice
+    ("not interested") is not named, and neither is one the other party says of itself."""
+    named: dict[str, cand.Mention] = {}
+    user_named: dict[str, cand.Mention] = {}
+    theirs = cand.other(question.subject) if question.subject else None
+    for i, turn in enumerate(ctx.turns):
+        text = turn["content"]
+        folded_text = text.lower()
+        for choice in choices:
+            folded = " ".join(re.findall(r"[a-z0-9]+", choice.lower()))
+            if not folded:
+                continue
+            words = folded.split()
+            pattern = r"\W+".join(
+                rf"{re.escape(cand.stem(w))}[a-z0-9]*" if len(w) > 4 else re.escape(w) for w in words
+            )
+            found = None
+            for m in re.finditer(rf"\b{pattern}\b", folded_text):
+                if cand.negated_at(text, m.start()) and not re.match(r"(?:not|no)\b", folded):
+                    continue
+                if theirs is not None and cand.about(ctx.turns, i, m.start(), m.end()) == theirs:
+                    continue
+                found = m
+            if found is None:
+                continue
+            mention = cand.Mention(choice, choice, i, i, turn["role"])
+            named.pop(choice, None)
+            named[choice] = mention
+            if turn["role"] == "user":
+                user_named.pop(choice, None)
+                user_named[choice] = mention
+    return named, user_named
+
+
+def _polar_choices(choices: Sequence[str]) -> tuple[str, str] | None:
+    """An ENUM whose choices include yes and no: (the yes choice, the no choice)."""
+    yes = next((c for c in choices if c.strip().lower() in {"yes", "true", "y"}), None)
+    no = next((c for c in choices if c.strip().lower() in {"no", "false", "n"}), None)
+    return (yes, no) if yes and no else None
+
+
+def _extract_enum(ctx: _Context, metric: DispositionMetric, question: qn.Question) -> _Proposal:
+    choices = metric.choices or ()
+    polar = _polar_choices(choices)
+    if polar is not None:
+        # "Was the user interested? yes, no, or unclear": a yes/no question with a way out.
+        said = _yes_no(ctx, question)
+        if said is None:
+            return _none(ctx, question, _not_mentioned(question))
+        margin, turn, excerpt, hedged = said
+        if hedged and abstain_choice(choices) is not None:
+            return _none(ctx, question, f"The reply hedges. {excerpt.quote(turn)}")
+        confidence = 1 / (1 + math.exp(-abs(margin)))
+        features = ctx.features(question, probability=confidence, agrees=_agrees(margin, excerpt, turn))
+        return _Proposal(polar[0] if margin > 0 else polar[1], excerpt.quote(turn), features)
+    named, user_named = _choice_mentions(ctx, question, choices)
+    hint = _HINTS["ENUM"].format(choices=", ".join(choices))
+    if not named:
+        return _none(ctx, question, f"The call names none of the choices ({', '.join(choices)}).")
+    # When the user names a choice, the user's words settle it ("cleaning or whitening?" — "A cleaning").
+    named = user_named or named
+    choice = _pick(ctx, question, hint, list(named.values()), lambda m: str(m.value))
+    if len(named) == 1:
+        # One choice named: the model's probability of it among all choices is the probability.
+        _, _, scores = ctx.rank(question.text, hint, [(c, 0.0) for c in choices])
+        choice = _Choice(
+            choice.mention, _softmax(scores)[choices.index(choice.mention.value)], len(choices), False
+        )
+    return _Proposal(choice.mention.value, ctx.quote(choice.mention.turn), ctx.features(question, choice))
+
+
 POLARITY_WEIGHT = 2.0
 
 
-def _polarity(text: str) -> int:
-    words = re.findall(r"[a-z']+", text.lower())
-    return sum(w in _POSITIVE for w in words) - sum(w in _NEGATIVE for w in words)
+_ASKS_ABOUT_OFFER = re.compile(r"\boffer(?:ed|s)?\b|\baccept(?:ed|s)?\b", re.IGNORECASE)
+_OFFER = re.compile(
+    r"\b(?:would\s+you\s+like|(?:shall|should|can|could|may)\s+(?:i|we)|do\s+you\s+want|want\s+me\s+to|"
+    r"how\s+about|would\s+you\s+be\s+interested|are\s+you\s+interested|interested\s+in|do\s+you\s+wish)\b",
+    re.IGNORECASE,
+)
 
 
-def _extract_bool(ctx: _Context, metric: DispositionMetric) -> MetricValue:
-    hits = cand.term_hits(metric.prompt, ctx.turns)
+_ABOUT_WILLINGNESS = re.compile(
+    r"\b(?:interest(?:ed)?|agree(?:d|s)?|accept(?:ed|s)?|willing|keen|want(?:ed|s)?)\b", re.IGNORECASE
+)
+
+
+def _is_offer(turn: Mapping[str, str]) -> bool:
+    return turn["content"].rstrip().endswith("?") and bool(_OFFER.search(turn["content"]))
+
+
+def _yes_no(ctx: _Context, question: qn.Question) -> tuple[float, int, _Context, bool] | None:
+    """The calibrated Yes-minus-No margin for a yes/no question, the excerpt turn it rests on, the
+    excerpt, and whether the reply hedges; None when the call never speaks of the question."""
+    hits = cand.term_hits(question.text, ctx.turns)
+    if not any(hits) and _ABOUT_WILLINGNESS.search(question.text):
+        # "Was the user interested?", "Did the caller agree to …?" in a call that never says the
+        # word: what the caller answered to the last offer made ("Would you like a demo?") tells.
+        offers = [i for i, t in enumerate(ctx.turns) if _is_offer(t)]
+        if offers:
+            hits = [1 if i == offers[-1] else 0 for i in range(len(ctx.turns))]
     if not any(hits):
-        return _abstain(metric, _not_mentioned(metric))
-    # The exchange that settles the question: the last turn that speaks of it, and the reply.
+        return None
+    # The exchange that settles the question: the last turn that speaks of it, and the reply; for a
+    # question about an offer ("When the agent offered to book …, did the caller accept?"), the
+    # offer that speaks of it most, and the reply to it.
     strongest = max(hits)
     turn = max(i for i, h in enumerate(hits) if h * 2 >= strongest)
-    excerpt = ctx.turns[turn : turn + 2]
-    answer = excerpt[-1]["content"]
-    focused = _Context(ctx.backend, list(excerpt), format_transcript(excerpt), ctx.call_start)
-    _, _, scores = focused.rank(metric, _HINTS["BOOLEAN"], [(o, 0.0) for o in _YES_NO], calibrate=True)
-    margin = scores[0] - scores[1] + POLARITY_WEIGHT * max(-1, min(1, _polarity(answer)))
+    if _ASKS_ABOUT_OFFER.search(question.text):
+        offers = [i for i, t in enumerate(ctx.turns) if hits[i] and _is_offer(t)]
+        if offers:
+            turn = max(offers, key=lambda i: (hits[i], i))
+    excerpt_turns = ctx.turns[turn : turn + 2]
+    focused = _Context(ctx.backend, list(excerpt_turns), format_transcript(excerpt_turns), ctx.call_start)
+    _, _, scores = focused.rank(question.text, _HINTS["BOOLEAN"], [(o, 0.0) for o in _YES_NO], calibrate=True)
+    # The answer: the reply, when the turn that speaks of the question asks it ("Are you
+    # interested?" — "No, thanks."); else that turn itself ("I'm not interested.").
+    asks = excerpt_turns[0]["content"].rstrip().endswith("?") and len(excerpt_turns) > 1
+    answer = len(excerpt_turns) - 1 if asks else 0
+    text = excerpt_turns[answer]["content"]
+    said = max(-1, min(1, cand.polarity(text) + _term_polarity(question, excerpt_turns[answer : answer + 1])))
+    margin = scores[0] - scores[1] + POLARITY_WEIGHT * said
+    hedged = any(cand.unsure(t["content"]) for t in excerpt_turns if t["role"] == "user")
+    return margin, answer, focused, hedged
+
+
+def _term_polarity(question: qn.Question, turns: Sequence[dict[str, str]]) -> int:
+    """The question's own words said negated ("not interested") count as a no; said by the user
+    outside a question ("I am interested"), as a yes."""
+    terms = set(cand.key_terms(question.text))
+    score = 0
+    for t in turns:
+        text = t["content"]
+        for m in re.finditer(r"[A-Za-z]+", text):
+            if not any(cand.matches(term, m.group().lower()) for term in terms):
+                continue
+            if cand.negated_at(text, m.start()):
+                score -= 1
+            elif t["role"] == "user" and "?" not in text[m.end() :].split(".")[0]:
+                score += 1
+    return max(-1, min(1, score))
+
+
+def _agrees(margin: float, excerpt: _Context, turn: int) -> bool:
+    said = cand.polarity(excerpt.turns[turn]["content"])
+    return said != 0 and (said > 0) == (margin > 0)
+
+
+def _extract_bool(ctx: _Context, metric: DispositionMetric, question: qn.Question) -> _Proposal:
+    said = _yes_no(ctx, question)
+    if said is None:
+        return _none(ctx, question, _not_mentioned(question))
+    margin, turn, excerpt, _ = said
     confidence = 1 / (1 + math.exp(-abs(margin)))
-    return MetricValue(
-        metric.identifier, metric.type, margin > 0, confidence, focused.quote(len(excerpt) - 1)
-    )
+    features = ctx.features(question, probability=confidence, agrees=_agrees(margin, excerpt, turn))
+    return _Proposal(margin > 0, excerpt.quote(turn), features)
 
 
-def _extract_int(ctx: _Context, metric: DispositionMetric) -> MetricValue:
-    mentions = cand.distinct(cand.numbers(ctx.turns))
+def _extract_int(ctx: _Context, metric: DispositionMetric, question: qn.Question) -> _Proposal:
+    mentions, theirs = _whose(cand.numbers(ctx.turns), question)
+    mentions = cand.distinct(mentions)
     if not mentions:
-        return _abstain(metric, "The call mentions no number.")
-    if not any(cand.term_hits(metric.prompt, ctx.turns)):
-        return _abstain(metric, _not_mentioned(metric))
-    mention, confidence = _pick(ctx, metric, _HINTS["INTEGER"], mentions, lambda m: str(m.value))
-    return MetricValue(
-        metric.identifier, metric.type, int(mention.value), confidence, ctx.quote(mention.turn)
+        return _none(ctx, question, "The call mentions no number." + _not_theirs(question, theirs))
+    if not any(cand.term_hits(question.text, ctx.turns)):
+        return _none(ctx, question, _not_mentioned(question))
+    bias = [-LISTING_WEIGHT if m.listing else 0.0 for m in mentions]
+    choice = _pick(ctx, question, _HINTS["INTEGER"], mentions, lambda m: str(m.value), bias)
+    return _Proposal(
+        int(choice.mention.value), ctx.quote(choice.mention.turn), ctx.features(question, choice)
     )
 
 
@@ -433,49 +691,125 @@ def _datetime_part(prompt: str) -> str:
     return "date and time"
 
 
-def _extract_datetime(ctx: _Context, metric: DispositionMetric) -> MetricValue:
-    part = _datetime_part(metric.prompt)
+def _extract_datetime(ctx: _Context, metric: DispositionMetric, question: qn.Question) -> _Proposal:
+    part = _datetime_part(question.text)
     hint = _HINTS["DATETIME"].format(part=part)
     dates = cand.distinct(cand.dates(ctx.turns, ctx.call_start))
     times = cand.distinct(cand.times(ctx.turns))
     if part == "time":
         if not times:
-            return _abstain(metric, "The call mentions no time of day.")
-        mention, confidence = _pick(ctx, metric, hint, times, lambda m: m.surface)
+            return _none(ctx, question, "The call mentions no time of day.")
+        choice = _pick(ctx, question, hint, times, lambda m: m.surface)
         day = dates[-1].value if dates else None
-        value = norm.combine(day, mention.value, ctx.call_start)
+        value = norm.combine(day, choice.mention.value, ctx.call_start)
     else:
         if not dates:
-            return _abstain(metric, "The call mentions no date.")
-        mention, confidence = _pick(ctx, metric, hint, dates, lambda m: m.surface)
+            return _none(ctx, question, "The call mentions no date.")
+        choice = _pick(ctx, question, hint, dates, lambda m: m.surface)
         clock = times[-1].value if (times and part != "date") else None
-        value = norm.combine(mention.value, clock, ctx.call_start)
-    return MetricValue(metric.identifier, metric.type, value, confidence, ctx.quote(mention.turn))
+        value = norm.combine(choice.mention.value, clock, ctx.call_start)
+    return _Proposal(value, ctx.quote(choice.mention.turn), ctx.features(question, choice))
 
 
-def _extract_string(ctx: _Context, metric: DispositionMetric) -> MetricValue:
+# A question about a place: a value said right after "in", "to", "from" ("flying to Seattle") is
+# likelier to be one than a name said elsewhere.
+PLACE_WEIGHT = 1.0
+_CITY_QUESTION = re.compile(
+    r"\b(?:city|cities|town|country|state|area|region|neighbou?rhood)\b", re.IGNORECASE
+)
+_PLACE_QUESTION = re.compile(
+    r"\b(?:where|location|place|destination|airport|station|venue|located)\b", re.IGNORECASE
+)
+_CITY_PREPOSITIONS = frozenset(["in", "to", "from", "near", "around", "into", "visiting", "visit", "outside"])
+_PLACE_PREPOSITIONS = _CITY_PREPOSITIONS | {"at"}
+
+
+def _place_words(question: str) -> frozenset[str]:
+    if _CITY_QUESTION.search(question):
+        return _CITY_PREPOSITIONS
+    if _PLACE_QUESTION.search(question):
+        return _PLACE_PREPOSITIONS
+    return frozenset()
+
+
+def _after_word(text: str, start: int, words: frozenset[str]) -> bool:
+    if start <= 0:
+        return False
+    before = re.findall(r"[a-z]+", text[:start].lower())
+    return bool(before) and before[-1] in words
+
+
+_NUMERIC_ATTRIBUTE = re.compile(
+    r"\b(?:(?P<money>price|cost|fare|fee)"
+    r"|(?P<phone>phone|telephone|(?:call\s*-?\s*back|contact|mobile|cell|home|work)\s+number)|(?P<speed>speed)"
+    r"|(?P<percent>humidity|percent(?:age)?)|(?P<degrees>temperature))\b",
+    re.IGNORECASE,
+)
+_FIGURE_KINDS: dict[str, Callable[[str], bool]] = {
+    "money": lambda f: bool(re.search(r"[$€£]|dollar|euro|pound", f, re.IGNORECASE)),
+    "phone": lambda f: sum(ch.isdigit() for ch in f) >= 7,
+    "speed": lambda f: bool(re.search(r"mph|miles", f, re.IGNORECASE)),
+    "percent": lambda f: bool(re.search(r"%|percent", f, re.IGNORECASE)),
+    "degrees": lambda f: bool(re.search(r"degree", f, re.IGNORECASE)),
+}
+_KIND_OF = re.compile(
+    r"\b(?:genre|type|kind|category|style|sort)s?\s+of\s+([a-z]+(?:/[a-z]+)*)", re.IGNORECASE
+)
+
+
+def _kind_nouns(question: str) -> list[str]:
+    """What a "what genre/type/kind of X" question asks the kind of: ["music"], ["cuisine", "food"]."""
+    return [n for m in _KIND_OF.finditer(question) for n in m.group(1).lower().split("/")]
+
+
+def _extract_string(ctx: _Context, metric: DispositionMetric, question: qn.Question) -> _Proposal:
     # No abstention on missing key terms here: names answer questions in words of their own
     # ("flying to Seattle" answers "the airport or city to arrive at"), so only a call that names
     # nothing at all abstains.
-    mentions = cand.distinct(cand.spans(ctx.turns))
-    if not mentions:
+    attribute = _NUMERIC_ATTRIBUTE.search(question.text)
+    if attribute and not question.asks_name:
+        # A price, a phone number, a speed: only a figure of that kind said in the call can answer.
+        fits = _FIGURE_KINDS[next(k for k, v in attribute.groupdict().items() if v)]
+        figures, theirs = _whose([m for m in cand.figures(ctx.turns) if fits(m.surface)], question)
+        if not figures:
+            return _none(
+                ctx,
+                question,
+                "The call says no figure that could answer this." + _not_theirs(question, theirs),
+            )
+        choice = _pick(ctx, question, _HINTS["STRING"], cand.distinct(figures), lambda m: m.surface)
+        value = norm.normalize_string(choice.mention.surface)
+        return _Proposal(value, ctx.quote(choice.mention.turn), ctx.features(question, choice))
+    spans = cand.spans(ctx.turns)
+    kinds = _kind_nouns(question.text)
+    if kinds:
+        # "What genre of music?": the word said before "music" ("some rock music") is a candidate too.
+        spans += cand.modifiers(ctx.turns, kinds)
+    mentions, theirs = _whose(spans, question)
+    mentions = cand.distinct(mentions)
+    if not mentions and not question.asks_name:
         # Nothing name-like: the value is a plain word the user said ("pop", "comedy").
-        terms = set(cand.key_terms(metric.prompt))
+        terms = set(cand.key_terms(question.text))
+        words, _ = _whose(cand.words(ctx.turns), question)
         mentions = [
-            m
-            for m in cand.distinct(cand.words(ctx.turns))
-            if not any(cand.matches(t, m.surface.lower()) for t in terms)
+            m for m in cand.distinct(words) if not any(cand.matches(t, m.surface.lower()) for t in terms)
         ]
     if not mentions:
-        return _abstain(metric, "The call names nothing that could answer this.")
-    wants_address = bool(re.search(r"\baddress|\bstreet\b", metric.prompt.lower()))
+        if question.asks_name and question.subject is not None:
+            why = f"The call does not give the {question.subject}'s name."
+        else:
+            why = "The call names nothing that could answer this."
+        return _none(ctx, question, why + _not_theirs(question, theirs))
+    wants_address = bool(re.search(r"\baddress|\bstreet\b", question.text.lower()))
+    places = _place_words(question.text)
     bias = [
-        (ADDRESS_WEIGHT if wants_address else -ADDRESS_WEIGHT) if m.surface[:1].isdigit() else 0.0
+        ((ADDRESS_WEIGHT if wants_address else -ADDRESS_WEIGHT) if m.surface[:1].isdigit() else 0.0)
+        + (PLACE_WEIGHT if places and _after_word(ctx.turns[m.turn]["content"], m.start, places) else 0.0)
         for m in mentions
     ]
-    mention, confidence = _pick(ctx, metric, _HINTS["STRING"], mentions, lambda m: m.surface, bias)
-    value = norm.normalize_string(mention.surface)
-    return MetricValue(metric.identifier, metric.type, value, confidence, ctx.quote(mention.turn))
+    choice = _pick(ctx, question, _HINTS["STRING"], mentions, lambda m: m.surface, bias)
+    value = norm.normalize_string(choice.mention.surface)
+    return _Proposal(value, ctx.quote(choice.mention.turn), ctx.features(question, choice))
 
 
 # -- one-pass structured extraction (backends that cannot score) ---------------------------------
@@ -517,8 +851,12 @@ def _extract_structured(
     out: list[MetricValue] = []
     for m in metrics:
         value = normalize_value(m, raw.get(m.identifier), call_start)
-        turn = _turn_mentioning(turns, value)
-        reasoning = ctx.quote(turn) if value is not None else "The call does not say."
+        if value is None:
+            out.append(
+                _checked(_with_fallback(m, qn.parse(m.prompt), "The call does not say.", confidence), m)
+            )
+            continue
+        reasoning = ctx.quote(_turn_mentioning(turns, value))
         out.append(_checked(MetricValue(m.identifier, m.type, value, confidence, reasoning), m))
     return out
 

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -31,12 +32,38 @@ BACKENDS = ("local", "openai", "scripted")
 PARTIAL_EVERY = 10  # dialogues between two writes of the report while a run goes on
 
 
+# The options of issue 10 (several files, the calibrated confidence), named so the command reads short.
+Files = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Evaluation JSONL: extraction or summaries records (the kind is detected). Several files "
+        "of one kind are evaluated together (e.g. to fit the calibration on all of them).",
+        metavar="FILE",
+    ),
+]
+FitCalibration = Annotated[
+    bool,
+    typer.Option(
+        "--fit-calibration",
+        help="Fit the calibrated confidence on the fit half of the dialogues, write it to --calibration "
+        "(default: the package's calibration.json), and report with it.",
+    ),
+]
+CalibrationFile = Annotated[
+    Path | None, typer.Option(help="Calibration JSON to use (and, with --fit-calibration, to write).")
+]
+SavedRun = Annotated[
+    Path | None,
+    typer.Option(
+        help="Do not run the model: re-decide a saved engine report of the same file (its proposals and "
+        "features) with the calibration, e.g. after --fit-calibration."
+    ),
+]
+
+
 def eval_command(
-    file: Annotated[
-        Path,
-        typer.Argument(help="Evaluation JSONL: extraction or summaries records (the kind is detected)."),
-    ],
-    limit: Annotated[int | None, typer.Option(help="Only the first N dialogues of the file.")] = None,
+    files: Files,
+    limit: Annotated[int | None, typer.Option(help="Only the first N dialogues of each file.")] = None,
     strategy: Annotated[
         str,
         typer.Option(help="engine: dispo.analytics; naive: one plain prompt for everything (the baseline)."),
@@ -50,10 +77,12 @@ def eval_command(
         str | None,
         typer.Option(help="LLM backend: local, openai, or scripted for tests (default: DISPO_LLM_BACKEND)."),
     ] = None,
+    fit_calibration: FitCalibration = False,
+    calibration: CalibrationFile = None,
+    from_report: SavedRun = None,
 ) -> None:
     """Measure post-call analytics on labelled dialogues: accuracy, abstention, validity, ROUGE, latency."""
     from dispo.evaluation import report as reporting
-    from dispo.evaluation.dataset import load_dataset
     from dispo.evaluation.harness import STRATEGIES
 
     out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -67,21 +96,32 @@ def eval_command(
         raise fail(f"--strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}.")
     if backend is not None and backend not in BACKENDS:
         raise fail(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}.")
-    try:
-        dataset = load_dataset(file, limit=limit)
-    except DispoError as exc:
-        raise fail("\n  ".join(["cannot use " + str(file) + ":", *exc.errors])) from None
+    dataset = _load_files(files, limit, fail)
+    file = dataset.path
     base: dict[str, Any] | None = None
     if baseline is not None:
         base = _read_report(baseline, dataset.kind, fail)
-    model, ready_s = _load_backend(backend, fail)
-    err.print(
-        f"{dataset.kind}: {len(dataset)} dialogues from {file}; strategy {strategy}; "
-        f"{model.name} backend, model {model.model_id} (ready in {ready_s:.1f} s)"
-    )
-    result = _run_with_progress(
-        dataset, model, strategy, err, fail, title=f"{strategy} on {file.name}", report=report, limit=limit
-    )
+    tuning = _Calibrating(fit_calibration, calibration, from_report, ", ".join(f.name for f in files), err)
+    tuning.check(dataset, strategy, fail)
+    if from_report is not None:
+        result = tuning.rebuild(dataset, _read_report(from_report, dataset.kind, fail), fail)
+    else:
+        model, ready_s = _load_backend(backend, fail)
+        err.print(
+            f"{dataset.kind}: {len(dataset)} dialogues from {file}; strategy {strategy}; "
+            f"{model.name} backend, model {model.model_id} (ready in {ready_s:.1f} s)"
+        )
+        result = _run_with_progress(
+            dataset,
+            model,
+            strategy,
+            err,
+            fail,
+            title=f"{strategy} on {file.name}",
+            report=report,
+            limit=limit,
+        )
+    result = tuning.finish(result)
     try:
         data = reporting.build(result, limit=limit, baseline=base)
     except ValueError as exc:
@@ -92,6 +132,63 @@ def eval_command(
         err.print(f"Wrote {report}")
     if data["errors"]:
         raise typer.Exit(code=1)
+
+
+def _load_files(files: list[Path], limit: int | None, fail: Callable[[str], typer.Exit]) -> Dataset:
+    """The files, read and validated, as one dataset (``--limit`` applies to each)."""
+    from dispo.evaluation.dataset import load_dataset, merge
+
+    try:
+        return merge([load_dataset(f, limit=limit) for f in files])
+    except DispoError as exc:
+        raise fail("\n  ".join(["cannot use " + " ".join(map(str, files)) + ":", *exc.errors])) from None
+
+
+@dataclass
+class _Calibrating:
+    """What ``--fit-calibration``, ``--calibration`` and ``--from-report`` ask of a run."""
+
+    fit: bool
+    path: Path | None
+    saved_run: Path | None
+    source: str
+    err: Console
+
+    def check(self, dataset: Dataset, strategy: str, fail: Callable[[str], typer.Exit]) -> None:
+        """Refuse what cannot be done; make a given calibration the one the engine uses."""
+        from dispo.analytics import calibration as cal
+
+        if self.path is not None and not self.fit:
+            if not self.path.is_file():
+                raise fail(f"--calibration {self.path}: no such file.")
+            cal.use(cal.load(self.path))
+        if (self.fit or self.saved_run) and (dataset.kind != "extraction" or strategy != "engine"):
+            raise fail("--fit-calibration and --from-report are for the engine on an extraction file.")
+
+    def rebuild(self, dataset: Dataset, saved: dict[str, Any], fail: Callable[[str], typer.Exit]) -> Run:
+        """The saved run of ``--from-report``, without the model."""
+        from dispo.evaluation.harness import from_report
+
+        try:
+            return from_report(dataset, saved)
+        except ValueError as exc:
+            raise fail(f"--from-report {self.saved_run}: {exc}") from None
+
+    def finish(self, result: Run) -> Run:
+        """With ``--fit-calibration``: fit on the fit half, write it, and decide again with it; a saved
+        run is decided again with the active calibration; otherwise the run as it is."""
+        from dispo.analytics import calibration as cal
+        from dispo.evaluation import calibrate
+        from dispo.evaluation.harness import redecide
+
+        if not self.fit:
+            return redecide(result, cal.active()) if self.saved_run else result
+        fitted = calibrate.fit([t for o in result.extraction for t in o.targets], source=self.source)
+        path = self.path or cal.PARAMS_FILE
+        calibrate.write(fitted, path)
+        cal.load.cache_clear()
+        self.err.print(f"Fitted the calibration on the fit half; wrote {path}")
+        return redecide(result, fitted)
 
 
 def _load_backend(backend: str | None, fail: Callable[[str], typer.Exit]) -> tuple[Backend, float]:

@@ -140,6 +140,27 @@ def load_dataset(path: Path, *, limit: int | None = None) -> Dataset:
     return Dataset(path, kind, tuple(extraction), tuple(summaries))
 
 
+def merge(datasets: list[Dataset]) -> Dataset:
+    """Several files of one kind as one dataset (ids must stay unique); one file as it is."""
+    if len(datasets) == 1:
+        return datasets[0]
+    kinds = {d.kind for d in datasets}
+    if len(kinds) > 1:
+        raise DatasetError("the files mix extraction and summaries records; give files of one kind.")
+    seen: dict[str, Path] = {}
+    for d in datasets:
+        for ident in d.ids:
+            if ident in seen:
+                raise DatasetError(f"id {ident!r} is in both {seen[ident]} and {d.path}; ids must be unique.")
+            seen[ident] = d.path
+    return Dataset(
+        Path(" + ".join(str(d.path) for d in datasets)),
+        datasets[0].kind,
+        tuple(r for d in datasets for r in d.extraction),
+        tuple(r for d in datasets for r in d.summaries),
+    )
+
+
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():

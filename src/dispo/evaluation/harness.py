@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time as clock
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
 from typing import Any, ClassVar, Literal
 
+from dispo.analytics.calibration import Calibration
 from dispo.analytics.config import DispositionMetric
 from dispo.analytics.engine import MetricValue, Turn
 from dispo.evaluation import naive
@@ -219,36 +220,150 @@ def _extract_one(record: ExtractionRecord, extract: Extractor, model_clock: Mode
     outcome = ExtractionOutcome(record, timing, error=error)
     if error is not None:
         return outcome
-    by_id: dict[str, Any] = {}
+    by_id: dict[str, MetricValue] = {}
     for value in values or []:
         if isinstance(value, MetricValue) and value.identifier not in by_id:
-            by_id[value.identifier] = value.value
+            by_id[value.identifier] = value
     asked = {m.identifier for m in record.metrics}
     outcome.unexpected = sorted(set(by_id) - asked)
     for metric in record.metrics:
-        name = metric.identifier
-        expected = record.expected[name]
-        predicted = by_id.get(name)
+        got = by_id.get(metric.identifier)
         outcome.targets.append(
-            TargetResult(
-                record_id=record.id,
-                identifier=name,
-                type=metric.type,
-                origin=record.origins.get(name, ""),
-                expected=expected,
-                predicted=predicted,
-                correct=matches(
-                    metric,
-                    expected,
-                    predicted,
-                    accepted=record.accepted_values.get(name, ()),
-                    datetime_part=record.datetime_parts.get(name, "date"),
-                ),
-                valid=is_type_valid(metric, predicted),
-                missing=name not in by_id,
+            target(
+                record,
+                metric,
+                None if got is None else got.value,
+                missing=got is None,
+                confidence=None if got is None else _number(got.confidence),
+                proposed=None if got is None else got.proposed,
+                features=None if got is None or got.features is None else dict(got.features),
             )
         )
     return outcome
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def target(
+    record: ExtractionRecord,
+    metric: DispositionMetric,
+    predicted: Any,
+    *,
+    missing: bool = False,
+    confidence: float | None = None,
+    proposed: Any = None,
+    features: dict[str, float] | None = None,
+) -> TargetResult:
+    """One metric of one dialogue scored: the prediction, and the engine's proposal when it has one."""
+    name = metric.identifier
+    expected = record.expected[name]
+
+    def right(value: Any) -> bool:
+        return matches(
+            metric,
+            expected,
+            value,
+            accepted=record.accepted_values.get(name, ()),
+            datetime_part=record.datetime_parts.get(name, "date"),
+        )
+
+    return TargetResult(
+        record_id=record.id,
+        identifier=name,
+        type=metric.type,
+        origin=record.origins.get(name, ""),
+        expected=expected,
+        predicted=predicted,
+        correct=right(predicted),
+        valid=is_type_valid(metric, predicted),
+        missing=missing,
+        confidence=confidence,
+        proposed=proposed,
+        proposed_correct=(None if features is None or proposed is None else right(proposed)),
+        features=features,
+        abstention_correct=None if features is None else right(_abstention(metric)),
+    )
+
+
+def _abstention(metric: DispositionMetric) -> Any:
+    """What the engine answers when it abstains on ``metric``: the prompt's fallback, else null."""
+    from dispo.analytics import question as qn
+    from dispo.analytics.engine import fallback_value
+
+    fallback = fallback_value(metric, qn.parse(metric.prompt))
+    return fallback[0] if fallback else None
+
+
+def redecide(result: Run, calibration: Calibration) -> Run:
+    """``result`` as the engine would have answered with ``calibration``: each target's value and
+    confidence decided again from the proposal and features the run recorded (no model needed)."""
+    from dispo.analytics.engine import decision
+
+    outcomes: list[ExtractionOutcome] = []
+    for o in result.extraction:
+        metrics = {m.identifier: m for m in o.record.metrics}
+        targets = []
+        for t in o.targets:
+            if t.features is None:
+                targets.append(t)
+                continue
+            metric = metrics[t.identifier]
+            value, confidence = decision(metric, t.proposed, t.features, calibration)
+            targets.append(
+                target(
+                    o.record, metric, value, confidence=confidence, proposed=t.proposed, features=t.features
+                )
+            )
+        outcomes.append(replace(o, targets=targets))
+    return replace(result, extraction=outcomes)
+
+
+def from_report(dataset: Dataset, report: dict[str, Any]) -> Run:
+    """A run rebuilt from a saved extraction report of the engine on ``dataset`` (same file): the
+    proposals, features and timings it recorded, for re-deciding and fitting without the model."""
+    if report.get("kind") != "extraction" or dataset.kind != "extraction":
+        raise ValueError("--from-report needs an extraction report and an extraction file")
+    details = {d["id"]: d for d in report.get("details", []) if isinstance(d, dict) and "id" in d}
+    result = Run(
+        dataset=dataset,
+        strategy=report.get("strategy", "engine"),
+        backend_name=str(report.get("backend", "?")),
+        model_id=str(report.get("model", "?")),
+        model_ms_source=str(report.get("latency", {}).get("model_ms_source", "?")),
+        started=datetime.fromisoformat(report["started"]) if "started" in report else datetime.now(UTC),
+        elapsed_s=float(report.get("elapsed_s", 0.0)),
+    )
+    for record in dataset.extraction:
+        d = details.get(record.id)
+        if d is None:
+            continue
+        timing = CallTiming(float(d.get("wall_ms", 0.0)), float(d.get("model_ms", 0.0)))
+        outcome = ExtractionOutcome(
+            record, timing, error=d.get("error"), unexpected=list(d.get("unexpected", []))
+        )
+        saved = {m["identifier"]: m for m in d.get("metrics", [])}
+        for metric in record.metrics:
+            m = saved.get(metric.identifier)
+            if m is None:
+                outcome.targets.append(target(record, metric, None, missing=True))
+                continue
+            outcome.targets.append(
+                target(
+                    record,
+                    metric,
+                    m.get("predicted"),
+                    missing=bool(m.get("missing")),
+                    confidence=_number(m.get("confidence")),
+                    proposed=m.get("proposed"),
+                    features=m.get("features"),
+                )
+            )
+        result.extraction.append(outcome)
+    if not result.extraction:
+        raise ValueError("the report has no dialogue of this file")
+    return result
 
 
 def _summarize_one(record: SummaryRecord, summarize: Summarizer, model_clock: ModelClock) -> SummaryOutcome:

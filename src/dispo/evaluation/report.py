@@ -18,14 +18,16 @@ from rich.table import Table
 
 from dispo.evaluation.harness import CALL_START_RULE, Run, percentile
 from dispo.evaluation.rouge import ROUGE_TYPES
-from dispo.evaluation.scoring import extraction_scores
+from dispo.evaluation.scoring import calibration_scores, extraction_scores, half
 
 FORMAT = 1
-# The targets of the analytics issue.
-MIN_ACCURACY = 0.60  # extraction accuracy over all values
-MIN_TYPE_ACCURACY = 0.40  # and of every type
+# The targets of the analytics issues.
+MIN_ACCURACY = 0.65  # extraction accuracy over all values
+MIN_TYPE_ACCURACY = 0.50  # and of every type
 MAX_P50_MS = 3000.0  # analytics latency per call
 MIN_ABSTENTION_PRECISION = 0.80
+MIN_ABSTENTION_RECALL = 0.50  # at that precision
+MAX_ECE = 0.10  # expected calibration error (10 bins) of the confidences, on the held-out half
 MAX_OVERHEAD = 0.10  # pipeline wall time over the model's own time
 MIN_SUMMARY_GAIN = 0.30  # relative ROUGE-L gain of the engine over the naive one-line prompt
 TYPES = ("STRING", "BOOLEAN", "INTEGER", "ENUM", "DATETIME")
@@ -63,6 +65,13 @@ def build(run: Run, *, limit: int | None = None, baseline: dict[str, Any] | None
         targets = [t for o in run.extraction for t in o.targets]
         report["extraction"] = extraction_scores(targets)
         report["extraction"]["unexpected_identifiers"] = sum(len(o.unexpected) for o in run.extraction)
+        report["extraction"]["halves"] = {
+            name: extraction_scores([t for t in targets if half(t.record_id) == name])["overall"]
+            for name in ("fit", "held-out")
+        }
+        calibration = calibration_scores(targets)
+        if calibration is not None:
+            report["calibration"] = calibration
         report["details"] = [
             {
                 "id": o.record.id,
@@ -212,6 +221,26 @@ def targets_of(report: dict[str, Any]) -> list[dict[str, Any]]:
                 None if precision is None else precision >= MIN_ABSTENTION_PRECISION,
             )
         )
+        recall = report["extraction"]["abstention"]["recall"]
+        out.append(
+            _target(
+                "abstention recall",
+                f"≥ {MIN_ABSTENTION_RECALL:.0%}",
+                recall,
+                None if recall is None else recall >= MIN_ABSTENTION_RECALL,
+            )
+        )
+        held_out = (report.get("calibration") or {}).get("held_out") or {}
+        ece = held_out.get("ece")
+        if ece is not None:
+            out.append(
+                _target(
+                    f"ECE of the confidences (10 bins, held-out half, {held_out['targets']} values)",
+                    f"≤ {MAX_ECE:.0%}",
+                    ece,
+                    ece <= MAX_ECE,
+                )
+            )
     overhead = report["latency"]["overhead"]
     out.append(
         _target(
@@ -322,6 +351,30 @@ def _print_extraction(report: dict[str, Any], console: Console) -> list[tuple[st
     ]
     if ex["missing"]:
         facts.append(("metrics not returned", str(ex["missing"])))
+    halves = ex.get("halves") or {}
+    if halves:
+        facts.append(
+            (
+                "accuracy, fit / held-out half",
+                " / ".join(
+                    f"{pct(halves[h]['accuracy'])} ({halves[h]['correct']}/{halves[h]['targets']})"
+                    for h in ("fit", "held-out")
+                ),
+            )
+        )
+    calibration = report.get("calibration")
+    if calibration:
+        console.print(reliability_table(calibration))
+        facts += [
+            (
+                f"ECE, {name} ({calibration[key]['targets']} values)",
+                f"{_ece(calibration[key]['ece'])}"
+                + " (per type: "
+                + ", ".join(f"{t} {_ece(v)}" for t, v in calibration[key]["per_type"].items())
+                + ")",
+            )
+            for name, key in (("held-out half", "held_out"), ("fit half", "fit"), ("all", "all"))
+        ]
     return facts
 
 
@@ -370,6 +423,45 @@ def _latency_and_baseline_facts(report: dict[str, Any]) -> list[tuple[str, str]]
                 )
             )
     return facts
+
+
+def _ece(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def reliability_table(calibration: dict[str, Any]) -> Table:
+    """The reliability table of the held-out half: per confidence bin, how often the value was right."""
+    held_out = calibration["held_out"]
+    table = Table(
+        title=f"Reliability (held-out half, {held_out['targets']} values; ECE {_ece(held_out['ece'])})"
+    )
+    for column in ("confidence bin", "values", "mean confidence", "accuracy", "gap"):
+        table.add_column(column, justify="right")
+    for row in held_out["bins"]:
+        gap = None if row["count"] == 0 else row["accuracy"] - row["confidence"]
+        table.add_row(
+            row["bin"],
+            str(row["count"]),
+            pct(row["confidence"]),
+            pct(row["accuracy"]),
+            "-" if gap is None else f"{gap * 100:+.1f}",
+        )
+    return table
+
+
+def reliability_markdown(calibration: dict[str, Any]) -> list[str]:
+    held_out = calibration["held_out"]
+    lines = [
+        f"Reliability of the confidences on the held-out half ({held_out['targets']} values; "
+        f"ECE {_ece(held_out['ece'])}, fit half {_ece(calibration['fit']['ece'])}, "
+        f"all {_ece(calibration['all']['ece'])}; {calibration['split']}):",
+        "",
+        "| confidence | values | mean confidence | accuracy |",
+        "|---|--:|--:|--:|",
+    ]
+    for row in held_out["bins"]:
+        lines.append(f"| {row['bin']} | {row['count']} | {pct(row['confidence'])} | {pct(row['accuracy'])} |")
+    return [*lines, ""]
 
 
 def _signed(value: float | None) -> str:
@@ -421,12 +513,13 @@ def _extraction_table(extraction: Sequence[dict[str, Any]]) -> list[str]:
         "",
         f"`{r0['file']}`; calls start at {r0.get('call_start', '?')}. *values* are the metric values "
         "to extract (*null*: absent from the call, the right answer is null). Accuracy counts every "
-        "value, abstentions included; *answerable* only those the call contains.",
+        "value, abstentions included; *answerable* only those the call contains. *ECE*: expected "
+        "calibration error (10 bins) of the confidences on the held-out half of the dialogues.",
         "",
         "| strategy | dialogues | values (null) | accuracy | answerable | "
         + " | ".join(TYPES)
-        + " | abstention P | abstention R | type-valid | p50 ms | p95 ms | wall / model s | overhead |",
-        "|---|--:|--:|--:|--:|" + "--:|" * len(TYPES) + "--:|--:|--:|--:|--:|--:|--:|",
+        + " | abstention P | abstention R | type-valid | ECE | p50 ms | p95 ms | wall / model s | overhead |",
+        "|---|--:|--:|--:|--:|" + "--:|" * len(TYPES) + "--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in extraction:
         ex, lat = r["extraction"], r["latency"]
@@ -437,11 +530,18 @@ def _extraction_table(extraction: Sequence[dict[str, Any]]) -> list[str]:
             f"{pct(ex['overall']['answerable_accuracy'])} | "
             + " | ".join(per_type)
             + f" | {pct(ex['abstention']['precision'])} | {pct(ex['abstention']['recall'])} | "
-            f"{pct(ex['type_validity']['rate'])} | {ms(lat['p50_ms'])} | {ms(lat['p95_ms'])} | "
-            f"{_wall_model(lat)} | {pct(lat['overhead'])} |"
+            f"{pct(ex['type_validity']['rate'])} | {_ece(_held_out_ece(r))} | "
+            f"{ms(lat['p50_ms'])} | {ms(lat['p95_ms'])} | {_wall_model(lat)} | {pct(lat['overhead'])} |"
         )
     out.append("")
+    for r in extraction:
+        if r.get("calibration"):
+            out += reliability_markdown(r["calibration"])
     return out
+
+
+def _held_out_ece(report: dict[str, Any]) -> float | None:
+    return ((report.get("calibration") or {}).get("held_out") or {}).get("ece")
 
 
 def _summaries_table(summaries: Sequence[dict[str, Any]]) -> list[str]:

@@ -12,12 +12,13 @@ for an INTEGER, an unparseable DATETIME, an empty STRING) is never right.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, Literal
 
 from dispo.analytics.config import METRIC_TYPES, DispositionMetric
 
@@ -123,6 +124,14 @@ class TargetResult:
     correct: bool
     valid: bool
     missing: bool = False  # the strategy returned no value at all for this identifier
+    confidence: float | None = None  # the confidence the strategy reported for what it returned
+    # The engine's proposal before it decided whether to abstain, and the evidence it weighed:
+    # what `dispo eval --fit-calibration` fits the calibrated confidence on.
+    proposed: Any = None
+    proposed_correct: bool | None = None
+    features: dict[str, float] | None = None
+    # Whether abstaining would be right: null, or the prompt's own fallback, is the expected value.
+    abstention_correct: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +143,17 @@ class TargetResult:
             "correct": self.correct,
             "valid": self.valid,
             **({"missing": True} if self.missing else {}),
+            **({"confidence": round(self.confidence, 4)} if self.confidence is not None else {}),
+            **(
+                {"proposed": self.proposed, "proposed_correct": self.proposed_correct}
+                if self.features is not None
+                else {}
+            ),
+            **(
+                {"features": {k: round(v, 4) for k, v in self.features.items()}}
+                if self.features is not None
+                else {}
+            ),
         }
 
 
@@ -201,4 +221,71 @@ def extraction_scores(results: Sequence[TargetResult], *, examples: int = 10) ->
             ],
         },
         "missing": sum(r.missing for r in results),
+    }
+
+
+# -- calibration ------------------------------------------------------------------------------------
+
+ECE_BINS = 10
+Half = Literal["fit", "held-out"]
+
+
+def half(record_id: str) -> Half:
+    """The dev split: a dialogue is in the ``fit`` half when the SHA-256 of its id is even, else
+    ``held-out``. Calibration is fitted on the first and its error reported on the second."""
+    return "fit" if hashlib.sha256(record_id.encode("utf-8")).digest()[-1] % 2 == 0 else "held-out"
+
+
+def reliability(pairs: Sequence[tuple[float, bool]], bins: int = ECE_BINS) -> dict[str, Any]:
+    """Expected calibration error over ``(confidence, correct)`` pairs, and the reliability table.
+
+    The confidences are put in ``bins`` equal-width bins over [0, 1] (a confidence of 1 in the
+    last); ECE is the mean over pairs of |accuracy of the bin - mean confidence of the bin|, i.e.
+    each bin's gap weighted by its share of the pairs.
+    """
+    table: list[dict[str, Any]] = []
+    total = len(pairs)
+    ece = 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        inside = [(c, r) for c, r in pairs if low <= c < high or (b == bins - 1 and c == high)]
+        if not inside:
+            table.append({"bin": f"{low:.1f}-{high:.1f}", "count": 0, "confidence": None, "accuracy": None})
+            continue
+        confidence = sum(c for c, _ in inside) / len(inside)
+        accuracy = sum(r for _, r in inside) / len(inside)
+        ece += len(inside) / total * abs(accuracy - confidence)
+        table.append(
+            {
+                "bin": f"{low:.1f}-{high:.1f}",
+                "count": len(inside),
+                "confidence": confidence,
+                "accuracy": accuracy,
+            }
+        )
+    return {"targets": total, "ece": ece if total else None, "bins": table}
+
+
+def calibration_scores(results: Sequence[TargetResult]) -> dict[str, Any] | None:
+    """ECE and reliability of the reported confidences: on the held-out half (the figure that
+    counts), on the fit half, and on every target. None when the strategy reports no confidences."""
+    scored = [r for r in results if r.confidence is not None]
+    if not scored:
+        return None
+
+    def of(rs: Sequence[TargetResult]) -> dict[str, Any]:
+        out = reliability([(float(r.confidence or 0.0), r.correct) for r in rs])
+        out["accuracy"] = ratio(sum(r.correct for r in rs), len(rs))
+        out["per_type"] = {
+            t: reliability([(float(r.confidence or 0.0), r.correct) for r in rs if r.type == t])["ece"]
+            for t in METRIC_TYPES
+            if any(r.type == t for r in rs)
+        }
+        return out
+
+    return {
+        "split": "dialogues whose sha256(id) ends in an even byte are the fit half, the others held out",
+        "held_out": of([r for r in scored if half(r.record_id) == "held-out"]),
+        "fit": of([r for r in scored if half(r.record_id) == "fit"]),
+        "all": of(scored),
     }
