@@ -218,6 +218,7 @@ def list_statements(
     offset: int = 0,
     cursor: Cursor | None = None,
     matching: int | None = None,
+    postgresql: bool = False,
 ) -> Statement:
     """The SELECT for one page (one row more than ``limit``, to tell whether more follow).
 
@@ -251,7 +252,7 @@ def list_statements(
     # the page is a subquery with its LIMIT, so the join touches only its rows.
     sort = SORT_COLUMNS[sort_by].name
     sql = (
-        f"SELECT {_PAGE_COLUMNS}, {_ANALYTICS_SELECT} FROM ({sql}) AS page {_newest_result('page')} "
+        f"SELECT {_PAGE_COLUMNS}, {_ANALYTICS_SELECT} FROM ({sql}) AS page {_newest_result('page', postgresql)} "
         f"ORDER BY page.{sort} {direction}, page.pk {direction}"
     )
     return Statement(sql, params)
@@ -283,6 +284,7 @@ def list_calls(
         cursor=cursor,
         # PostgreSQL's planner weighs ranges itself (it keeps histograms); SQLite needs the hint.
         matching=total if conn.dialect.name == "sqlite" else None,
+        postgresql=conn.dialect.name == "postgresql",
     )
     rows = fetch_all(conn, stmt.sql, stmt.params)
     has_more = len(rows) > limit
@@ -328,7 +330,8 @@ def call_log_entries(conn: Connection, org_id: str, call_ids: Sequence[str]) -> 
     params: dict[str, Any] = {"org_id": org_id}
     ids = in_list("id", tuple(wanted), params)
     sql = (
-        f"SELECT {_CALL_COLUMNS}, {_ANALYTICS_SELECT} FROM calls {_newest_result('calls')} "
+        f"SELECT {_CALL_COLUMNS}, {_ANALYTICS_SELECT} FROM calls "
+        f"{_newest_result('calls', conn.dialect.name == 'postgresql')} "
         f"WHERE calls.org_id = :org_id AND (calls.call_id {ids} OR calls.id {ids})"
     )
     found: dict[str, tuple[Any, ...]] = {}
@@ -377,7 +380,17 @@ _CALL_COLUMNS = ", ".join(f"calls.{c}" for c in CALL_LOG_COLUMNS)
 _PAGE_COLUMNS = ", ".join(f"page.{c}" for c in CALL_LOG_COLUMNS)
 
 
-def _newest_result(calls_alias: str) -> str:
+def _newest_result(calls_alias: str, postgresql: bool) -> str:
+    """The join of each call with its newest analytics result, as ``analytics_results``.
+
+    PostgreSQL gets a LATERAL subquery: with the SQLite form (a correlated subquery in the join
+    condition) it hashed every result in the table for a page of 1,000 calls (66 ms, not 14)."""
+    if postgresql:
+        return (
+            f"LEFT JOIN LATERAL (SELECT {_NEWEST_COLUMNS} FROM analytics_results AS newest "
+            f"WHERE newest.call_pk = {calls_alias}.pk ORDER BY newest.created_at DESC, newest.id DESC "
+            "LIMIT 1) AS analytics_results ON true"
+        )
     return (
         "LEFT JOIN analytics_results ON analytics_results.id = (SELECT newest.id FROM analytics_results "
         f"AS newest WHERE newest.call_pk = {calls_alias}.pk "
@@ -385,6 +398,7 @@ def _newest_result(calls_alias: str) -> str:
     )
 
 
+_NEWEST_COLUMNS = ", ".join(f"newest.{c}" for c in ANALYTICS_COLUMNS)
 _TRANSCRIPT_ARRAYS = (
     "LEFT JOIN LATERAL (SELECT array_agg(role ORDER BY seq) AS roles, array_agg(content ORDER BY seq) "
     "AS contents, array_agg(timestamp ORDER BY seq) AS timestamps, array_agg(latency_ms ORDER BY seq) "
@@ -394,7 +408,7 @@ _ENTRY = {
     (postgresql, key): (
         f"SELECT {_CALL_COLUMNS}, {_ANALYTICS_SELECT}"
         + (", t.roles, t.contents, t.timestamps, t.latencies" if postgresql else "")
-        + f" FROM calls {_newest_result('calls')}"
+        + f" FROM calls {_newest_result('calls', postgresql)}"
         + (f" {_TRANSCRIPT_ARRAYS}" if postgresql else "")
         + f" WHERE calls.{key} = :id AND calls.org_id = :org_id"
     )
