@@ -7,8 +7,10 @@ from dispo.analytics import engine
 from dispo.analytics.summary import (
     DEFAULT_SUMMARY_PROMPT,
     OWN_WORDS,
+    USER_ANSWER,
     _tidy_summary,
     copied_run,
+    impersonal,
     is_meta,
     opening,
     sentence_limit,
@@ -58,6 +60,30 @@ def test_the_summary_says_who_called_whom() -> None:
     (request,) = backend.requests
     assert request.prefix == "The agent called the user to"
     assert request.messages[1]["content"].endswith("Summarize this sales call briefly.")
+
+
+def test_when_the_agent_called_the_summary_says_what_the_user_answered() -> None:
+    purpose = "The agent called the user to offer marketing services."
+    backend = scripted(
+        purpose, f"{purpose} The user said they were interested and asked for a call next week."
+    )
+    assert summarize(backend, SALES_CALL) == (
+        f"{purpose} The user said they were interested and asked for a call next week."
+    )
+    first, second = backend.requests
+    assert first.prefix == "The agent called the user to"
+    assert second.prefix == f"{purpose} {USER_ANSWER}"
+    # One sentence asked for: no second; a user who opened the call is already the subject.
+    assert summarize(scripted(purpose), SALES_CALL, "Summarize the call in one sentence.") == purpose
+    booking = scripted("The user books a table for two.")
+    summarize(booking, BOOKING)
+    assert len(booking.requests) == 1
+
+
+def test_clauses_in_the_first_or_second_person_are_cut() -> None:
+    assert impersonal("The user is interested and asked for your name.") == "The user is interested."
+    assert impersonal("I'm here to help you with your business.") == ""
+    assert impersonal("The user books a table.") == "The user books a table."
 
 
 def test_meta_and_first_person_sentences_are_dropped() -> None:

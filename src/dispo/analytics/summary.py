@@ -7,15 +7,19 @@ opens): a small model prefilled so writes a summary in the third person that say
 was made, rather than carrying on the call or describing the transcript. Then, without a model:
 
 - **meta sentences** about the text rather than the call ("This is a sample of a sales call.",
-  "In summary, …") and sentences in the first person (the agent's own lines, copied) are dropped,
-  as long as a sentence is left; a quotation (a summary reports, it does not quote) is cut with
-  the clause that introduces it;
+  "In summary, …") are dropped, as long as a sentence is left; a clause in the first or second
+  person (the agent's "I'm here to help you", copied) and a quotation (a summary reports, it does
+  not quote) are cut, each with the clause that introduces it;
 - **copied runs and invented facts**: a summary that repeats :data:`COPY_WORDS` or more
   consecutive words of one turn is quoting, not summarising; one that states a name or a number
   the call never says ("$1000" for a call about 10000 USD) is wrong. Such a summary is asked for
   once more, in the model's own words and with the call's names and numbers only; of the two, the
   one with fewer such sentences is kept, and a sentence that still has one is dropped while
   another is left;
+- **the answer**: when the agent placed the call and the summary does not say what the user did
+  (one sentence on why the agent called), a sentence is written on after it from "The user said
+  they …" (reported speech: prefilled with just "The user", the model quotes); a user who opened
+  the conversation is already the first sentence's subject;
 - **length**: at most the number of sentences the prompt asks for ("in one sentence", "two
   sentences"; two by default, no limit for a "detailed" summary), and a reply cut at the token
   limit keeps its last whole sentence (:func:`_tidy_summary`).
@@ -37,6 +41,7 @@ DEFAULT_SUMMARY_PROMPT = (
     "was agreed."
 )
 SYSTEM_PROMPT = "You write short, factual summaries of phone calls."
+USER_ANSWER = "The user said they"  # reported speech: a small model quotes the user otherwise
 OWN_WORDS = "Use your own words, and only names and numbers that were said in the call."
 DEFAULT_SENTENCES = 2
 COPY_WORDS = 10  # consecutive words of one turn: a summary that repeats this many is quoting
@@ -56,7 +61,11 @@ _META = re.compile(
 _ANSWERING = re.compile(
     r"thank(?:s| you) for calling|how (?:can|may) i (?:help|assist)|you(?:'ve| have) reached", re.I
 )
-_FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'll|I'd|me|my|mine|we|we're|our|us)\b")
+_USER_AFTER = re.compile(r"\bthe user\b", re.I)
+_PERSONAL = re.compile(
+    r"\b(?:I|I'm|I've|I'll|I'd|me|my|mine|we|we're|our|us|you|you're|your|yours|yourself)\b", re.I
+)
+_CLAUSE_BREAK = re.compile(r",\s*(?:(?:and|but|while|so)\s)?|;\s|\s(?:and|but|while|so)\s")
 _QUOTED = re.compile(r"\"[^\"]*\"|\u201c[^\u201d]*\u201d")
 
 
@@ -71,17 +80,39 @@ def summarize(backend: Backend, transcript: Sequence[Mapping[str, object]], prom
         if again and check.flaws(again) < check.flaws(summary):
             summary = again
         summary = check.keep_sound(summary)
+    start = opening(transcript)
+    if limit != 1 and start != "The user" and not _USER_AFTER.search(summary, len(start)):
+        summary = _answer(backend, transcript, instruction, summary, limit, check)
     return summary
 
 
-def _ask(backend: Backend, transcript: Sequence[Mapping[str, object]], instruction: str) -> str:
+def _answer(
+    backend: Backend,
+    transcript: Sequence[Mapping[str, object]],
+    instruction: str,
+    summary: str,
+    limit: int | None,
+    check: _Check,
+) -> str:
+    """``summary`` (why the agent called) and a sentence on what the user answered, written on from
+    "The user said they" after it; ``summary`` alone when that sentence is dropped or unsound."""
+    more = _clean(_ask(backend, transcript, instruction, prefix=f"{summary} {USER_ANSWER}"), limit)
+    parts = sentences(more)
+    if len(parts) > 1 and parts[0] == summary and not check.unsound(parts[1]):
+        return f"{summary} {parts[1]}"
+    return summary
+
+
+def _ask(
+    backend: Backend, transcript: Sequence[Mapping[str, object]], instruction: str, prefix: str | None = None
+) -> str:
     completion = backend.chat(
         [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": f"Call transcript:\n{_transcript_text(transcript)}\n\n{instruction}"},
         ],
         max_tokens=MAX_TOKENS,
-        prefix=opening(transcript),
+        prefix=opening(transcript) if prefix is None else prefix,
     )
     return completion.text
 
@@ -122,9 +153,24 @@ def is_meta(sentence: str) -> bool:
     return bool(_META.search(sentence.strip()))
 
 
-def first_person(sentence: str) -> bool:
-    """Whether ``sentence`` speaks as "I"/"we" outside quotes: a turn's words, not a summary's."""
-    return bool(_FIRST_PERSON.search(_QUOTED.sub("", sentence)))
+def personal(sentence: str) -> re.Match[str] | None:
+    """Where ``sentence`` speaks as "I"/"we" or to "you" outside quotes: a turn's words, not a
+    summary's (None when it does not)."""
+    return _PERSONAL.search(_QUOTED.sub(lambda m: " " * len(m.group(0)), sentence))
+
+
+def impersonal(sentence: str) -> str:
+    """``sentence`` cut before the clause that says "I", "we" or "you" ("The user is interested and
+    asked for your name." → "The user is interested."); "" when too little is left."""
+    found = personal(sentence)
+    return sentence if found is None else _cut_before(sentence, found.start())
+
+
+def unquoted(sentence: str) -> str:
+    """``sentence`` without the quotation it makes: cut at the clause break before the quote ("The
+    user replied, "I'm …"" → "" when nothing is left before it); unchanged without quotes."""
+    quote = re.search(r"[\"\u201c]", sentence)
+    return sentence if quote is None else _cut_before(sentence, quote.start())
 
 
 def copied_run(summary: str, transcript: Sequence[Mapping[str, object]]) -> int:
@@ -132,23 +178,17 @@ def copied_run(summary: str, transcript: Sequence[Mapping[str, object]]) -> int:
     return max((longest_shared_run(summary, str(t["content"])) for t in transcript), default=0)
 
 
-def unquoted(sentence: str) -> str:
-    """``sentence`` without the quotation it makes: cut at the clause break before the quote ("The
-    user replied, "I'm …"" → "" when nothing is left before it); unchanged without quotes."""
-    quote = re.search(r"[\"\u201c]", sentence)
-    if quote is None:
-        return sentence
-    head = sentence[: quote.start()].rstrip(" ,;:")
-    cuts = [m.start() for m in re.finditer(r",\s*(?:and|but|while|so)\s|,\s|;\s", head)]
-    head = head[: cuts[-1]] if cuts else ""
-    head = re.sub(r"\s*\b(?:and|but|while|so)\s*$", "", head.rstrip(" ,;:")).rstrip(" ,;:")
+def _cut_before(sentence: str, index: int) -> str:
+    """``sentence`` up to the last clause break before ``index``, as a sentence of four words or more."""
+    head = sentence[:index].rstrip(" ,;:")
+    cuts = [m.start() for m in _CLAUSE_BREAK.finditer(head)]
+    head = head[: cuts[-1]].rstrip(" ,;:") if cuts else ""
     return head + "." if len(head.split()) >= 4 else ""
 
 
 def _clean(text: str, limit: int | None) -> str:
-    parts = [p for p in (unquoted(s) for s in sentences(_tidy_summary(text))) if p]
-    kept = [s for s in parts if not is_meta(s) and not first_person(s)]
-    kept = kept or [s for s in parts if not is_meta(s)] or parts
+    parts = [p for p in (impersonal(unquoted(s)) for s in sentences(_tidy_summary(text))) if p]
+    kept = [s for s in parts if not is_meta(s)] or parts
     return " ".join(kept[:limit] if limit else kept)
 
 
