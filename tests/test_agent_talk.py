@@ -123,6 +123,13 @@ def test_the_complete_examples_prompt_gives_its_two_questions() -> None:
             ["What time works for you?", "Could you confirm your phone number?"],
         ),
         ("Ask if they're interested in solar panels.", ["Are you interested in solar panels?"]),
+        (
+            "Ask whether they would like a free quote, and whether a follow-up call next week works for them.",
+            [
+                "Would you like a free quote?",
+                "Could you tell me if a follow-up call next week works for you?",
+            ],
+        ),
         ("You are a helpful agent. Be polite.", []),
     ],
 )

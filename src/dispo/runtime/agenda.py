@@ -209,7 +209,7 @@ def agenda(prompt: str) -> tuple[Question, ...]:
     found: list[Question] = []
     for sentence in sentences(prompt):
         verb: str | None = None
-        for clause in re.split(r"\s*[,;]\s*|\s+(?:and|then)\s+", sentence):
+        for clause in re.split(r"\s*[,;]\s*(?:(?:and|then)\s+)?|\s+(?:and|then)\s+", sentence):
             lead = re.match(
                 rf"(?:(?:please|also|then|first|finally)\s+)*({_ASK}|{_GET}|{_CONFIRM})\b", clause, re.I
             )
