@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from dispo.config import Settings
-from dispo.llm import LLMError, get_backend
+from dispo.llm import LLMError, Penalties, get_backend
 from dispo.llm.base import Backend
 from dispo.llm.local import LocalBackend, default_model_path
 from dispo.llm.openai import OpenAIBackend
@@ -65,6 +65,31 @@ def test_local_chat_follows_a_json_schema(local: Backend) -> None:
     data = json.loads(reply.text)
     assert isinstance(data["city"], str)
     assert isinstance(data["travellers"], int)
+
+
+def test_local_chat_begins_the_reply_with_the_prefix_it_is_given(local: Backend) -> None:
+    messages = [
+        {"role": "system", "content": "You write short summaries."},
+        {
+            "role": "user",
+            "content": "User: I want to fly to Paris.\nAgent: Booked.\n\nSummarize in one sentence.",
+        },
+    ]
+    reply = local.chat(messages, max_tokens=24, prefix="The user")  # type: ignore[arg-type]
+    assert reply.text.startswith("The user ")
+    assert len(reply.text) > len("The user ")
+    with pytest.raises(LLMError, match="prefix"):
+        local.chat(messages, max_tokens=8, prefix="The", json_schema={"type": "object"})  # type: ignore[arg-type]
+
+
+def test_local_chat_penalties_block_a_repeated_run(local: Backend) -> None:
+    # Greedy decoding of this prompt repeats "one, two" until the token limit; with 3-token blocking
+    # (sent through the worker process as a Penalties) it cannot.
+    messages = [{"role": "user", "content": "Count: one, two, one, two, one, two, one, two,"}]
+    looping = local.chat(messages, max_tokens=48)  # type: ignore[arg-type]
+    blocked = local.chat(messages, max_tokens=48, penalties=Penalties(no_repeat_ngram=3))  # type: ignore[arg-type]
+    assert looping.text.lower().count("one, two") >= 5
+    assert blocked.text.lower().count("one, two") <= 2
 
 
 def test_scoring_prefers_the_answer_the_transcript_gives(local: Backend) -> None:

@@ -1,7 +1,8 @@
 """The analysis of one call: a summary and the configured disposition metrics.
 
 Public entry points: :func:`analyze` (what the job runs), :func:`extract` and :func:`summarize`
-(what ``dispo eval`` measures separately). All take a :class:`~dispo.llm.Backend`.
+(what ``dispo eval`` measures separately). All take a :class:`~dispo.llm.Backend`. The summary
+lives in :mod:`.summary`; ``summarize`` is re-exported here.
 
 How a metric is extracted, with a backend that can score (the local model):
 
@@ -56,9 +57,10 @@ from dispo.analytics import candidates as cand
 from dispo.analytics import normalize as norm
 from dispo.analytics import question as qn
 from dispo.analytics.config import AnalyticsConfig, DispositionMetric
+from dispo.analytics.summary import DEFAULT_SUMMARY_PROMPT as DEFAULT_SUMMARY_PROMPT
+from dispo.analytics.summary import summarize as summarize
 from dispo.llm import Backend, Message
 
-DEFAULT_SUMMARY_PROMPT = "Summarize the call in two sentences: what the user wanted and how the agent responded or what was agreed."
 SYSTEM_PROMPT = (
     "You read transcripts of phone calls between an AI agent and a user and answer questions about "
     "them with short values copied from the call."
@@ -882,30 +884,3 @@ def _turn_mentioning(turns: Sequence[dict[str, str]], value: Any) -> int | None:
         if needle in turns[i]["content"].lower():
             return i
     return None
-
-
-# -- summary ------------------------------------------------------------------------------------
-
-
-def summarize(backend: Backend, transcript: Sequence[Turn], prompt: str | None = None) -> str:
-    """A short summary of the call, following the agent's ``summaryPrompt`` when one is set."""
-    instruction = (prompt or "").strip() or DEFAULT_SUMMARY_PROMPT
-    completion = backend.chat(
-        [
-            {"role": "system", "content": "You write short, factual summaries of phone calls."},
-            {
-                "role": "user",
-                "content": f"Call transcript:\n{format_transcript(transcript)}\n\n{instruction}",
-            },
-        ],
-        max_tokens=96,
-    )
-    return _tidy_summary(completion.text)
-
-
-def _tidy_summary(text: str) -> str:
-    text = " ".join(text.split())
-    # A small model may trail off mid-sentence at the token limit: keep whole sentences.
-    if text and text[-1] not in ".!?" and "." in text:
-        text = text[: text.rfind(".") + 1]
-    return text

@@ -18,10 +18,11 @@ from typing import Any, ClassVar, Literal
 from dispo.analytics.calibration import Calibration
 from dispo.analytics.config import DispositionMetric
 from dispo.analytics.engine import MetricValue, Turn
+from dispo.analytics.summary import copied_run
 from dispo.evaluation import naive
 from dispo.evaluation.dataset import Dataset, ExtractionRecord, SummaryRecord
 from dispo.evaluation.rouge import ROUGE_TYPES, Score, score_multi
-from dispo.evaluation.scoring import TargetResult, is_type_valid, matches
+from dispo.evaluation.scoring import Faithfulness, TargetResult, faithfulness, is_type_valid, matches
 from dispo.llm import Backend, Completion, Message
 
 Strategy = Literal["engine", "naive"]
@@ -126,6 +127,8 @@ class SummaryOutcome:
     scores: dict[str, Score] = field(default_factory=dict)
     valid: bool = False
     error: str | None = None
+    faithfulness: Faithfulness | None = None
+    copied_run: int = 0  # the longest run of words the summary shares with one turn
 
 
 @dataclass
@@ -377,6 +380,10 @@ def _summarize_one(record: SummaryRecord, summarize: Summarizer, model_clock: Mo
             if outcome.valid
             else dict.fromkeys(ROUGE_TYPES, Score(0.0, 0.0, 0.0))
         )
+        if outcome.valid:
+            turns = [str(t["content"]) for t in record.transcript]
+            outcome.faithfulness = faithfulness(text, turns)
+            outcome.copied_run = copied_run(text, record.transcript)
     return outcome
 
 

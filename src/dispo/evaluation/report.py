@@ -16,9 +16,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from dispo.analytics.summary import COPY_WORDS
 from dispo.evaluation.harness import CALL_START_RULE, Run, percentile
 from dispo.evaluation.rouge import ROUGE_TYPES
-from dispo.evaluation.scoring import calibration_scores, extraction_scores, half
+from dispo.evaluation.scoring import calibration_scores, extraction_scores, faithfulness_scores, half
 
 FORMAT = 1
 # The targets of the analytics issues.
@@ -29,7 +30,8 @@ MIN_ABSTENTION_PRECISION = 0.80
 MIN_ABSTENTION_RECALL = 0.50  # at that precision
 MAX_ECE = 0.10  # expected calibration error (10 bins) of the confidences, on the held-out half
 MAX_OVERHEAD = 0.10  # pipeline wall time over the model's own time
-MIN_SUMMARY_GAIN = 0.30  # relative ROUGE-L gain of the engine over the naive one-line prompt
+MIN_SUMMARY_GAIN = 0.40  # relative ROUGE-L gain of the engine over the naive one-line prompt
+MIN_NAMES_NUMBERS = 0.95  # faithfulness: the summaries' names and numbers the transcript contains
 TYPES = ("STRING", "BOOLEAN", "INTEGER", "ENUM", "DATETIME")
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
 
@@ -96,6 +98,10 @@ def build(run: Run, *, limit: int | None = None, baseline: dict[str, Any] | None
                 "valid": sum(o.valid for o in done),
                 "rate": sum(o.valid for o in done) / len(done) if done else None,
             },
+            "faithfulness": faithfulness_scores(
+                [o.faithfulness for o in done if o.faithfulness is not None],
+                copied=sum(o.copied_run >= COPY_WORDS for o in done),
+            ),
         }
         report["details"] = [
             {
@@ -105,6 +111,8 @@ def build(run: Run, *, limit: int | None = None, baseline: dict[str, Any] | None
                 **({"error": o.error} if o.error else {}),
                 "summary": o.summary if isinstance(o.summary, str) else repr(o.summary),
                 **{k: round(s.fmeasure, 4) for k, s in o.scores.items()},
+                **({"faithfulness": o.faithfulness.to_json()} if o.faithfulness else {}),
+                **({"copied_run": o.copied_run} if o.faithfulness else {}),
             }
             for o in run.summaries
         ]
@@ -250,6 +258,8 @@ def targets_of(report: dict[str, Any]) -> list[dict[str, Any]]:
             None if overhead is None else overhead <= MAX_OVERHEAD,
         )
     )
+    if report["kind"] == "summaries":
+        out += _faithfulness_targets(report)
     gains = report.get("baseline")
     if report["kind"] == "summaries" and gains:
         gain = gains["rougeL"]["relative_gain"]
@@ -262,6 +272,19 @@ def targets_of(report: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     return out
+
+
+def _faithfulness_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    faith = report["summaries"].get("faithfulness") or {}
+    rate = faith.get("names_numbers_rate")
+    return [
+        _target(
+            f"faithfulness: names and numbers found in the transcript ({faith.get('names_numbers', 0)})",
+            f"≥ {MIN_NAMES_NUMBERS:.0%}",
+            rate,
+            None if rate is None else rate >= MIN_NAMES_NUMBERS,
+        )
+    ]
 
 
 def _target(name: str, target: str, value: float | None, met: bool | None) -> dict[str, Any]:
@@ -398,7 +421,31 @@ def _print_summaries(report: dict[str, Any], console: Console) -> list[tuple[str
     )
     console.print(table)
     tv = su["type_validity"]
-    return [("non-empty summaries", f"{pct(tv['rate'])} ({tv['valid']}/{tv['values']})")]
+    return [
+        ("non-empty summaries", f"{pct(tv['rate'])} ({tv['valid']}/{tv['values']})"),
+        *_faithfulness_facts(su),
+    ]
+
+
+def _faithfulness_facts(su: dict[str, Any]) -> list[tuple[str, str]]:
+    """Faithfulness of the summaries to their transcripts, as (label, value); none in older reports."""
+    fa = su.get("faithfulness")
+    if not fa:
+        return []
+    unfound = ", ".join(fa["unfound_examples"][:5])
+    return [
+        (
+            "faithfulness: supported sentences",
+            f"{pct(fa['sentence_support'])} ({fa['supported_sentences']}/{fa['sentences']}; "
+            f"content words in the transcript {pct(fa['content_word_coverage'])})",
+        ),
+        (
+            "faithfulness: names and numbers found",
+            f"{pct(fa['names_numbers_rate'])} ({fa['names_numbers_found']}/{fa['names_numbers']})"
+            + (f"; not found: {unfound}" if unfound else ""),
+        ),
+        (f"summaries copying ≥ {COPY_WORDS} words of one turn", f"{fa['copied']}/{fa['summaries']}"),
+    ]
 
 
 def _latency_and_baseline_facts(report: dict[str, Any]) -> list[tuple[str, str]]:
@@ -555,17 +602,25 @@ def _summaries_table(summaries: Sequence[dict[str, Any]]) -> list[str]:
         "summary of our transcript can name them; the raw references say `#Person1#`, which no "
         "summary of a user/agent transcript can produce).",
         "",
-        "| strategy | dialogues | ROUGE-1 | ROUGE-2 | ROUGE-L | mean words | non-empty | p50 ms | p95 ms "
-        "| wall / model s | overhead |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        f"*Faithfulness*: *supported* is the share of summary sentences with ≥ 2/3 of their content "
+        "words in the transcript; *names/numbers* the share of the names and numbers stated that the "
+        f"transcript contains; *copying* the summaries that repeat ≥ {COPY_WORDS} consecutive words of one turn.",
+        "",
+        "| strategy | dialogues | ROUGE-1 | ROUGE-2 | ROUGE-L | mean words | non-empty | supported "
+        "| names/numbers | copying | p50 ms | p95 ms | wall / model s | overhead |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in summaries:
         su, lat = r["summaries"], r["latency"]
         words = su["words_mean"]
+        fa = su.get("faithfulness") or {}
+        names = f"{pct(fa.get('names_numbers_rate'))} ({fa.get('names_numbers_found', 0)}/{fa.get('names_numbers', 0)})"
         out.append(
             f"| {_label(r)} | {r['dialogues']} | "
             + " | ".join(pct(su[k]) for k in ROUGE_TYPES)
             + f" | {'-' if words is None else f'{words:.1f}'} | {pct(su['type_validity']['rate'])} | "
+            f"{pct(fa.get('sentence_support'))} | {names if fa else '-'} | "
+            f"{fa.get('copied', '-')} | "
             f"{ms(lat['p50_ms'])} | {ms(lat['p95_ms'])} | {_wall_model(lat)} | {pct(lat['overhead'])} |"
         )
     out.append("")

@@ -1,4 +1,5 @@
-"""The scoring rules of ``dispo eval`` for extracted metrics, and the type-validity checks.
+"""The scoring rules of ``dispo eval`` for extracted metrics, and the type-validity checks; and the
+faithfulness of summaries to their transcript (:func:`faithfulness`).
 
 - A ``null`` expected value is an abstention target: the prediction is right only when it is null.
 - ENUM, BOOLEAN and INTEGER: exact match (ENUM after case and punctuation normalisation).
@@ -21,6 +22,7 @@ from datetime import date, datetime, time
 from typing import Any, Literal
 
 from dispo.analytics.config import METRIC_TYPES, DispositionMetric
+from dispo.overlap import TOKEN, Heard, names_numbers, number, sentences
 
 _SPACES = re.compile(r"\s+")
 
@@ -288,4 +290,129 @@ def calibration_scores(results: Sequence[TargetResult]) -> dict[str, Any] | None
         "held_out": of([r for r in scored if half(r.record_id) == "held-out"]),
         "fit": of([r for r in scored if half(r.record_id) == "fit"]),
         "all": of(scored),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries: faithfulness to the transcript
+
+# A summary sentence is *supported* when at least this share of its content words is in the transcript.
+SUPPORT = 2 / 3
+# Words every summary uses to name the speakers and the call; not content the transcript must hold.
+_ROLE_TEXT = """
+    user users agent agents caller callers call called calls calling conversation conversations
+    person
+"""
+_ROLE_WORDS = frozenset(_ROLE_TEXT.split())
+_STOPWORD_TEXT = """
+    a about above after again against all also am an and any are as at be because been before
+    being both but by can could did do does doing down during each either few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its
+    itself just let me more most my myself no nor not of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    s t don doesn didn isn wasn aren weren won wouldn can't i'm i've i'd i'll you're you've
+    you'd you'll he's she's it's we're we've they're they've they'd that's there's what's let's
+    also however one's
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+# Words that frame who said what ("asked", "agreed", "offered"): a summary's, not the call's content.
+_FRAMING_TEXT = """
+    ask request offer agre agree want discuss explain tell told respond response repli reply
+    provid provide mention decid decide suggest thank say said talk describ describe help confirm
+    inform express shar share invit invite convey
+"""
+_FRAMING = frozenset(_FRAMING_TEXT.split())
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and not word.endswith("ss") and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """How much of one summary the transcript bears out."""
+
+    sentences: int
+    supported: int  # sentences with at least SUPPORT of their content words in the transcript
+    content_words: int
+    content_found: int
+    names_numbers: tuple[str, ...]  # the names and numbers the summary states
+    unfound: tuple[str, ...]  # those the transcript does not contain
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sentences": self.sentences,
+            "supported": self.supported,
+            "content_words": self.content_words,
+            "content_found": self.content_found,
+            "names_numbers": list(self.names_numbers),
+            "unfound": list(self.unfound),
+        }
+
+
+def faithfulness(summary: str, transcript: Sequence[str]) -> Faithfulness:
+    """Which of ``summary``'s sentences, content words, names and numbers ``transcript`` (its turns) holds.
+
+    Content words: lowercased words that are not stop words, the words naming the speakers
+    ("user", "agent", "call") or framing what they said ("asked", "agreed", "offered"); found when
+    the transcript has a word of the same crude stem, or (six letters or more) the same first six
+    letters ("transportation" — "transport"). Names and numbers: :func:`dispo.overlap.names_numbers`
+    (capitalised words; digits and number words, compared as digits), found when the transcript
+    says them.
+    """
+    heard = Heard(transcript)
+    stems = {_stem(w) for w in heard.words}
+    prefixes = {s[:6] for s in stems if len(s) >= 6}
+    total = found = supported = 0
+    stated: list[str] = []
+    parts = sentences(summary)
+    for sentence in parts:
+        content = _content_words(sentence)
+        hits = sum(_stem(w) in stems or (len(w) >= 6 and w[:6] in prefixes) for w in content)
+        total, found = total + len(content), found + hits
+        supported += not content or hits >= SUPPORT * len(content)
+        stated += [item for item, _ in names_numbers(sentence)]
+    return Faithfulness(len(parts), supported, total, found, tuple(stated), tuple(heard.unfound(summary)))
+
+
+def _content_words(sentence: str) -> list[str]:
+    words = (t.lower().replace("\u2019", "'").removesuffix("'s") for t in TOKEN.findall(sentence))
+    return [
+        w
+        for w in words
+        if w not in _STOPWORDS
+        and w not in _ROLE_WORDS
+        and _stem(w) not in _FRAMING
+        and w not in _FRAMING
+        and number(w) is None
+        and len(w) > 1
+    ]
+
+
+def faithfulness_scores(results: Sequence[Faithfulness], *, copied: int = 0) -> dict[str, Any]:
+    """The faithfulness of a run's summaries, summed over them (micro averages)."""
+    total = sum(r.sentences for r in results)
+    stated = sum(len(r.names_numbers) for r in results)
+    unfound = [u for r in results for u in r.unfound]
+    content = sum(r.content_words for r in results)
+    return {
+        "rule": (
+            f"a sentence is supported when ≥ {SUPPORT:.0%} of its content words are in the transcript; "
+            "names and numbers count when the transcript says them"
+        ),
+        "summaries": len(results),
+        "sentences": total,
+        "supported_sentences": sum(r.supported for r in results),
+        "sentence_support": ratio(sum(r.supported for r in results), total),
+        "content_word_coverage": ratio(sum(r.content_found for r in results), content),
+        "names_numbers": stated,
+        "names_numbers_found": stated - len(unfound),
+        "names_numbers_rate": ratio(stated - len(unfound), stated),
+        "unfound_examples": unfound[:10],
+        "copied": copied,
     }

@@ -2,7 +2,8 @@
 
 Two operations cover everything Dispo asks of a model:
 
-- :meth:`Backend.chat` generates a reply, optionally constrained by a JSON schema;
+- :meth:`Backend.chat` generates a reply, optionally constrained by a JSON schema, optionally with
+  sampling :class:`Penalties` against repetition;
 - :meth:`Backend.score` returns the log-probability the model gives to each of several candidate
   replies. Extraction uses it to rank candidates (ENUM choices, yes/no, spans of the transcript)
   instead of parsing free text. Backends that cannot score (most hosted APIs do not echo prompt
@@ -64,6 +65,27 @@ class Completion:
     mean_logprob: float | None = None
 
 
+@dataclass(frozen=True)
+class Penalties:
+    """Sampling penalties against repetition, for :meth:`Backend.chat` (the defaults: none).
+
+    - ``repeat``: llama.cpp's ``repeat_penalty``, dividing the logit of each token among the last 64
+      the reply generated (1.0: off);
+    - ``frequency`` / ``presence``: subtracted from a token's logit per earlier occurrence in the
+      reply / once it occurred (OpenAI's meaning; 0: off);
+    - ``no_repeat_ngram``: n > 0 never samples a token that would complete a run of n tokens the
+      reply already holds (0: off).
+
+    The local backend applies all four; the openai backend sends ``frequency`` and ``presence``
+    (the OpenAI API has no others); the scripted backend records them.
+    """
+
+    repeat: float = 1.0
+    frequency: float = 0.0
+    presence: float = 0.0
+    no_repeat_ngram: int = 0
+
+
 class Backend(ABC):
     """An LLM. Implementations serialise their own calls (one model, one lock), so callers in any
     number of threads just call them.
@@ -87,8 +109,16 @@ class Backend(ABC):
         temperature: float = 0.0,
         json_schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        penalties: Penalties | None = None,
+        prefix: str = "",
     ) -> Completion:
-        """Generate the assistant's next reply."""
+        """Generate the assistant's next reply.
+
+        ``prefix`` is text the reply is made to begin with (e.g. ``"The user"``): a backend that can
+        (the local one) writes it where the assistant's turn starts and generates the rest; one that
+        cannot asks for it in words. ``Completion.text`` is the whole reply, the prefix included
+        where the backend wrote it. Not combined with ``json_schema``.
+        """
 
     def score(
         self, messages: Sequence[Message], continuations: Sequence[str], *, prefix: str = ""
@@ -236,9 +266,17 @@ class LazyBackend(Backend):
         temperature: float = 0.0,
         json_schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        penalties: Penalties | None = None,
+        prefix: str = "",
     ) -> Completion:
         return self.load().chat(
-            messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema, stop=stop
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            json_schema=json_schema,
+            stop=stop,
+            penalties=penalties,
+            prefix=prefix,
         )
 
     def score(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from dispo.llm.base import Backend, Completion, LLMError, Message, register
+from dispo.llm.base import Backend, Completion, LLMError, Message, Penalties, register
 
 if TYPE_CHECKING:
     from dispo.config import Settings
@@ -93,6 +93,7 @@ class LocalBackend(Backend):
             bos_token=self._piece(bos_id) if bos_id >= 0 else "",
         )
         self._end_of_turn = self._end_of_turn_tokens(template, eos_id)
+        self._end_of_turn_text = [self._piece(t) for t in self._end_of_turn if self._piece(t)]
         self._n_vocab = self._llm.n_vocab()
 
     # -- Backend -------------------------------------------------------------------------------
@@ -105,25 +106,40 @@ class LocalBackend(Backend):
         temperature: float = 0.0,
         json_schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        penalties: Penalties | None = None,
+        prefix: str = "",
     ) -> Completion:
-        kwargs: dict[str, Any] = {}
+        if prefix and json_schema is not None:
+            raise LLMError("A reply cannot both follow a JSON schema and begin with a given prefix.")
+        options = _sampling(temperature, penalties)
+        options.update(max_tokens=max_tokens, seed=0)
         if json_schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+            options["response_format"] = {"type": "json_object", "schema": json_schema}
         with self._lock:
             started = time.perf_counter()
             try:
-                result = cast(
-                    dict[str, Any],
-                    self._llm.create_chat_completion(
-                        messages=[dict(m) for m in messages],  # type: ignore[misc]
-                        max_tokens=max_tokens,
-                        temperature=temperature,
-                        top_k=1 if temperature == 0 else 40,
-                        stop=list(stop) or None,
-                        seed=0,
-                        **kwargs,
-                    ),
-                )
+                if prefix:
+                    # The reply is prefilled: the rendered prompt ends where the assistant's turn
+                    # begins, the prefix follows, and the model writes the rest of the turn.
+                    result = cast(
+                        dict[str, Any],
+                        self._llm.create_completion(
+                            prompt=self.render(messages) + prefix,
+                            stop=[*stop, *self._end_of_turn_text],
+                            **options,
+                        ),
+                    )
+                    text = prefix + str(result["choices"][0].get("text") or "")
+                else:
+                    result = cast(
+                        dict[str, Any],
+                        self._llm.create_chat_completion(
+                            messages=[dict(m) for m in messages],  # type: ignore[misc]
+                            stop=list(stop) or None,
+                            **options,
+                        ),
+                    )
+                    text = str(result["choices"][0]["message"].get("content") or "")
             except (RuntimeError, ValueError) as exc:
                 raise LLMError(
                     f"The local model failed: {exc}. Shorten the input or raise DISPO_LLM_CONTEXT."
@@ -132,7 +148,7 @@ class LocalBackend(Backend):
             self.model_ms_total += elapsed
         usage = result.get("usage") or {}
         return Completion(
-            text=str(result["choices"][0]["message"].get("content") or ""),
+            text=text,
             model_ms=elapsed,
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
@@ -215,6 +231,44 @@ class LocalBackend(Backend):
         # Leave the cache holding the prompt minus its last token, as _prefill made it.
         llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
         return float((picked - log_norm).sum())
+
+
+def _sampling(temperature: float, penalties: Penalties | None) -> dict[str, Any]:
+    """llama-cpp-python's sampling options: greedy at temperature 0, and the penalties asked for."""
+    options: dict[str, Any] = {"temperature": temperature, "top_k": 1 if temperature == 0 else 40}
+    if penalties is not None:
+        options.update(
+            repeat_penalty=penalties.repeat,
+            frequency_penalty=penalties.frequency,
+            presence_penalty=penalties.presence,
+        )
+        if penalties.no_repeat_ngram > 0:
+            options["logits_processor"] = [NoRepeatNgram(penalties.no_repeat_ngram)]
+    return options
+
+
+class NoRepeatNgram:
+    """A llama-cpp-python logits processor: a token that would complete a run of ``n`` tokens the
+    reply already holds gets probability zero (the prompt's tokens are not the reply's).
+
+    llama-cpp-python calls it before each sampled token with every token so far; the first call
+    comes when the prompt is evaluated and nothing is generated yet, which is where the reply starts.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.start: int | None = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.start is None:
+            self.start = len(input_ids)
+        reply = [int(t) for t in input_ids[self.start :]]
+        if len(reply) >= self.n - 1:
+            tail = tuple(reply[len(reply) - self.n + 1 :]) if self.n > 1 else ()
+            for i in range(len(reply) - self.n + 1):
+                if tuple(reply[i : i + self.n - 1]) == tail:
+                    scores[reply[i + self.n - 1]] = -np.inf
+        return scores
 
 
 @register("local", LocalBackend)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from dispo.llm.base import Backend, Completion, LLMError, Message, register
+from dispo.llm.base import Backend, Completion, LLMError, Message, Penalties, register
 
 if TYPE_CHECKING:
     from dispo.config import Settings
@@ -66,7 +66,16 @@ class OpenAIBackend(Backend):
         temperature: float = 0.0,
         json_schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        penalties: Penalties | None = None,
+        prefix: str = "",
     ) -> Completion:
+        if prefix and messages:
+            # The chat API cannot prefill the reply: ask for its beginning in words.
+            last = messages[-1]
+            messages = [
+                *messages[:-1],
+                {**last, "content": f'{last["content"]}\n\nBegin your reply with "{prefix}".'},
+            ]
         body: dict[str, Any] = {
             "model": self.model_id,
             "messages": [dict(m) for m in messages],
@@ -76,6 +85,10 @@ class OpenAIBackend(Backend):
         }
         if stop:
             body["stop"] = list(stop)
+        if penalties is not None:
+            # The OpenAI API knows these two; repeat_penalty and n-gram blocking are llama.cpp's.
+            body["frequency_penalty"] = penalties.frequency
+            body["presence_penalty"] = penalties.presence
         started = time.perf_counter()
         if json_schema is None:
             payload = self._post("/chat/completions", body)

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from dispo.llm.base import Backend, Completion, LLMError, Message, register
+from dispo.llm.base import Backend, Completion, LLMError, Message, Penalties, register
 
 if TYPE_CHECKING:
     from dispo.config import Settings
@@ -124,11 +124,15 @@ class Script:
 
 @dataclass(frozen=True)
 class Request:
-    """One call the backend answered (or failed): the operation, its messages and JSON schema."""
+    """One call the backend answered (or failed): the operation, its messages, JSON schema, and
+    the sampling options of a chat."""
 
     op: Literal["chat", "score"]
     messages: list[Message]
     json_schema: dict[str, Any] | None = None
+    temperature: float = 0.0
+    penalties: Penalties | None = None
+    prefix: str = ""
 
 
 def parse_script(source: str) -> Script:
@@ -197,10 +201,13 @@ class ScriptedBackend(Backend):
         temperature: float = 0.0,
         json_schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        penalties: Penalties | None = None,
+        prefix: str = "",
     ) -> Completion:
+        # A scripted reply is the whole reply, as a model that was given ``prefix`` would end up with.
         with self._lock:
             self._count("chat")
-            self.requests.append(Request("chat", list(messages), json_schema))
+            self.requests.append(Request("chat", list(messages), json_schema, temperature, penalties, prefix))
             self._maybe_fail("chat", messages)
             started = time.perf_counter()
             time.sleep(self.script.delay_seconds)

@@ -43,7 +43,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, cast
 
-from dispo.llm.base import Backend, Completion, LLMError, Message, ModelCrashed, ModelTimedOut
+from dispo.llm.base import Backend, Completion, LLMError, Message, ModelCrashed, ModelTimedOut, Penalties
 
 if TYPE_CHECKING:
     from dispo.config import Settings
@@ -461,6 +461,8 @@ class ProcessBackend(Backend):
         temperature: float = 0.0,
         json_schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        penalties: Penalties | None = None,
+        prefix: str = "",
     ) -> Completion:
         result, model_ms = self.pool.call(
             "chat",
@@ -469,6 +471,8 @@ class ProcessBackend(Backend):
             temperature=temperature,
             json_schema=json_schema,
             stop=tuple(stop),
+            penalties=penalties,
+            prefix=prefix,
         )
         self.model_ms_total += model_ms
         return cast(Completion, result)

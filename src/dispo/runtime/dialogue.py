@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from dispo.calls import DisconnectReason
-from dispo.llm import Backend, Message
+from dispo.llm import Backend, Message, Penalties
+from dispo.overlap import sentences
+from dispo.runtime.agenda import Question, agenda, open_questions
+from dispo.runtime.repetition import near_duplicate, shorten, trim
 from dispo.telephony.base import CallSession
 from dispo.types import Row
 
@@ -36,9 +39,20 @@ PHONE_STYLE = (
     "You are speaking on a phone call. Reply with one or two short, natural sentences, no lists "
     "or markup. When the conversation is finished, say goodbye."
 )
-OPENING_CUE = "(The call has just been answered. Greet the person and begin.)"
+OPENING_CUE = "(The person you called has just answered the phone. Say hello and say why you are calling.)"
 DEFAULT_OPENING = "Hello! Do you have a moment to talk?"
 FALLBACK_REPLY = "Sorry, could you say that again?"
+WRAP_UP = "Thank you for your time. Goodbye!"
+# What an agent without questions in its prompt says when its model has nothing new: in order, the
+# first not said yet.
+FALLBACKS = (FALLBACK_REPLY, "Is there anything else I can help you with?", WRAP_UP)
+NUDGE = "Say something new: do not repeat what you said before."
+MAX_SENTENCES = 2
+MAX_STATEMENT_WORDS = 20  # what the agent says before the prompt's question: one short sentence
+_GREETING = re.compile(r"\s*(?:hello|hi|hey|good (?:morning|afternoon|evening))\b", re.I)
+# Sampling against loops, chosen on simulated calls (python -m benchmarks.agent, BENCHMARKS.md).
+AGENT_PENALTIES = Penalties(repeat=1.15, frequency=0.0, presence=0.0, no_repeat_ngram=4)
+RETRY_TEMPERATURE = 0.7  # the regenerated reply: another draw, not the same greedy one
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
 _FAREWELL = re.compile(
@@ -128,19 +142,29 @@ class ScriptedBrain:
 
 
 class LLMBrain:
-    """The agent's turns from an LLM backend, prompted with the agent's global prompt."""
+    """The agent's turns from an LLM backend, prompted with the agent's global prompt.
+
+    A small model loops, so every reply is checked before it is said (:mod:`.repetition`): sampled
+    with :data:`AGENT_PENALTIES`, cut of the sentences the agent already said and of clauses that
+    repeat themselves; a reply left empty is regenerated once with a nudge (and some temperature),
+    then replaced by a line of the prompt's own. The prompt's questions (:mod:`.agenda`) keep the
+    agent on its task: a reply that does not ask the first open one gets it added, and once every
+    one is answered the agent thanks the caller and says goodbye.
+    """
+
+    opening_cue = OPENING_CUE  # what the model is told when it opens the call
 
     def __init__(self, backend: Backend, profile: AgentProfile, *, max_tokens: int = 96) -> None:
         self.backend = backend
         self.profile = profile
         self.max_tokens = max_tokens
+        self.agenda = agenda(profile.prompt)
 
-    def messages(self, history: Sequence[Turn]) -> list[Message]:
-        out: list[Message] = [
-            {"role": "system", "content": f"{self.profile.prompt.strip()}\n\n{PHONE_STYLE}"}
-        ]
+    def messages(self, history: Sequence[Turn], note: str = "") -> list[Message]:
+        system = f"{self.profile.prompt.strip()}\n\n{PHONE_STYLE}" + (f"\n\n{note}" if note else "")
+        out: list[Message] = [{"role": "system", "content": system}]
         if not history or history[0].role == "agent":
-            out.append({"role": "user", "content": OPENING_CUE})
+            out.append({"role": "user", "content": self.opening_cue})
         for turn in history:
             role: Literal["assistant", "user"] = "assistant" if turn.role == "agent" else "user"
             if out[-1]["role"] == role:  # keep roles alternating, as chat templates expect
@@ -150,17 +174,76 @@ class LLMBrain:
         return out
 
     def reply(self, history: Sequence[Turn]) -> AgentReply:
-        messages = self.messages(history)
         # The backend serialises its own calls (one lock per model, in its worker process): the
         # latency of a turn includes waiting for the model, which is what the caller hears.
         started = time.perf_counter()
-        completion = self.backend.chat(messages, max_tokens=self.max_tokens, temperature=0.0, stop=("\n\n",))
-        latency = (time.perf_counter() - started) * 1000
-        ended = bool(_END_MARKER.search(completion.text))
-        text = clean_reply(completion.text)
+        said = [t.content for t in history if t.role == "agent"]
+        pending = open_questions(self.agenda, history)
+        if self.agenda and not pending and not _asks(history):
+            # Every question of the prompt answered, and the caller asks nothing: done.
+            return AgentReply(WRAP_UP, round((time.perf_counter() - started) * 1000, 1), end_call=True)
+        text, ended = self._generate(self.messages(history), said)
         if not text:
-            text = DEFAULT_OPENING if not history else FALLBACK_REPLY
+            nudge = NUDGE + (f" Next, ask: {pending[0].text}" if pending else "")
+            text, ended = self._generate(self.messages(history, nudge), said, retry=True)
+        text = self._steer(text, pending, history, said)
+        latency = (time.perf_counter() - started) * 1000
         return AgentReply(text, round(latency, 1), end_call=ended or is_farewell(text))
+
+    def _generate(
+        self, messages: list[Message], said: Sequence[str], *, retry: bool = False
+    ) -> tuple[str, bool]:
+        """The model's reply without what was said before ("" when nothing new is left), and whether
+        it asked to end the call."""
+        completion = self.backend.chat(
+            messages,
+            max_tokens=self.max_tokens,
+            temperature=RETRY_TEMPERATURE if retry else 0.0,
+            stop=("\n\n",),
+            penalties=AGENT_PENALTIES,
+        )
+        text = trim(clean_reply(completion.text), said)
+        if near_duplicate(text, said):
+            text = ""
+        return text, bool(_END_MARKER.search(completion.text))
+
+    def _steer(
+        self, text: str, pending: Sequence[Question], history: Sequence[Turn], said: Sequence[str]
+    ) -> str:
+        """The turn to say: the model's (at most :data:`MAX_SENTENCES`), with the first open question
+        of the prompt when it does not ask it, or the goodbye once every question is answered."""
+        parts = sentences(text)
+        if not self.agenda:
+            fallback = _unsaid(FALLBACKS, said) if history else DEFAULT_OPENING
+            return " ".join(parts[:MAX_SENTENCES]) or fallback
+        statement = _statement(parts)
+        if pending:
+            if pending[0].asked_in(text):
+                return " ".join(parts[:MAX_SENTENCES])
+            greeting = "" if history or _GREETING.match(statement) else "Hello!"
+            return " ".join(p for p in (greeting, statement, pending[0].text) if p)
+        # Every question answered and the caller asked something (reply() said goodbye otherwise).
+        return " ".join(parts[:MAX_SENTENCES]) or WRAP_UP
+
+
+def _asks(history: Sequence[Turn]) -> bool:
+    """Whether the caller's last turn asks something."""
+    return "?" in next((t.content for t in reversed(history) if t.role == "user"), "")
+
+
+def _statement(parts: Sequence[str]) -> str:
+    """The first sentence of ``parts`` that is not a question (after a bare greeting), cut to its
+    first clauses when it runs past :data:`MAX_STATEMENT_WORDS`."""
+    statements = [shorten(s, MAX_STATEMENT_WORDS) for s in parts if not s.endswith("?")]
+    statements = [s for s in statements if s]
+    if len(statements) > 1 and _GREETING.match(statements[0]) and len(statements[0].split()) <= 3:
+        return f"{statements[0]} {statements[1]}"  # "Hello!" is no statement: keep the one after it
+    return statements[0] if statements else ""
+
+
+def _unsaid(lines: Sequence[str], said: Sequence[str]) -> str:
+    """The first of ``lines`` not said yet; the last one (a goodbye) when all were."""
+    return next((line for line in lines if not near_duplicate(line, said)), lines[-1])
 
 
 def clean_reply(text: str) -> str:
