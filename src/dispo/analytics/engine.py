@@ -611,6 +611,11 @@ def _yes_no(ctx: _Context, question: qn.Question) -> tuple[float, int, _Context,
             hits = [1 if i == offers[-1] else 0 for i in range(len(ctx.turns))]
     if not any(hits):
         return None
+    # An agent turn that speaks of the question only outside its own question ("Glad you're
+    # interested. May I have your name?") echoes the reply before it; it settles nothing.
+    echoes = [_only_echoes(question.text, t) for t in ctx.turns]
+    if any(h and not e for h, e in zip(hits, echoes, strict=True)):
+        hits = [0 if e else h for h, e in zip(hits, echoes, strict=True)]
     # The exchange that settles the question: the last turn that speaks of it, and the reply; for a
     # question about an offer ("When the agent offered to book …, did the caller accept?"), the
     # offer that speaks of it most, and the reply to it.
@@ -632,6 +637,17 @@ def _yes_no(ctx: _Context, question: qn.Question) -> tuple[float, int, _Context,
     margin = scores[0] - scores[1] + POLARITY_WEIGHT * said
     hedged = any(cand.unsure(t["content"]) for t in excerpt_turns if t["role"] == "user")
     return margin, answer, focused, hedged
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _only_echoes(question: str, turn: Mapping[str, str]) -> bool:
+    """An agent turn that asks something, and names the question's words only outside that ask."""
+    if turn["role"] != "agent" or not turn["content"].rstrip().endswith("?"):
+        return False
+    asked = [s for s in _SENTENCE_END.split(turn["content"].strip()) if s.rstrip().endswith("?")]
+    return not any(cand.term_hits(question, [{"role": "agent", "content": s}])[0] for s in asked)
 
 
 def _term_polarity(question: qn.Question, turns: Sequence[dict[str, str]]) -> int:

@@ -197,58 +197,7 @@ def targets_of(report: dict[str, Any]) -> list[dict[str, Any]]:
     rate = section.get("type_validity", {}).get("rate")
     out.append(_target("type-valid values", "100%", rate, None if rate is None else rate == 1.0))
     if report["kind"] == "extraction":
-        accuracy = report["extraction"]["overall"]["accuracy"]
-        out.append(
-            _target(
-                "accuracy",
-                f"≥ {MIN_ACCURACY:.0%}",
-                accuracy,
-                None if accuracy is None else accuracy >= MIN_ACCURACY,
-            )
-        )
-        per_type = {
-            t: v["accuracy"] for t, v in report["extraction"]["per_type"].items() if v["accuracy"] is not None
-        }
-        if per_type:
-            worst_type = min(per_type, key=per_type.__getitem__)
-            worst = per_type[worst_type]
-            out.append(
-                _target(
-                    f"accuracy of every type (lowest: {worst_type})",
-                    f"≥ {MIN_TYPE_ACCURACY:.0%}",
-                    worst,
-                    worst >= MIN_TYPE_ACCURACY,
-                )
-            )
-        precision = report["extraction"]["abstention"]["precision"]
-        out.append(
-            _target(
-                "abstention precision",
-                f"≥ {MIN_ABSTENTION_PRECISION:.0%}",
-                precision,
-                None if precision is None else precision >= MIN_ABSTENTION_PRECISION,
-            )
-        )
-        recall = report["extraction"]["abstention"]["recall"]
-        out.append(
-            _target(
-                "abstention recall",
-                f"≥ {MIN_ABSTENTION_RECALL:.0%}",
-                recall,
-                None if recall is None else recall >= MIN_ABSTENTION_RECALL,
-            )
-        )
-        held_out = (report.get("calibration") or {}).get("held_out") or {}
-        ece = held_out.get("ece")
-        if ece is not None:
-            out.append(
-                _target(
-                    f"ECE of the confidences (10 bins, held-out half, {held_out['targets']} values)",
-                    f"≤ {MAX_ECE:.0%}",
-                    ece,
-                    ece <= MAX_ECE,
-                )
-            )
+        out += _extraction_targets(report)
     overhead = report["latency"]["overhead"]
     out.append(
         _target(
@@ -269,6 +218,64 @@ def targets_of(report: dict[str, Any]) -> list[dict[str, Any]]:
                 f"≥ +{MIN_SUMMARY_GAIN:.0%}",
                 gain,
                 None if gain is None else gain >= MIN_SUMMARY_GAIN,
+            )
+        )
+    return out
+
+
+def _extraction_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Accuracy (overall and the worst type), abstention precision and recall, and ECE."""
+    out: list[dict[str, Any]] = []
+    accuracy = report["extraction"]["overall"]["accuracy"]
+    out.append(
+        _target(
+            "accuracy",
+            f"≥ {MIN_ACCURACY:.0%}",
+            accuracy,
+            None if accuracy is None else accuracy >= MIN_ACCURACY,
+        )
+    )
+    per_type = {
+        t: v["accuracy"] for t, v in report["extraction"]["per_type"].items() if v["accuracy"] is not None
+    }
+    if per_type:
+        worst_type = min(per_type, key=per_type.__getitem__)
+        worst = per_type[worst_type]
+        out.append(
+            _target(
+                f"accuracy of every type (lowest: {worst_type})",
+                f"≥ {MIN_TYPE_ACCURACY:.0%}",
+                worst,
+                worst >= MIN_TYPE_ACCURACY,
+            )
+        )
+    precision = report["extraction"]["abstention"]["precision"]
+    out.append(
+        _target(
+            "abstention precision",
+            f"≥ {MIN_ABSTENTION_PRECISION:.0%}",
+            precision,
+            None if precision is None else precision >= MIN_ABSTENTION_PRECISION,
+        )
+    )
+    recall = report["extraction"]["abstention"]["recall"]
+    out.append(
+        _target(
+            "abstention recall",
+            f"≥ {MIN_ABSTENTION_RECALL:.0%}",
+            recall,
+            None if recall is None else recall >= MIN_ABSTENTION_RECALL,
+        )
+    )
+    held_out = (report.get("calibration") or {}).get("held_out") or {}
+    ece = held_out.get("ece")
+    if ece is not None:
+        out.append(
+            _target(
+                f"ECE of the confidences (10 bins, held-out half, {held_out['targets']} values)",
+                f"≤ {MAX_ECE:.0%}",
+                ece,
+                ece <= MAX_ECE,
             )
         )
     return out
