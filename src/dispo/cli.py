@@ -259,7 +259,7 @@ def worker(
     from dispo.webhooks.service import Webhooks
 
     hooks = Webhooks(settings)
-    if settings.webhook_workers:
+    if settings.webhook_workers and worker_type == "thread":  # no threads in a process that forks
         hooks.start(settings.webhook_workers, relay=False)
     try:
         run_worker(analytics_jobs, workers=workers, worker_type=worker_type)

@@ -9,8 +9,8 @@ so the relay, the workers and the sweeper can never act twice on one row:
 - :func:`claim`: ``queued → running``, counting the attempt; the :class:`Claim` is the worker's
   hold on the row, and :func:`record` writes the outcome (and the attempt's log row) only while
   the row still shows it.
-- :func:`release_expired`: rows queued or running past their lease (the queue lost the job, the
-  worker died) go back to ``pending``, due at once.
+- :func:`expired` and :func:`release`: rows queued or running past their lease (the queue lost
+  the job, the worker died) go back to ``pending``, due at once.
 - :func:`replay` / :func:`replay_many`: a delivery (delivered or dead) goes back to ``pending``
   with its attempts reset; its id (the idempotency key) and frozen payload stay.
 """
@@ -34,11 +34,12 @@ __all__ = [
     "count_deliveries",
     "delivery_for_attempt",
     "due",
+    "expired",
     "get_delivery",
     "list_deliveries",
     "mark_queued",
     "record",
-    "release_expired",
+    "release",
     "replay",
     "replay_many",
     "set_payload",
@@ -167,23 +168,24 @@ def record(
     return True
 
 
-def release_expired(conn: Connection, claimed_before: int, now: int, limit: int) -> list[int]:
-    """Rows queued or running since before ``claimed_before`` back to ``pending``, due now."""
+def expired(conn: Connection, claimed_before: int, limit: int) -> list[tuple[int, str, int]]:
+    """``(pk, status, claimed_at)`` of rows queued or running since before ``claimed_before``."""
     rows = conn.execute(
         select(d.pk, d.status, d.claimed_at)
         .where(d.status.in_(("queued", "running")), d.claimed_at < claimed_before)
         .limit(limit)
     ).all()
-    out: list[int] = []
-    for pk, status, claimed_at in rows:
-        changed = conn.execute(
-            webhook_deliveries.update()
-            .where(d.pk == pk, d.status == status, d.claimed_at == claimed_at)
-            .values(status="pending", next_attempt_at=now, updated_at=now)
-        )
-        if changed.rowcount == 1:
-            out.append(int(pk))
-    return out
+    return [(int(pk), str(status), int(claimed_at)) for pk, status, claimed_at in rows]
+
+
+def release(conn: Connection, pk: int, status: str, claimed_at: int, now: int) -> bool:
+    """An :func:`expired` row back to ``pending``, due now, if it is still as it was seen."""
+    changed = conn.execute(
+        webhook_deliveries.update()
+        .where(d.pk == pk, d.status == status, d.claimed_at == claimed_at)
+        .values(status="pending", next_attempt_at=now, updated_at=now)
+    )
+    return bool(changed.rowcount == 1)
 
 
 # ---------------------------------------------------------------------------------------------

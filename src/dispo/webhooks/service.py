@@ -98,19 +98,23 @@ class Webhooks:
         """Release deliveries whose lease ran out, then relay the due ones; returns how many were queued."""
         now = timeutil.now_ms()
         lease_ms = int(self.settings.webhook_lease_seconds * 1000)
-        with self.db.write() as conn:
-            released = store.release_expired(conn, now - lease_ms, now, BATCH)
-        if released:
-            log.warning(
-                "Webhooks: %d delivery(ies) lost by a worker or the queue, queued again.", len(released)
-            )
+        with self.db.read() as conn:  # a read first: most sweeps find nothing, and write nothing
+            lost = store.expired(conn, now - lease_ms, BATCH)
+        if lost:
+            with self.db.write() as conn:
+                released = sum(store.release(conn, pk, status, at, now) for pk, status, at in lost)
+            log.warning("Webhooks: %d delivery(ies) lost by a worker or the queue, queued again.", released)
         return self.relay()
 
     def relay(self) -> int:
         """Queue the pending deliveries that are due; returns how many."""
         now = timeutil.now_ms()
+        with self.db.read() as conn:
+            due = store.due(conn, now, BATCH)
+        if not due:
+            return 0
         with self.db.write() as conn:
-            taken = [pk for pk, at in store.due(conn, now, BATCH) if store.mark_queued(conn, pk, at, now)]
+            taken = [pk for pk, at in due if store.mark_queued(conn, pk, at, now)]
         return self._put(taken)
 
     def _put(self, pks: Sequence[int]) -> int:
