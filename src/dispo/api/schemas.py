@@ -1206,7 +1206,9 @@ def _event_agent_id(value: Any) -> str | None:
 class WebhookEventIn(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel)
 
-    agent_id: Annotated[str, check(_event_agent_id), doc("The agent whose events are sent.", maxLength=100)]
+    agent_id: Annotated[
+        str, check(_event_agent_id), doc("The agent whose events are sent.", pattern=r"\S", maxLength=100)
+    ]
     event_type: Annotated[
         str, check(_webhook_event_type), Field(json_schema_extra={"enum": list(EVENT_TYPES)})
     ]
@@ -1228,7 +1230,9 @@ _EVENTS_REQUIRED = (
 )
 
 Endpoint = Annotated[
-    str, check(endpoint_problem), doc("An http or https URL.", maxLength=WEBHOOK_ENDPOINT_MAX)
+    str,
+    check(endpoint_problem),
+    doc("An http or https URL.", pattern=r"^\s*https?://\S+$", maxLength=WEBHOOK_ENDPOINT_MAX),
 ]
 Events = Annotated[list[WebhookEventIn], check(_webhook_events), doc(minItems=1, maxItems=WEBHOOK_MAX_EVENTS)]
 

@@ -26,6 +26,7 @@ from dispo.api.schemas import (
     WebhookPublic,
     WebhookReplay,
     WebhookUpdate,
+    _choice_pattern,
     errors,
     parse,
 )
@@ -249,6 +250,7 @@ def list_deliveries(
         None,
         max_length=200,
         description="Comma-separated statuses: pending, queued, running, delivered, dead.",
+        json_schema_extra={"pattern": _choice_pattern(delivery_store.DELIVERY_STATUSES)},
     ),
 ) -> Response:
     statuses = _status_filter(status)
