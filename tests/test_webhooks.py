@@ -113,6 +113,28 @@ def receiver() -> Iterator[Receiver]:
     r.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_deliveries_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The relay serves the whole database, which the tests of one backend share: what a test
+    leaves pending would be sent (to its example.com endpoints) by the next test's relay."""
+    if "db" not in request.fixturenames:  # a test with a database of its own
+        yield
+        return
+    db: Database = request.getfixturevalue("db")
+
+    def settle() -> None:
+        with db.write() as conn:
+            conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.status.in_(("pending", "queued", "running")))
+                .values(status="dead")
+            )
+
+    settle()
+    yield
+    settle()
+
+
 def fast_settings(tmp_path: Path, **overrides: Any) -> Settings:
     """A short retry schedule: attempts a few tens of milliseconds apart."""
     values: dict[str, Any] = {
@@ -322,6 +344,73 @@ def test_a_rolled_back_change_leaves_no_delivery(client: TestClient, db: Databas
         change_that_fails()
     assert written == [1]
     assert delivery_rows(db, webhook["_id"]) == []
+
+
+def test_a_chat_emits_pre_and_post_conversation(db: Database, org: Org, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, agent_brain="scripted")
+    with TestClient(create_app(settings, db), headers=org.headers) as client:
+        agent = client.post(f"{API}/agent", json={"name": "Chatty"}).json()["data"]
+        webhook = subscribe(client, agent, "https://a.example.com", "pre-conversation", "post-conversation")
+        chat = client.post(f"{API}/conversation/chat", json={"agentId": agent}).json()["data"]
+        assert [r["event_type"] for r in delivery_rows(db, webhook["_id"])] == ["pre-conversation"]
+        client.post(f"{API}/conversation/chat/{chat['conversationId']}/end")
+    rows = delivery_rows(db, webhook["_id"])
+    assert [r["event_type"] for r in rows] == ["pre-conversation", "post-conversation"]
+    assert rows[0]["call_pk"] == rows[1]["call_pk"]
+
+
+def test_a_stopped_campaign_emits_campaign_completed(
+    client: TestClient, db: Database, org: Org, tmp_path: Path, receiver: Receiver
+) -> None:
+    from dispo.store import phone_numbers as number_store
+    from tests.test_audiences_api import create as create_audience
+
+    with db.write() as conn:
+        number, _ = number_store.add_number(conn, org.id, "+14155550100")
+    agent = client.post(f"{API}/agent", json={"name": "Caller"}).json()["data"]
+    webhook = subscribe(client, agent, receiver.url, "campaign-completed")
+    body = {
+        "name": "Spring",
+        "agentId": agent,
+        "audienceId": create_audience(client),
+        "phoneNumberIds": [number["id"]],
+    }
+    campaign_id = client.post(f"{API}/campaign", json=body).json()["data"]["_id"]
+    assert client.post(f"{API}/campaign/{campaign_id}/start").status_code == 202
+    assert delivery_rows(db, webhook["_id"]) == []
+    assert client.post(f"{API}/campaign/{campaign_id}/stop").status_code == 200
+    [row] = delivery_rows(db, webhook["_id"])
+    assert row["campaign_id"] == campaign_id
+    receiver.start()
+    pump(Webhooks(fast_settings(tmp_path), db, queue=MemoryQueue()), lambda: len(receiver.received) == 1)
+    data = receiver.received[0].payload["data"]
+    assert data["campaign"]["_id"] == campaign_id
+    assert data["campaign"]["status"] == "completed"
+    assert set(data["metrics"]) == {"total_participants", "contacts_called", "contacts_connected"}
+
+
+def test_a_delivery_whose_worker_died_is_sent_again_after_its_lease(
+    client: TestClient, db: Database, org: Org, tmp_path: Path, receiver: Receiver
+) -> None:
+    from dispo.store import webhook_deliveries as delivery_store
+    from dispo.timeutil import now_ms
+
+    receiver.start()
+    agent = make_agent(db, org.id)
+    webhook = subscribe(client, agent, receiver.url)
+    queue = MemoryQueue()
+    hooks = Webhooks(fast_settings(tmp_path, webhook_lease_seconds=0.3), db, queue=queue)
+    end_call(db, org.id, agent)
+    assert hooks.relay() == 1
+    [pk] = queue.pending()
+    with db.write() as conn:  # a worker takes it, then dies before it records anything
+        assert delivery_store.claim(conn, pk, now_ms()) is not None
+    queue.run_pending()  # the queue's copy of the job finds it taken: nothing happens
+    assert receiver.received == []
+    assert delivery_rows(db, webhook["_id"])[0]["status"] == "running"
+    pump(hooks, lambda: delivery_rows(db, webhook["_id"])[0]["status"] == "delivered", what="the re-delivery")
+    assert len(receiver.received) == 1
+    assert delivery_rows(db, webhook["_id"])[0]["attempts"] == 2
 
 
 # ------------------------------------------------------------------------------------------
