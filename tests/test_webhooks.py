@@ -359,6 +359,36 @@ def test_a_chat_emits_pre_and_post_conversation(db: Database, org: Org, tmp_path
     assert rows[0]["call_pk"] == rows[1]["call_pk"]
 
 
+def test_an_outbound_call_emits_pre_and_post_conversation(
+    db: Database, org: Org, settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    from dispo.runtime.dialogue import ScriptedBrain
+    from dispo.runtime.runner import CallRunner
+    from dispo.telephony.simulated import SimulatedProvider
+
+    runner = CallRunner(
+        db,
+        settings,
+        brain_factory=lambda _p: ScriptedBrain(latency_ms=5),
+        providers={"test": SimulatedProvider()},
+    )
+    receiver.start()
+    with TestClient(create_app(settings, db, runner=runner), headers=org.headers) as client:
+        agent = client.post(f"{API}/agent", json={"name": "Caller", "globalPrompt": "Sell."}).json()["data"]
+        webhook = subscribe(client, agent, receiver.url, "pre-conversation", "post-conversation")
+        body = {"agentId": agent, "phoneNumber": "+15005550006"}
+        call_id = client.post(f"{API}/conversation/outbound", json=body).json()["data"]["conversationId"]
+        wait_for(lambda: len(delivery_rows(db, webhook["_id"])) == 2, what="the call to end")
+    assert [r["event_type"] for r in delivery_rows(db, webhook["_id"])] == [
+        "pre-conversation",
+        "post-conversation",
+    ]
+    pump(Webhooks(fast_settings(tmp_path), db, queue=MemoryQueue()), lambda: len(receiver.received) == 2)
+    by_type = {r.payload["eventType"]: r.payload for r in receiver.received}
+    assert by_type["pre-conversation"]["data"]["callId"] == call_id
+    assert by_type["post-conversation"]["data"]["status"] == "completed"
+
+
 def test_a_stopped_campaign_emits_campaign_completed(
     client: TestClient, db: Database, org: Org, tmp_path: Path, receiver: Receiver
 ) -> None:

@@ -173,12 +173,14 @@ class CallRunner:
         with self.db.read() as conn:
             agent = agent_store.agent_by_id(conn, call.agent_id)
             status = call_store.call_status(conn, call.call_pk)
-        with self.db.write() as conn:
-            if status == CallStatus.IN_QUEUE:
-                call_store.update_call(
-                    conn, call.call_pk, {"status": CallStatus.IN_PROGRESS.value, "updated_at": now_ms()}
-                )
-            webhook_store.emit_for_call(conn, call.call_pk, "pre-conversation")
+            announce = webhook_store.has_subscribers(conn, call.agent_id, "pre-conversation")
+        if status == CallStatus.IN_QUEUE or announce:  # a write only when there is one to make
+            with self.db.write() as conn:
+                if status == CallStatus.IN_QUEUE:
+                    call_store.update_call(
+                        conn, call.call_pk, {"status": CallStatus.IN_PROGRESS.value, "updated_at": now_ms()}
+                    )
+                webhook_store.emit_for_call(conn, call.call_pk, "pre-conversation")
         provider = self.provider(call.provider)
         dialed = provider.dial(
             DialRequest(call.call_id, call.to_number, call.from_number, call.attempt, call.variables)

@@ -28,6 +28,7 @@ __all__ = [
     "emit_for_call",
     "emit_for_campaign",
     "get_webhook",
+    "has_subscribers",
     "list_webhooks",
     "rotate_secret",
     "update_webhook",
@@ -166,6 +167,14 @@ def emit(
         ],
     )
     return len(targets)
+
+
+def has_subscribers(conn: Connection, agent_id: str | None, event_type: str) -> bool:
+    """Whether any webhook subscribes to (``agent_id``, ``event_type``): lets a caller skip a write."""
+    if not agent_id:
+        return False
+    stmt = select(s.webhook_id).where(s.agent_id == agent_id, s.event_type == event_type).limit(1)
+    return conn.execute(stmt).first() is not None
 
 
 def emit_for_call(conn: Connection, call_pk: int, event_type: str) -> int:
