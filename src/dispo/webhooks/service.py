@@ -59,7 +59,7 @@ class Webhooks:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
-        self.queue: JobQueue = queue or HueyQueue(settings, name=queue_name(settings))
+        self.queue: JobQueue = queue or HueyQueue(settings, name=queue_name(settings), task="deliver_webhook")
         self.queue.bind(self)
         self._db = db
         self._client = client
