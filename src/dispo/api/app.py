@@ -37,7 +37,8 @@ from dispo.store.database import Database
 
 log = logging.getLogger("dispo.api")
 
-PREFIXES = ("/api/v1", "/atoms/v1")  # SDK 4.x helpers use the first, SDK 5.x the second
+PREFIXES = ("/api/v1", "/atoms/v1")
+DASHBOARD = "/dashboard"  # SDK 4.x helpers use the first, SDK 5.x the second
 
 
 @asynccontextmanager
@@ -133,6 +134,9 @@ def create_app(
         app.state.db.ping()
         return ok({"version": __version__, "database": app.state.db.dialect})
 
+    from dispo import dashboard  # the pages, after the API (docs/dashboard.md)
+
+    dashboard.install(app)
     _install_error_handlers(app)
     contract.install(app)  # the OpenAPI spec as the contract: 400 not 422, security, body models
     # Body caps, timeouts, rate limits and JSON that round-trips, before any route (guard.py).
@@ -156,7 +160,11 @@ def _wire(
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DispoError)
-    async def dispo_error(_request: Request, exc: DispoError) -> Response:
+    async def dispo_error(request: Request, exc: DispoError) -> Response:
+        if request.url.path.startswith(DASHBOARD):
+            from dispo.dashboard.web import error_page
+
+            return error_page(request, exc)  # a page for the browser, not the API's envelope
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         return error(exc.status_code, exc.errors, headers)
 
