@@ -35,6 +35,9 @@ function setupProgress() {
   setInterval(poll, 2000);
 }
 
+// Fixed colours for the call statuses (green is good, red is bad), the palette for the rest.
+const STATUS_COLOURS = { completed: "#1a7f37", in_progress: "#0a7b83", no_answer: "#8a5a00", busy: "#bf3989",
+  failed: "#a4161a", cancelled: "#57606a", pending: "#6f42c1" };
 const PALETTE = ["#0b5cad", "#1a7f37", "#a4161a", "#8a5a00", "#6f42c1", "#0a7b83", "#bf3989", "#57606a"];
 
 function setupCharts() {
@@ -42,7 +45,7 @@ function setupCharts() {
   document.querySelectorAll("canvas[data-chart]").forEach((canvas) => {
     const data = JSON.parse(canvas.dataset.chart);
     const stacked = canvas.dataset.kind === "stacked";
-    data.datasets.forEach((ds, i) => { ds.backgroundColor = PALETTE[i % PALETTE.length]; });
+    data.datasets.forEach((ds, i) => { ds.backgroundColor = (canvas.dataset.linkSeries && STATUS_COLOURS[ds.label]) || PALETTE[i % PALETTE.length]; });
     const chart = new Chart(canvas, {
       type: "bar",
       data: { labels: data.labels, datasets: data.datasets },
