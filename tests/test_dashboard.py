@@ -21,11 +21,6 @@ from tests.dashboard_helpers import World, build_world, csrf_token, login
 
 
 @pytest.fixture
-def app_settings(settings: Settings) -> Settings:
-    return settings
-
-
-@pytest.fixture
 def browser_client(db: Database, settings: Settings) -> Iterator[TestClient]:
     """A client without an API key: it gets in only through the login page, as a browser does."""
     with TestClient(create_app(settings, db)) as c:
@@ -51,7 +46,8 @@ def _csv(text: str) -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize(
-    "path", ["/dashboard/", "/dashboard/calls", "/dashboard/overview", "/dashboard/agents", "/dashboard/campaigns"]
+    "path",
+    ["/dashboard/", "/dashboard/calls", "/dashboard/overview", "/dashboard/agents", "/dashboard/campaigns"],
 )
 def test_every_page_needs_a_login(browser_client: TestClient, path: str) -> None:
     r = browser_client.get(path + "?statusFilter=completed", follow_redirects=False)
@@ -73,12 +69,16 @@ def test_login_with_a_wrong_key_says_what_to_do(browser_client: TestClient) -> N
 def test_the_session_cookie_is_httponly_samesite_and_signed(browser_client: TestClient, org: Org) -> None:
     token = csrf_token(browser_client.get("/dashboard/login").text)
     r = browser_client.post(
-        "/dashboard/login", data={"api_key": org.key, "csrf_token": token, "next": "/dashboard/agents"},
+        "/dashboard/login",
+        data={"api_key": org.key, "csrf_token": token, "next": "/dashboard/agents"},
         follow_redirects=False,
     )
-    assert r.status_code == 303 and r.headers["location"] == "/dashboard/agents"
+    assert r.status_code == 303
+    assert r.headers["location"] == "/dashboard/agents"
     cookie = r.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/dashboard" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Path=/dashboard" in cookie
     assert "Secure" not in cookie  # served over http here
     assert org.key not in cookie
     # A cookie altered by the client is worth nothing: back to the login page.
@@ -105,7 +105,9 @@ def test_login_does_not_redirect_off_the_dashboard(browser_client: TestClient, o
     assert r.headers["location"] == "/dashboard/"
 
 
-def test_logout_and_a_revoked_key_end_the_session(dash: tuple[TestClient, str], db: Database, org: Org) -> None:
+def test_logout_and_a_revoked_key_end_the_session(
+    dash: tuple[TestClient, str], db: Database, org: Org
+) -> None:
     client, token = dash
     assert client.get("/dashboard/calls", follow_redirects=False).status_code == 200
     r = client.post("/dashboard/logout", data={"csrf_token": token}, follow_redirects=False)
@@ -155,7 +157,9 @@ def test_another_organizations_calls_never_appear(
     dash: tuple[TestClient, str], db: Database, other_org: Org, world: World
 ) -> None:
     client, _ = dash
-    with TestClient(create_app(Settings(data_dir=client.app.state.settings.data_dir), db), headers=other_org.headers) as api:
+    with TestClient(
+        create_app(Settings(data_dir=client.app.state.settings.data_dir), db), headers=other_org.headers
+    ) as api:
         theirs = build_world(db, api, other_org.id, n=20)
     their_call = theirs.call_ids[-1]
     # By URL: their call, agent and campaign are "not found" here.
@@ -169,7 +173,11 @@ def test_another_organizations_calls_never_appear(
         assert r.status_code == 404, path
         assert "in this organization" in r.text  # said as not found: nothing of theirs shown
     # By filter: their agent or campaign matches nothing here.
-    for params in ({"agentIds": theirs.agent_id}, {"campaignIds": theirs.campaign_id}, {"search": their_call}):
+    for params in (
+        {"agentIds": theirs.agent_id},
+        {"campaignIds": theirs.campaign_id},
+        {"search": their_call},
+    ):
         page = client.get("/dashboard/calls", params=params).text
         assert "No calls match these filters." in page
         assert _csv(client.get("/dashboard/calls.csv", params=params).text) == []
@@ -198,12 +206,14 @@ def test_the_log_filters_like_the_api_and_exports_the_view(
     assert expected
     page = browser.get("/dashboard/calls", params=params)
     assert page.status_code == 200
-    shown = {c for c in world.call_ids if f"/dashboard/calls/{c}\"" in page.text}
+    shown = {c for c in world.call_ids if f'/dashboard/calls/{c}"' in page.text}
     assert shown == expected
     # One column per metric of the selected agent's config, with the values.
     assert '<th scope="col" class="metric">user_interested</th>' in page.text
     # The export of the same view: the same calls, with the metric columns.
-    rows = _csv(browser.get("/dashboard/calls.csv", params={k: v for k, v in params.items() if k != "limit"}).text)
+    rows = _csv(
+        browser.get("/dashboard/calls.csv", params={k: v for k, v in params.items() if k != "limit"}).text
+    )
     assert {r["callId"] for r in rows} == expected
     assert {r["status"] for r in rows} == {"completed"}
     assert {r["user_interested"] for r in rows} <= {"yes", "no", "unclear"}
@@ -217,11 +227,12 @@ def test_the_log_paginates_with_the_cursor_and_sorts(dash: tuple[TestClient, str
     url = "/dashboard/calls?limit=25&sortBy=callDuration&sortOrder=asc"
     for _ in range(10):
         page = client.get(url).text
-        seen += [c for c in world.call_ids if f"/dashboard/calls/{c}\"" in page]
+        seen += [c for c in world.call_ids if f'/dashboard/calls/{c}"' in page]
         if 'rel="next"' not in page:
             break
         href = page.split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
-        assert "cursor=" in href and "sortBy=callDuration" in href
+        assert "cursor=" in href
+        assert "sortBy=callDuration" in href
         url = href
     assert sorted(seen) == sorted(world.call_ids)  # every call once, across pages
     assert 'aria-sort="ascending"' in client.get("/dashboard/calls?sortBy=callDuration&sortOrder=asc").text
@@ -234,13 +245,16 @@ def test_a_bad_filter_shows_the_apis_message(dash: tuple[TestClient, str]) -> No
     assert "statusFilter has unknown value exploded" in r.text
     assert "minDuration=&#39;x&#39; is not a number of seconds" in r.text
     export = client.get("/dashboard/calls.csv", params={"statusFilter": "exploded"})
-    assert export.status_code == 400 and "statusFilter has unknown value" in export.text
+    assert export.status_code == 400
+    assert "statusFilter has unknown value" in export.text
 
 
 # --- one call -------------------------------------------------------------------------------------
 
 
-def test_a_call_shows_its_story_and_reruns_analytics(dash: tuple[TestClient, str], client: TestClient, world: World) -> None:
+def test_a_call_shows_its_story_and_reruns_analytics(
+    dash: tuple[TestClient, str], client: TestClient, world: World
+) -> None:
     browser, token = dash
     completed = client.get("/api/v1/conversation", params={"statusFilter": "completed", "limit": 1}).json()
     call = completed["data"]["logs"][0]
@@ -264,13 +278,18 @@ def test_a_call_with_a_recording_has_a_player_and_seekable_lines(
     browser, _ = dash
     from dispo.store import calls as call_store
 
-    call = client.get("/api/v1/conversation", params={"statusFilter": "completed", "limit": 1}).json()["data"]["logs"][0]
+    call = client.get("/api/v1/conversation", params={"statusFilter": "completed", "limit": 1}).json()[
+        "data"
+    ]["logs"][0]
     with db.write() as conn:
         row = call_store.get_call(conn, world_org(client), call["callId"])
         assert row is not None
-        call_store.update_call(conn, row["pk"], {"recording_url": "/audio/mono.wav", "recording_dual_url": "/audio/stereo.wav"})
+        call_store.update_call(
+            conn, row["pk"], {"recording_url": "/audio/mono.wav", "recording_dual_url": "/audio/stereo.wav"}
+        )
     page = browser.get(f"/dashboard/calls/{call['callId']}").text
-    assert '<audio id="audio-mono"' in page and '<audio id="audio-stereo"' in page
+    assert '<audio id="audio-mono"' in page
+    assert '<audio id="audio-stereo"' in page
     assert 'class="seek" data-seek="0.0"' in page
 
 
@@ -309,27 +328,47 @@ def test_an_enum_without_choices_shows_the_apis_error_next_to_it(
     assert "is an ENUM and needs choices" not in r.text.split('id="metric-1"')[1]
     assert client.get(f"/api/v1/agent/{world.agent_id}/post-call-analytics").json()["data"]["version"] == 1
     # Fixed, it saves as version 2, and the diff between 1 and 2 shows the change.
-    r = browser.post(url, data={**form, "choices_0": "yes, no", "identifier_2": "callback", "type_2": "BOOLEAN", "prompt_2": "Call back?"})
-    assert r.status_code == 200 and "version 2" in r.text
+    r = browser.post(
+        url,
+        data={
+            **form,
+            "choices_0": "yes, no",
+            "identifier_2": "callback",
+            "type_2": "BOOLEAN",
+            "prompt_2": "Call back?",
+        },
+    )
+    assert r.status_code == 200
+    assert "version 2" in r.text
     saved = client.get(f"/api/v1/agent/{world.agent_id}/post-call-analytics").json()["data"]
-    assert [m["identifier"] for m in saved["dispositionMetrics"]] == ["user_interested", "user_name", "callback"]
+    assert [m["identifier"] for m in saved["dispositionMetrics"]] == [
+        "user_interested",
+        "user_name",
+        "callback",
+    ]
     assert saved["dispositionMetrics"][0]["choices"] == ["yes", "no"]
     diff = browser.get(url, params={"a": 1, "b": 2}).text
-    assert '<span class="add">+' in diff and "callback" in diff.split('class="diff"')[1]
+    assert '<span class="add">+' in diff
+    assert "callback" in diff.split('class="diff"')[1]
 
 
 # --- campaigns ----------------------------------------------------------------------------------
 
 
-def test_start_pause_and_stop_a_campaign(dash: tuple[TestClient, str], client: TestClient, world: World) -> None:
+def test_start_pause_and_stop_a_campaign(
+    dash: tuple[TestClient, str], client: TestClient, world: World
+) -> None:
     browser, token = dash
     base = f"/dashboard/campaigns/{world.campaign_id}"
     assert browser.get(f"{base}/progress").json()["status"] == "draft"
     r = browser.post(f"{base}/start", data={"csrf_token": token})
     assert "Campaign started." in r.text
-    assert client.get(f"/api/v1/campaign/{world.campaign_id}").json()["data"]["campaign"]["status"] == "running"
+    assert (
+        client.get(f"/api/v1/campaign/{world.campaign_id}").json()["data"]["campaign"]["status"] == "running"
+    )
     progress = browser.get(f"{base}/progress").json()
-    assert progress["total"] == 2 and progress["actions"] == ["pause", "stop"]
+    assert progress["total"] == 2
+    assert progress["actions"] == ["pause", "stop"]
     r = browser.post(f"{base}/pause", data={"csrf_token": token})
     assert "Campaign paused." in r.text
     r = browser.post(f"{base}/pause", data={"csrf_token": token})
@@ -342,7 +381,9 @@ def test_start_pause_and_stop_a_campaign(dash: tuple[TestClient, str], client: T
 # --- the overview ---------------------------------------------------------------------------------
 
 
-def test_the_overview_counts_and_charts(dash: tuple[TestClient, str], client: TestClient, world: World) -> None:
+def test_the_overview_counts_and_charts(
+    dash: tuple[TestClient, str], client: TestClient, world: World
+) -> None:
     browser, _ = dash
     page = browser.get("/dashboard/overview", params={"days": "7"})
     assert page.status_code == 200
@@ -350,7 +391,8 @@ def test_the_overview_counts_and_charts(dash: tuple[TestClient, str], client: Te
     assert f">{len(world.call_ids)}</a>" in page.text
     assert total["data"]["pagination"]["total"] >= 1
     assert "/dashboard/static/vendor/chart.umd.js" in page.text
-    assert 'id="chart-status"' in page.text and 'id="chart-user_interested"' in page.text
+    assert 'id="chart-status"' in page.text
+    assert 'id="chart-user_interested"' in page.text
     assert "Latency percentiles per stage" in page.text
     assert browser.get("/dashboard/static/vendor/chart.umd.js").status_code == 200
     one_agent = browser.get("/dashboard/overview", params={"agentId": world.agent_id}).text

@@ -38,7 +38,11 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "dashboa
 
 def chromium_path() -> str | None:
     """Debian's Chromium binary (the ``chromium`` on the PATH is a shell wrapper around it)."""
-    for candidate in (os.environ.get("DISPO_CHROMIUM"), "/usr/lib/chromium/chromium", shutil.which("chromium")):
+    for candidate in (
+        os.environ.get("DISPO_CHROMIUM"),
+        "/usr/lib/chromium/chromium",
+        shutil.which("chromium"),
+    ):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -123,7 +127,8 @@ def test_log_in_filter_and_open_a_call(page: Any, world: World, org: Org) -> Non
     assert f"agentIds={world.agent_id}" in page.url  # the view is in the URL, to share
     shot(page, "03-calls-filtered")
     statuses = page.locator("table.calls tbody .badge").all_inner_texts()
-    assert statuses and set(statuses) == {"completed"}
+    assert statuses
+    assert set(statuses) == {"completed"}
     assert page.locator("th.metric", has_text="user_interested").count() == 1
     # Sort by duration, then open the first call.
     page.get_by_role("link", name="Duration").click()
@@ -141,8 +146,12 @@ def test_log_in_filter_and_open_a_call(page: Any, world: World, org: Org) -> Non
     shot(page, "05-call-reanalysed")
 
 
-def test_play_a_recording_from_a_transcript_line(page: Any, world: World, org: Org, db: Database, client: TestClient) -> None:
-    call = client.get("/api/v1/conversation", params={"statusFilter": "completed", "limit": 1}).json()["data"]["logs"][0]
+def test_play_a_recording_from_a_transcript_line(
+    page: Any, world: World, org: Org, db: Database, client: TestClient
+) -> None:
+    call = client.get("/api/v1/conversation", params={"statusFilter": "completed", "limit": 1}).json()[
+        "data"
+    ]["logs"][0]
     with db.write() as conn:
         row = call_store.get_call(conn, org.id, call["callId"])
         assert row is not None
@@ -246,8 +255,12 @@ def test_overview_charts_link_to_the_calls(page: Any, world: World, org: Org) ->
     shot(page, "14-overview-drilldown")
 
 
-def test_phone_sized_screen_and_keyboard(browser: Any, live_server: LiveServer, world: World, org: Org) -> None:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844}, is_mobile=True)
+def test_phone_sized_screen_and_keyboard(
+    browser: Any, live_server: LiveServer, world: World, org: Org
+) -> None:
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 390, "height": 844}, is_mobile=True
+    )
     pg = context.new_page()
     log_in(pg, org.key)
     width = pg.evaluate("() => document.documentElement.scrollWidth")

@@ -34,7 +34,14 @@ def install(app: FastAPI) -> None:
     """Mount the pages and static files on ``app`` (which has ``db``, ``settings``, ``key_cache``)."""
     state = app.state
     state.dashboard_sessions = Sessions(state.settings, state.db, state.key_cache)
-    for module_router in (_home_router(), login.router, overview.router, calls.router, configs.router, campaigns.router):
+    for module_router in (
+        _home_router(),
+        login.router,
+        overview.router,
+        calls.router,
+        configs.router,
+        campaigns.router,
+    ):
         app.include_router(module_router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=web.HERE / "static"), name="dashboard-static")
 

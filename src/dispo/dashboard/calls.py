@@ -20,15 +20,20 @@ from dispo.dashboard import web
 from dispo.errors import DispoError, NotFound, ValidationFailed
 from dispo.ids import is_call_id, is_object_id
 from dispo.store import agents as agent_store
-from dispo.store import campaigns as campaign_store
 from dispo.store import calls as call_store
+from dispo.store import campaigns as campaign_store
 
 router = APIRouter()
 
 PAGE_SIZE = 25
 EXPORT_PAGE = 500
 EXPORT_MAX = 100_000  # rows in one export; a bigger one is cut there, and its last line says so
-SORTABLE = {"createdAt": "Created", "callDuration": "Duration", "avgLatency": "Latency", "updatedAt": "Updated"}
+SORTABLE = {
+    "createdAt": "Created",
+    "callDuration": "Duration",
+    "avgLatency": "Latency",
+    "updatedAt": "Updated",
+}
 
 
 def list_params(query: Mapping[str, Any], *, keep_paging: bool = True) -> dict[str, str]:
@@ -87,7 +92,7 @@ def mean_latency(call: dict[str, Any]) -> float | None:
 
 def metric_values(call: dict[str, Any]) -> dict[str, Any]:
     return {
-        m.get("identifier"): m.get("value")
+        str(m.get("identifier")): m.get("value")
         for m in call["postCallAnalytics"].get("dispositionMetrics") or []
         if isinstance(m, dict)
     }
@@ -104,7 +109,9 @@ def _log_page(conn: Connection, org_id: str, params: dict[str, str], settings: A
         out["metrics"] = []
         return out
     data = calllog.list_calls(conn, query)
-    out["calls"] = [{**c, "metric_values": metric_values(c), "latency": mean_latency(c)} for c in data["logs"]]
+    out["calls"] = [
+        {**c, "metric_values": metric_values(c), "latency": mean_latency(c)} for c in data["logs"]
+    ]
     out["pagination"] = data["pagination"]
     out["metrics"] = metric_columns(conn, org_id, query.filter.agent_ids)
     out["sort_by"], out["order"] = query.sort_by, query.order
@@ -130,7 +137,7 @@ async def call_log(request: Request) -> Response:
         **data,
         "params": params,
         "view": view,
-        "export_query": web._query(export),
+        "export_query": web.query_string(export),
         "presets": date_presets(),
         "sortable": SORTABLE,
     }
@@ -169,11 +176,15 @@ def export_rows(db: Any, org_id: str, params: dict[str, str]) -> Iterator[str]:
             analytics = call["postCallAnalytics"]
             values = metric_values(call)
             extra = [values.get(m) for m in metrics] or ["; ".join(f"{k}={v}" for k, v in values.items())]
-            writer.writerow([*(call[c] for c in CSV_COLUMNS), analytics["status"], analytics["summary"], *extra])
+            writer.writerow(
+                [*(call[c] for c in CSV_COLUMNS), analytics["status"], analytics["summary"], *extra]
+            )
             sent += 1
         cursor = data["pagination"]["nextCursor"]
         if cursor and sent >= EXPORT_MAX:
-            writer.writerow([f"# cut at {EXPORT_MAX} calls: narrow the filters (e.g. the dates) to export the rest"])
+            writer.writerow(
+                [f"# cut at {EXPORT_MAX} calls: narrow the filters (e.g. the dates) to export the rest"]
+            )
             cursor = None
         yield buffer.getvalue()
         buffer.seek(0)
@@ -207,12 +218,16 @@ def _offset_seconds(timestamp: str | None, start: str | None) -> float | None:
 
 def _find_call(request: Request, org_id: str, call_id: str) -> dict[str, Any]:
     if not (is_call_id(call_id) or is_object_id(call_id)):
-        raise NotFound(f"No call {call_id!r}: call ids look like CALL-1768807723178-4561d0. Find it in the call log.")
+        raise NotFound(
+            f"No call {call_id!r}: call ids look like CALL-1768807723178-4561d0. Find it in the call log."
+        )
     with request.app.state.db.read() as conn:
         call = calllog.get_call(conn, org_id, call_id)
         agent = agent_store.get_agent(conn, org_id, call["agentId"]) if call and call["agentId"] else None
     if call is None:
-        raise NotFound(f"No call {call_id} in this organization: check the id, or find the call in the call log.")
+        raise NotFound(
+            f"No call {call_id} in this organization: check the id, or find the call in the call log."
+        )
     call["agent_name"] = agent["name"] if agent else None
     start = call["startedAt"] or call["createdAt"]
     for message in call["transcript"]:
@@ -240,7 +255,12 @@ async def rerun_analytics(request: Request, call_id: str) -> Response:
     state = request.app.state
     try:
         response = await run_in_threadpool(
-            reanalyze_conversations, state.db, ctx.org_id, state.settings, state.jobs, {"callIds": [call["callId"]]}
+            reanalyze_conversations,
+            state.db,
+            ctx.org_id,
+            state.settings,
+            state.jobs,
+            {"callIds": [call["callId"]]},
         )
         queued = web.body_of(response)["queued"]
         flash = (

@@ -17,11 +17,7 @@ from dispo.store import campaigns as store
 
 router = APIRouter()
 
-ACTIONS = {
-    "start": campaign_routes.start_campaign,
-    "pause": campaign_routes.pause_campaign,
-    "stop": campaign_routes.stop_campaign,
-}
+ACTIONS = ("start", "pause", "stop")
 
 
 @router.get("/campaigns")
@@ -65,7 +61,9 @@ def _campaign(request: Request, org_id: str, campaign_id: str) -> tuple[Any, dic
     with request.app.state.db.read() as conn:
         row = store.get_campaign(conn, org_id, campaign_id) if is_object_id(campaign_id) else None
         if row is None:
-            raise NotFound(f"No campaign {campaign_id} in this organization: pick one from the campaigns page.")
+            raise NotFound(
+                f"No campaign {campaign_id} in this organization: pick one from the campaigns page."
+            )
         return row, progress(row, store.metrics(conn, row)), store.events(conn, campaign_id)
 
 
@@ -98,10 +96,13 @@ async def campaign_action(request: Request, campaign_id: str, action: str) -> Re
         raise NotFound(f"No campaign action {action!r}: the buttons are start, pause and stop.")
     state = request.app.state
     try:
-        if action == "start":
-            response = await run_in_threadpool(ACTIONS[action], request, campaign_id, state.db, ctx.org_id)
+        response: Response
+        if action == "start":  # the dialer (request.app.state) is woken by the route
+            start = campaign_routes.start_campaign
+            response = await run_in_threadpool(start, request, campaign_id, state.db, ctx.org_id)
         else:
-            response = await run_in_threadpool(ACTIONS[action], campaign_id, state.db, ctx.org_id)
+            act = campaign_routes.pause_campaign if action == "pause" else campaign_routes.stop_campaign
+            response = await run_in_threadpool(act, campaign_id, state.db, ctx.org_id)
         flash = web.body_of(response)["message"] + "."
     except NotFound:
         raise

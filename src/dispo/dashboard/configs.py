@@ -34,9 +34,7 @@ async def agent_list(request: Request) -> Response:
     def work() -> list[Any]:
         with request.app.state.db.read() as conn:
             agents, _ = agent_store.list_agents(conn, org_id, limit=500, offset=0)
-            return [
-                {**a, "config": agent_store.latest_analytics_config(conn, a["id"])} for a in agents
-            ]
+            return [{**a, "config": agent_store.latest_analytics_config(conn, a["id"])} for a in agents]
 
     return web.render(ctx, "agents.html", {"agents": await run_in_threadpool(work)})
 
@@ -81,7 +79,12 @@ def _diff(versions: list[Any], a: int | None, b: int | None) -> dict[str, Any] |
 
 
 def _editor(
-    ctx: web.Ctx, agent: Any, versions: list[Any], rows: list[dict[str, Any]], summary: str | None, **extra: Any
+    ctx: web.Ctx,
+    agent: Any,
+    versions: list[Any],
+    rows: list[dict[str, Any]],
+    summary: str | None,
+    **extra: Any,
 ) -> dict[str, Any]:
     params = ctx.request.query_params
     a, b = params.get("a"), params.get("b")
@@ -118,7 +121,9 @@ def rows_from_form(form: dict[str, Any]) -> list[dict[str, Any]]:
     indexes = sorted({int(k.split("_")[-1]) for k in form if re.fullmatch(r"(identifier|prompt)_\d+", k)})
     rows = []
     for i in indexes:
-        row = {f: str(form.get(f"{f}_{i}") or "").strip() for f in ("identifier", "type", "prompt", "choices")}
+        row = {
+            f: str(form.get(f"{f}_{i}") or "").strip() for f in ("identifier", "type", "prompt", "choices")
+        }
         if form.get(f"remove_{i}") or not (row["identifier"] or row["prompt"] or row["choices"]):
             continue
         rows.append(row)
@@ -173,4 +178,6 @@ async def save_config(request: Request, agent_id: str) -> Response:
         by_row, rest = row_errors(exc.errors)
         context = _editor(ctx, agent, versions, rows, summary, errors=rest, row_errors=by_row)
         return web.render(ctx, "config.html", context, status_code=400)
-    return web.redirect(ctx, f"/agents/{agent_id}/analytics", flash=f"Saved: the config is at version {saved['version']}.")
+    return web.redirect(
+        ctx, f"/agents/{agent_id}/analytics", flash=f"Saved: the config is at version {saved['version']}."
+    )

@@ -22,7 +22,7 @@ def _safe_next(target: object) -> str:
 
 
 @router.get("/login")
-async def login_page(request: Request, next: str = "") -> Response:  # noqa: A002 — the URL's name
+async def login_page(request: Request, next: str = "") -> Response:
     ctx = await web.begin(request)
     return web.render(ctx, "login.html", {"next": next, "error": None})
 

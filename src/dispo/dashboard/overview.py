@@ -44,7 +44,8 @@ def status_series(scope: store.Scope, counts: list[tuple[int, str, int]]) -> dic
     return {
         "labels": [_day(d) for d in days],
         "datasets": [
-            {"label": status, "data": [by_status[status].get(d, 0) for d in days]} for status in sorted(by_status)
+            {"label": status, "data": [by_status[status].get(d, 0) for d in days]}
+            for status in sorted(by_status)
         ],
     }
 
@@ -110,7 +111,10 @@ def _histogram(ident: str, values: list[int]) -> dict[str, Any]:
     width = max(1, -(-(high - low + 1) // HISTOGRAM_BINS))
     bins: Counter[int] = Counter((v - low) // width for v in values)
     count = -(-(high - low + 1) // width)
-    labels = [f"{low + i * width}" if width == 1 else f"{low + i * width}–{low + (i + 1) * width - 1}" for i in range(count)]
+    labels = [
+        f"{low + i * width}" if width == 1 else f"{low + i * width}-{low + (i + 1) * width - 1}"
+        for i in range(count)
+    ]
     return {
         "id": ident,
         "kind": "INTEGER",

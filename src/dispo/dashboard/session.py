@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,6 @@ class Session:
     flash: str | None = None
     org_id: str | None = None
     changed: bool = False
-    data: dict[str, Any] = field(default_factory=dict)
 
     def set_flash(self, message: str) -> None:
         self.flash, self.changed = message, True

@@ -12,7 +12,7 @@ import orjson
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from dispo.dashboard.session import CSRF_FIELD, Session, Sessions, check_csrf
 from dispo.errors import DispoError
@@ -32,7 +32,7 @@ def _short_time(value: Any) -> str:
     return (text or "—").replace("T", " ")[:19]
 
 
-def _query(params: dict[str, Any], **changes: Any) -> str:
+def query_string(params: dict[str, Any], **changes: Any) -> str:
     """``?a=1&b=2``: ``params`` with ``changes`` (None removes a key), for links that keep a view."""
     merged = {k: v for k, v in {**params, **changes}.items() if v not in (None, "")}
     return "?" + urlencode(merged) if merged else "?"
@@ -43,7 +43,7 @@ templates.env.filters.update(
     urlquote=lambda s: quote(str(s), safe=""),
     pairs=lambda items: [(x, x) for x in items],
 )
-templates.env.globals.update(query=_query)
+templates.env.globals.update(query=query_string)
 
 
 @dataclass
@@ -118,10 +118,6 @@ def error_page(request: Request, exc: DispoError) -> Response:
         "flash": None,
     }
     return templates.TemplateResponse(request, "error.html", context, status_code=exc.status_code)
-
-
-def page_not_found(what: str) -> HTMLResponse:
-    return HTMLResponse(what, status_code=404)
 
 
 def body_of(response: Response) -> Any:
