@@ -27,9 +27,20 @@ def _day(n: int) -> str:
     return (date(1970, 1, 1) + timedelta(days=n)).isoformat()
 
 
+def _last_day(raw: str | None, today: int | None) -> int:
+    """The range's last day: ``to=YYYY-MM-DD`` if given and valid, else today (UTC)."""
+    if raw:
+        try:
+            return (date.fromisoformat(raw) - date(1970, 1, 1)).days
+        except ValueError:
+            pass  # a malformed date shows the range ending today, as without one
+    return today if today is not None else (datetime.now(UTC).date() - date(1970, 1, 1)).days
+
+
 def scope_of(org_id: str, params: Any, today: int | None = None) -> tuple[store.Scope, str]:
+    """The overview's range (``days`` of 7, 30 or 90, ending on ``to`` or today) and agent."""
     days = RANGES.get(params.get("days", "7"), 7)
-    last = today if today is not None else (datetime.now(UTC).date() - date(1970, 1, 1)).days
+    last = _last_day(params.get("to"), today)
     agent = params.get("agentId") or ""
     agents = (agent,) if is_object_id(agent) else ()
     return store.Scope(org_id, last - days + 1, last, agents), str(days)
