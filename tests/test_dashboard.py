@@ -397,3 +397,69 @@ def test_the_overview_counts_and_charts(
     assert browser.get("/dashboard/static/vendor/chart.umd.js").status_code == 200
     one_agent = browser.get("/dashboard/overview", params={"agentId": world.agent_id}).text
     assert 'id="chart-user_interested"' in one_agent
+
+
+# --- the overview's aggregates ------------------------------------------------------------------
+
+
+def test_overview_aggregates_match_the_calls(
+    db: Database, client: TestClient, org: Org, world: World
+) -> None:
+    """The store's aggregates against the same figures computed from the API's call list."""
+    from datetime import UTC, date, datetime
+
+    from dispo.store import overview as store
+
+    today = (datetime.now(UTC).date() - date(1970, 1, 1)).days
+    scope = store.Scope(org.id, today - 6, today)
+    calls = client.get("/api/v1/conversation", params={"limit": 1000}).json()["data"]["logs"]
+    with db.read() as conn:
+        counts = store.counts_by_day_and_status(conn, scope)
+        averages = store.averages(conn, scope)
+        samples = store.recent_metric_values(conn, scope)
+    assert sum(n for _, _, n in counts) == len(calls) == averages.calls
+    connected = [c for c in calls if c["status"] in ("completed", "in_progress")]
+    assert averages.connected == len(connected)
+    assert averages.avg_duration == pytest.approx(sum(c["duration"] for c in connected) / len(connected))
+    assert averages.total_cost == pytest.approx(sum(c["callCost"] for c in calls))
+    analysed = [c for c in calls if c["postCallAnalytics"]["dispositionMetrics"]]
+    assert len(samples) == len(analysed)
+    # Another organization's scope sees none of it.
+    with db.read() as conn:
+        assert store.counts_by_day_and_status(conn, store.Scope("0" * 24, today - 6, today)) == []
+
+
+def test_metric_charts_by_type() -> None:
+    from dispo.dashboard.overview import metric_charts
+
+    day = 1_767_139_200_000  # 2025-12-31
+    definitions = {
+        "interested": {"identifier": "interested", "dispositionMetricType": "ENUM", "choices": ["yes", "no"]},
+        "callback": {"identifier": "callback", "dispositionValues": {"type": "BOOLEAN"}},
+        "household": {"identifier": "household", "dispositionMetricType": "INTEGER"},
+        "name": {"identifier": "name", "dispositionMetricType": "STRING"},
+    }
+    samples = [
+        (
+            day,
+            None,
+            [{"identifier": "interested", "value": "yes"}, {"identifier": "callback", "value": True}],
+        ),
+        (day, None, [{"identifier": "interested", "value": "no"}, {"identifier": "household", "value": 3}]),
+        (
+            day + 86_400_000,
+            None,
+            [{"identifier": "interested", "value": "yes"}, {"identifier": "household", "value": 25}],
+        ),
+        (day, None, [{"identifier": "name", "value": "Jordan"}, {"identifier": "household", "value": None}]),
+    ]
+    charts = {c["id"]: c for c in metric_charts(samples, definitions)}
+    assert set(charts) == {"interested", "callback", "household"}  # no chart for a STRING
+    interested = charts["interested"]
+    assert interested["labels"] == ["2025-12-31", "2026-01-01"]
+    assert {d["label"]: d["data"] for d in interested["datasets"]} == {"yes": [1, 1], "no": [1, 0]}
+    assert charts["callback"]["datasets"] == [{"label": "true", "data": [1]}]
+    household = charts["household"]
+    assert household["chart"] == "histogram"
+    assert sum(household["datasets"][0]["data"]) == 2
+    assert household["labels"][0].startswith("3")
