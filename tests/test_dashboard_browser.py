@@ -6,8 +6,8 @@ starts and pauses a campaign, and looks at the overview's charts and a phone-siz
 page is saved as a screenshot under ``test-artifacts/dashboard/`` (gitignored).
 
 Skipped, with the reason, where Chromium or Playwright is missing (``make install`` installs
-Chromium where it can: ``make chromium``). Runs on SQLite only: the pages' SQL is the API's, tested
-on both databases by tests/test_dashboard.py.
+Chromium where it can: ``make chromium``). Runs on SQLite only (its own ``db`` fixture): the pages'
+SQL is the API's, tested on both databases by tests/test_dashboard.py.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 
 from dispo.store import calls as call_store
 from dispo.store.database import Database
+from dispo.store.migrate import migrate
 from tests.conftest import LiveServer, Org
 from tests.dashboard_helpers import World, build_world
 
@@ -70,14 +71,18 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-@pytest.fixture
-def sqlite_only(db: Database) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("The browser tests run on SQLite; tests/test_dashboard.py covers both databases.")
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """SQLite only, in place of conftest's both-databases ``db``: the pages' SQL is the API's, and
+    tests/test_dashboard.py runs them on both."""
+    database = Database(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'dispo.db'}")
+    migrate(database)
+    yield database
+    database.dispose()
 
 
 @pytest.fixture
-def world(sqlite_only: None, db: Database, client: TestClient, org: Org) -> World:
+def world(db: Database, client: TestClient, org: Org) -> World:
     return build_world(db, client, org.id)
 
 
