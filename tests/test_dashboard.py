@@ -463,3 +463,18 @@ def test_metric_charts_by_type() -> None:
     assert household["chart"] == "histogram"
     assert sum(household["datasets"][0]["data"]) == 2
     assert household["labels"][0].startswith("3")
+
+
+def test_unknown_pages_and_csv_cells(browser_client: TestClient) -> None:
+    from dispo.dashboard.calls import cell
+
+    r = browser_client.get("/dashboard/no-such-page")
+    assert r.status_code == 404
+    assert "text/html" in r.headers["content-type"]
+    assert "No page /dashboard/no-such-page" in r.text
+    assert browser_client.get("/api/v1/no-such").json()["status"] is False  # the API keeps its envelope
+    assert cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert cell("-cmd") == "'-cmd"
+    assert cell("+14155550100") == "+14155550100"
+    assert cell(-3.5) == -3.5
+    assert cell("yes") == "yes"

@@ -30,7 +30,7 @@ from dispo.api.responses import error, ok
 from dispo.api.routes import agents, audiences, campaigns, conversations, live_calls, phone_numbers, reanalyze
 from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
-from dispo.errors import DispoError, RateLimited
+from dispo.errors import DispoError, NotFound, RateLimited
 from dispo.llm import Backend, LazyBackend
 from dispo.runtime.runner import CallRunner
 from dispo.store.database import Database
@@ -174,6 +174,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404 and request.url.path.startswith(DASHBOARD):
+            from dispo.dashboard.web import error_page
+
+            return error_page(request, NotFound(f"No page {request.url.path}: start again from /dashboard/."))
         if exc.status_code == 404:
             message = f"No endpoint {request.method} {request.url.path}: see /docs for the API."
         elif exc.status_code == 405:

@@ -159,6 +159,15 @@ CSV_COLUMNS = (
 )
 
 
+def cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (``=…``, ``@…``, ``-x…``) made inert with a
+    leading apostrophe (OWASP's CSV-injection advice); numbers and phone numbers (``+1415…``) stay."""
+    if not isinstance(value, str) or value[:1] not in ("=", "@", "+", "-", "\t", "\r"):
+        return value
+    signed_number = value[:1] in "+-" and value[1:2].isdigit()
+    return value if signed_number else "'" + value
+
+
 def export_rows(db: Any, org_id: str, params: dict[str, str]) -> Iterator[str]:
     """The CSV of every call of the view, read a page at a time with the list's cursor (each page
     in its own short read), so that a large export neither holds a transaction nor the memory."""
@@ -176,9 +185,8 @@ def export_rows(db: Any, org_id: str, params: dict[str, str]) -> Iterator[str]:
             analytics = call["postCallAnalytics"]
             values = metric_values(call)
             extra = [values.get(m) for m in metrics] or ["; ".join(f"{k}={v}" for k, v in values.items())]
-            writer.writerow(
-                [*(call[c] for c in CSV_COLUMNS), analytics["status"], analytics["summary"], *extra]
-            )
+            row = [*(call[c] for c in CSV_COLUMNS), analytics["status"], analytics["summary"], *extra]
+            writer.writerow([cell(v) for v in row])
             sent += 1
         cursor = data["pagination"]["nextCursor"]
         if cursor and sent >= EXPORT_MAX:
