@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -478,3 +479,15 @@ def test_unknown_pages_and_csv_cells(browser_client: TestClient) -> None:
     assert cell("+14155550100") == "+14155550100"
     assert cell(-3.5) == -3.5
     assert cell("yes") == "yes"
+
+
+def test_the_signing_secret_is_made_once_and_kept(tmp_path: Path) -> None:
+    from dispo.dashboard.session import secret_key
+
+    settings = Settings(data_dir=tmp_path / "data")
+    first = secret_key(settings)
+    assert len(first) >= 40
+    assert secret_key(settings) == first  # kept: sessions survive a restart
+    assert (tmp_path / "data" / "session-secret").stat().st_mode & 0o077 == 0  # its owner's only
+    assert list((tmp_path / "data").iterdir()) == [tmp_path / "data" / "session-secret"]
+    assert secret_key(Settings(data_dir=tmp_path, session_secret="given")) == "given"

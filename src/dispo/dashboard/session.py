@@ -14,6 +14,7 @@ session that carries one.
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,14 +61,22 @@ def secret_key(settings: Settings) -> str:
     if settings.session_secret:
         return settings.session_secret
     path = Path(settings.data_dir) / "session-secret"
-    try:
+    if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(32)
-        path.touch(mode=0o600)
-        path.write_text(value, encoding="utf-8")
-        return value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole to a private file, then linked into place, which fails if the name exists: two
+    # servers starting together agree on the first one's secret, and none reads half a file.
+    draft = path.with_name(f".session-secret.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secrets.token_urlsafe(32))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text(encoding="utf-8").strip()
 
 
 class Sessions:
