@@ -29,6 +29,7 @@ function setupProgress() {
       });
       document.querySelectorAll("button[data-action]").forEach((b) => {
         b.disabled = !data.actions.includes(b.dataset.action);
+        if (b.dataset.action === "start") b.textContent = data.status === "paused" ? "Resume" : "Start";
       });
     } catch (e) { /* the next poll tries again */ }
   };
