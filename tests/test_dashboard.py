@@ -64,6 +64,9 @@ def test_login_with_a_wrong_key_says_what_to_do(browser_client: TestClient) -> N
     r = browser_client.post("/dashboard/login", data={"api_key": "sk_nope", "csrf_token": token})
     assert r.status_code == 401
     assert "Unknown or revoked API key" in r.text
+    r = browser_client.post("/dashboard/login", data={"api_key": " ", "csrf_token": token})
+    assert r.status_code == 401
+    assert "Enter the API key" in r.text
     assert browser_client.get("/dashboard/calls", follow_redirects=False).status_code == 303
 
 

@@ -35,6 +35,8 @@ async def login(request: Request) -> Response:
     target = _safe_next(form.get("next"))
     state = request.app.state
     try:
+        if not key:
+            raise Unauthorized("Enter the API key: it starts with sk_ (`dispo keys create` makes one).")
         org_id = await authenticate(f"Bearer {key}", state.db, state.key_cache)
     except Unauthorized as exc:
         context = {"next": form.get("next") or "", "error": exc.message}
