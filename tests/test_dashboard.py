@@ -494,3 +494,14 @@ def test_the_signing_secret_is_made_once_and_kept(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "session-secret").stat().st_mode & 0o077 == 0  # its owner's only
     assert list((tmp_path / "data").iterdir()) == [tmp_path / "data" / "session-secret"]
     assert secret_key(Settings(data_dir=tmp_path, session_secret="given")) == "given"
+
+
+def test_the_benchmarks_pages_answer_with_server_timing(dash: tuple[TestClient, str], world: World) -> None:
+    """benchmarks/dashboard.py measures these URLs by their Server-Timing header."""
+    from benchmarks.dashboard import _TIMING, pages
+
+    client, _ = dash
+    for _name, _kind, path in pages(world.agent_id):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert _TIMING.search(r.headers["server-timing"]), path
