@@ -84,6 +84,9 @@ def test_the_session_cookie_is_httponly_samesite_and_signed(browser_client: Test
     assert "SameSite=lax" in cookie
     assert "Path=/dashboard" in cookie
     assert "Secure" not in cookie  # served over http here
+    page = browser_client.get("/dashboard/agents")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
     assert org.key not in cookie
     # A cookie altered by the client is worth nothing: back to the login page.
     value = browser_client.cookies[COOKIE]

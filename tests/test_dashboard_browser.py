@@ -92,9 +92,11 @@ def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A resource the Content-Security-Policy refuses (an inline style, a CDN) is a console error.
+    pg.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield pg
     context.close()
-    assert not errors, f"JavaScript errors on the pages: {errors}"
+    assert not errors, f"JavaScript or Content-Security-Policy errors on the pages: {errors}"
 
 
 def shot(page: Any, name: str) -> None:

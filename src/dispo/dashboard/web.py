@@ -68,9 +68,24 @@ async def begin(request: Request) -> Ctx:
     return Ctx(request, await run_in_threadpool(sessions(request).load, request))
 
 
+# Scripts, styles and images from the dashboard only (nothing inline, no CDN); recordings from
+# wherever the provider keeps them; never framed by another site (its forms cannot be clickjacked).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "media-src * data: blob:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+        "base-uri 'none'; object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
 def finish(ctx: Ctx, response: Response) -> Response:
     sessions(ctx.request).save(ctx.request, response, ctx.session)
-    response.headers.setdefault("Cache-Control", "no-store")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
 
 
@@ -117,7 +132,9 @@ def error_page(request: Request, exc: DispoError) -> Response:
         "csrf": "",
         "flash": None,
     }
-    return templates.TemplateResponse(request, "error.html", context, status_code=exc.status_code)
+    response = templates.TemplateResponse(request, "error.html", context, status_code=exc.status_code)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 def body_of(response: Response) -> Any:
