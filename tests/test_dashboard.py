@@ -117,6 +117,8 @@ def test_logout_and_a_revoked_key_end_the_session(
 ) -> None:
     client, token = dash
     assert client.get("/dashboard/calls", follow_redirects=False).status_code == 200
+    again = client.get("/dashboard/login?next=/dashboard/agents", follow_redirects=False)
+    assert again.headers["location"] == "/dashboard/agents"  # logged in already
     r = client.post("/dashboard/logout", data={"csrf_token": token}, follow_redirects=False)
     assert r.status_code == 303
     assert client.get("/dashboard/calls", follow_redirects=False).status_code == 303

@@ -24,6 +24,8 @@ def _safe_next(target: object) -> str:
 @router.get("/login")
 async def login_page(request: Request, next: str = "") -> Response:
     ctx = await web.begin(request)
+    if ctx.org_id is not None:  # logged in already: on to where the link pointed
+        return web.redirect(ctx, _safe_next(next))
     return web.render(ctx, "login.html", {"next": next, "error": None})
 
 
