@@ -255,9 +255,17 @@ def worker(
         f"Dispo worker: queue {analytics_jobs.description}, database "
         f"{db.url.render_as_string(hide_password=True)}, {workers} {worker_type}(s)"
     )
+    # Webhook deliveries from their queue too, in threads beside the analytics jobs (no relay: the
+    # server relays; Huey's periodic sweep here relays as well, once a minute).
+    from dispo.webhooks.service import Webhooks
+
+    hooks = Webhooks(settings)
+    if settings.webhook_workers and worker_type == "thread":  # no threads in a process that forks
+        hooks.start(settings.webhook_workers, relay=False)
     try:
         run_worker(analytics_jobs, workers=workers, worker_type=worker_type)
     finally:
+        hooks.stop()
         backend.close()  # the model's worker processes go with this one
 
 

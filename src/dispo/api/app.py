@@ -27,13 +27,23 @@ from dispo.api.auth import KeyCache
 from dispo.api.deps import ReadThreads
 from dispo.api.guard import RequestGuard
 from dispo.api.responses import error, ok
-from dispo.api.routes import agents, audiences, campaigns, conversations, live_calls, phone_numbers, reanalyze
+from dispo.api.routes import (
+    agents,
+    audiences,
+    campaigns,
+    conversations,
+    live_calls,
+    phone_numbers,
+    reanalyze,
+)
+from dispo.api.routes import webhooks as webhook_routes
 from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
 from dispo.errors import DispoError, NotFound, RateLimited
 from dispo.llm import Backend, LazyBackend
 from dispo.runtime.runner import CallRunner
 from dispo.store.database import Database
+from dispo.webhooks.service import Webhooks
 
 log = logging.getLogger("dispo.api")
 
@@ -53,6 +63,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Analytics workers in process (`dispo serve` with the SQLite queue): started with the
         # server, stopped with it (a job cut short is picked up again by the sweeper).
         jobs.start(app.state.run_workers)
+    hooks: Webhooks = app.state.webhooks
+    serving = bool(app.state.run_workers or app.state.run_dialer)  # `dispo serve`, not a test client
+    if serving:
+        # Webhook deliveries (docs/webhooks.md): the relay queues due outbox rows, first what an
+        # earlier process left; delivery threads run here with the in-process (SQLite) queue.
+        hooks.start(app.state.settings.webhook_workers if app.state.run_workers else 0)
     dialer = None
     if app.state.run_dialer:
         # The campaign dialer (`dispo serve`): resumes running campaigns, reconciling any member a
@@ -77,6 +93,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.readers.shutdown()
         if app.state.run_workers:
             jobs.stop()
+        if serving:
+            hooks.stop()
         # Last, once nothing calls the model any more: release it (stops its worker processes).
         app.state.backend.close()
 
@@ -90,6 +108,7 @@ def create_app(
     runner: CallRunner | None = None,
     backend: Backend | None = None,
     jobs: Jobs | None = None,
+    webhooks: Webhooks | None = None,
 ) -> FastAPI:
     """Build the app. ``db`` defaults to the settings' database (already migrated by the caller).
 
@@ -116,11 +135,22 @@ def create_app(
     app.state.run_workers = run_workers
     app.state.run_dialer = run_dialer
     _wire(app, settings, runner, backend, jobs)
+    # Webhook deliveries: relayed and delivered while a served app is up (default: the settings' queue).
+    app.state.webhooks = webhooks or Webhooks(settings, app.state.db)
     app.state.dialer = None
 
     app.router.route_class = contract.ContractRoute  # refuses undeclared query parameters
     for i, prefix in enumerate(PREFIXES):
-        for module in (conversations, reanalyze, live_calls, agents, phone_numbers, audiences, campaigns):
+        for module in (
+            conversations,
+            reanalyze,
+            live_calls,
+            agents,
+            phone_numbers,
+            audiences,
+            campaigns,
+            webhook_routes,
+        ):
             app.include_router(module.router, prefix=prefix, include_in_schema=i == 0)
 
     @app.get(

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Update, func, select
 
 from dispo import timeutil
 from dispo.store.tables import analytics_configs, analytics_results, calls, transcript_messages
+from dispo.store.webhooks import emit_for_call
 from dispo.types import Row
 
 __all__ = [
@@ -243,6 +244,7 @@ def complete(
             created_at=now,
         )
     )
+    emit_for_call(conn, claim_.call_pk, "analytics-completed")  # the webhooks' outbox, same transaction
     return True
 
 

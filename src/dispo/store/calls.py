@@ -42,6 +42,7 @@ from dispo.store.filters import (
     where_sql,
 )
 from dispo.store.tables import analytics_results, calls, organizations, transcript_messages
+from dispo.store.webhooks import emit_for_call
 from dispo.types import Row
 
 __all__ = [
@@ -609,6 +610,7 @@ def end_call(conn: Connection, call_pk: int, ending: CallEnding, transcript: Seq
     values = ending.values()
     update_call(conn, call_pk, values)
     marked = mark_pending(conn, call_pk)
+    emit_for_call(conn, call_pk, "post-conversation")  # the webhooks' outbox, in this transaction
     return Ended(values["status"], values["disconnection_reason"], changed=True, marked=marked)
 
 
@@ -618,6 +620,7 @@ def insert_ended_call(conn: Connection, values: Row, transcript: Sequence[Row] =
     the job after the commit when marked."""
     pk = insert_call(conn, values, transcript)
     if values.get("status") in TERMINAL_STATUSES:
+        emit_for_call(conn, pk, "post-conversation")
         return pk, mark_pending(conn, pk)
     return pk, False
 
