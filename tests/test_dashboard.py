@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from dispo.api.app import create_app
 from dispo.config import Settings
 from dispo.dashboard.session import COOKIE
+from dispo.store import calls as call_store
 from dispo.store import orgs
 from dispo.store.database import Database
 from tests.conftest import Org
@@ -510,3 +511,55 @@ def test_the_benchmarks_pages_answer_with_server_timing(dash: tuple[TestClient, 
         r = client.get(path)
         assert r.status_code == 200, path
         assert _TIMING.search(r.headers["server-timing"]), path
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+def test_webhooks_show_their_deliveries_and_replay(
+    dash: tuple[TestClient, str], client: TestClient, db: Database, world: World, other_org: Org
+) -> None:
+    from dispo.store import webhooks as webhook_store
+
+    browser, token = dash
+    body = {
+        "endpoint": "https://crm.example.com/hooks/dispo",
+        "description": "Calls into the CRM",
+        "events": [{"agentId": world.agent_id, "eventType": "post-conversation"}],
+    }
+    r = client.post("/api/v1/webhook", json=body)
+    assert r.status_code == 201, r.text
+    webhook_id = r.json()["data"]["_id"]
+    calls = client.get("/api/v1/conversation", params={"agentIds": world.agent_id, "limit": 3}).json()
+    org_id = world_org(client)
+    with db.write() as conn:
+        for call in calls["data"]["logs"]:
+            row = call_store.get_call(conn, org_id, call["callId"])
+            assert row is not None
+            assert webhook_store.emit_for_call(conn, row["pk"], "post-conversation") == 1
+    listing = browser.get("/dashboard/webhooks").text
+    assert "https://crm.example.com/hooks/dispo" in listing
+    assert "post-conversation (Agent 1)" in listing
+    page = browser.get(f"/dashboard/webhooks/{webhook_id}")
+    assert page.status_code == 200
+    assert page.text.count("post-conversation</td>") == len(calls["data"]["logs"])
+    assert (
+        browser.get(f"/dashboard/webhooks/{webhook_id}", params={"status": "dead"}).text.count(
+            "post-conversation</td>"
+        )
+        == 0
+    )
+    # A pending delivery is not replayed: the API's 409 message is shown.
+    delivery = client.get(f"/api/v1/webhook/{webhook_id}/deliveries").json()["data"]["deliveries"][0]
+    r = browser.post(
+        f"/dashboard/webhooks/{webhook_id}/deliveries/{delivery['_id']}/replay", data={"csrf_token": token}
+    )
+    assert "only delivered or dead deliveries are replayed" in r.text
+    r = browser.post(f"/dashboard/webhooks/{webhook_id}/replay", data={"csrf_token": token})
+    assert "0 dead-lettered deliveries queued again." in r.text
+    assert browser.post(f"/dashboard/webhooks/{webhook_id}/replay", data={}).status_code == 403
+    # Another organization sees none of it.
+    with TestClient(client.app) as theirs:
+        login(theirs, other_org.key)
+        assert theirs.get(f"/dashboard/webhooks/{webhook_id}").status_code == 404
+        assert "crm.example.com" not in theirs.get("/dashboard/webhooks").text

@@ -293,3 +293,19 @@ def test_phone_sized_screen_and_keyboard(
     pg.goto("/dashboard/overview")
     shot(pg, "16-phone-overview")
     context.close()
+
+
+def test_webhooks_pages(page: Any, world: World, org: Org, client: TestClient) -> None:
+    body = {
+        "endpoint": "https://crm.example.com/hooks/dispo",
+        "events": [{"agentId": world.agent_id, "eventType": "post-conversation"}],
+    }
+    webhook_id = client.post("/api/v1/webhook", json=body).json()["data"]["_id"]
+    log_in(page, org.key)
+    page.get_by_role("link", name="Webhooks").click()
+    page.wait_for_url("**/dashboard/webhooks")
+    shot(page, "17-webhooks")
+    page.get_by_role("link", name="https://crm.example.com/hooks/dispo").click()
+    page.wait_for_url(f"**/dashboard/webhooks/{webhook_id}")
+    assert page.get_by_role("button", name="Replay every dead-lettered delivery").is_disabled()
+    shot(page, "18-webhook")

@@ -47,8 +47,8 @@ from dispo.webhooks.service import Webhooks
 
 log = logging.getLogger("dispo.api")
 
-PREFIXES = ("/api/v1", "/atoms/v1")
-DASHBOARD = "/dashboard"  # SDK 4.x helpers use the first, SDK 5.x the second
+PREFIXES = ("/api/v1", "/atoms/v1")  # SDK 4.x helpers use the first, SDK 5.x the second
+DASHBOARD = "/dashboard"  # the browser pages (dispo.dashboard)
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from dispo.dashboard import calls, campaigns, configs, login, overview, web
+from dispo.dashboard import calls, campaigns, configs, login, overview, web, webhooks
 from dispo.dashboard.session import Sessions
 
 __all__ = ["PREFIX", "install"]
@@ -41,6 +41,7 @@ def install(app: FastAPI) -> None:
         calls.router,
         configs.router,
         campaigns.router,
+        webhooks.router,
     ):
         app.include_router(module_router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=web.HERE / "static"), name="dashboard-static")
