@@ -290,6 +290,14 @@ def test_phone_sized_screen_and_keyboard(
     assert pg.evaluate("() => document.activeElement.textContent") == "Skip to content"
     pg.keyboard.press("Enter")
     assert pg.evaluate("() => document.activeElement.id") == "main"
+    for path in (
+        "/dashboard/overview",
+        f"/dashboard/calls/{world.call_ids[-1]}",
+        f"/dashboard/agents/{world.agent_id}/analytics",
+    ):
+        pg.goto(path)
+        width = pg.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390 + 1, f"{path} is {width}px wide on a 390px screen"
     pg.goto("/dashboard/overview")
     shot(pg, "16-phone-overview")
     context.close()
