@@ -120,6 +120,7 @@ def serve(
     console.print(f"[bold]Dispo[/bold] on {db.dialect} ({db.url.render_as_string(hide_password=True)})")
     console.print(f"  API base URL : {base}/api/v1   (also {base}/atoms/v1)")
     console.print(f"  OpenAPI docs : {base}/docs")
+    console.print(f"  Dashboard    : {base}/dashboard   (log in with an API key)")
     if boot.new_key:
         console.print(f"  Organization : {boot.org_id} (created)")
         console.print(f"  API key      : [bold green]{boot.new_key}[/bold green]  (shown once; store it now)")

@@ -34,6 +34,14 @@ class Settings(BaseSettings):
         description="Base URL clients use to reach this server, shown on start-up. "
         "Empty means http://<host>:<port>.",
     )
+    session_secret: str = Field(
+        default="",
+        description="Key that signs the dashboard's session cookies. Empty means a random one kept in "
+        "<data_dir>/session-secret (made on first use). Set it when several servers share one database.",
+    )
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="How long a dashboard login lasts, in hours."
+    )
     bootstrap_org_name: str = Field(
         default="Default organization",
         description="Name of the organization created on first start when none exists.",

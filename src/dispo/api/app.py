@@ -39,7 +39,7 @@ from dispo.api.routes import (
 from dispo.api.routes import webhooks as webhook_routes
 from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
-from dispo.errors import DispoError, RateLimited
+from dispo.errors import DispoError, NotFound, RateLimited
 from dispo.llm import Backend, LazyBackend
 from dispo.runtime.runner import CallRunner
 from dispo.store.database import Database
@@ -48,6 +48,7 @@ from dispo.webhooks.service import Webhooks
 log = logging.getLogger("dispo.api")
 
 PREFIXES = ("/api/v1", "/atoms/v1")  # SDK 4.x helpers use the first, SDK 5.x the second
+DASHBOARD = "/dashboard"  # the browser pages (dispo.dashboard)
 
 
 @asynccontextmanager
@@ -163,6 +164,9 @@ def create_app(
         app.state.db.ping()
         return ok({"version": __version__, "database": app.state.db.dialect})
 
+    from dispo import dashboard  # the pages, after the API (docs/dashboard.md)
+
+    dashboard.install(app)
     _install_error_handlers(app)
     contract.install(app)  # the OpenAPI spec as the contract: 400 not 422, security, body models
     # Body caps, timeouts, rate limits and JSON that round-trips, before any route (guard.py).
@@ -186,7 +190,11 @@ def _wire(
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DispoError)
-    async def dispo_error(_request: Request, exc: DispoError) -> Response:
+    async def dispo_error(request: Request, exc: DispoError) -> Response:
+        if request.url.path.startswith(DASHBOARD):
+            from dispo.dashboard.web import error_page
+
+            return error_page(request, exc)  # a page for the browser, not the API's envelope
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         return error(exc.status_code, exc.errors, headers)
 
@@ -196,6 +204,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404 and request.url.path.startswith(DASHBOARD):
+            from dispo.dashboard.web import error_page
+
+            return error_page(request, NotFound(f"No page {request.url.path}: start again from /dashboard/."))
         if exc.status_code == 404:
             message = f"No endpoint {request.method} {request.url.path}: see /docs for the API."
         elif exc.status_code == 405:
