@@ -27,7 +27,18 @@ from dispo.api.auth import KeyCache
 from dispo.api.deps import ReadThreads
 from dispo.api.guard import RequestGuard
 from dispo.api.responses import error, ok
-from dispo.api.routes import agents, audiences, campaigns, conversations, live_calls, phone_numbers, reanalyze
+from dispo.api.routes import (
+    agents,
+    audiences,
+    campaigns,
+    conversations,
+    exports,
+    imports,
+    live_calls,
+    metrics,
+    phone_numbers,
+    reanalyze,
+)
 from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
 from dispo.errors import DispoError, RateLimited
@@ -119,7 +130,9 @@ def create_app(
 
     app.router.route_class = contract.ContractRoute  # refuses undeclared query parameters
     for i, prefix in enumerate(PREFIXES):
-        for module in (conversations, reanalyze, live_calls, agents, phone_numbers, audiences, campaigns):
+        # exports and imports before conversations: /conversation/export is not a call id.
+        routers = (exports, imports, metrics, conversations, reanalyze, live_calls, agents, phone_numbers)
+        for module in (*routers, audiences, campaigns):
             app.include_router(module.router, prefix=prefix, include_in_schema=i == 0)
 
     @app.get(

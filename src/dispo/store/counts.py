@@ -22,6 +22,7 @@ from dispo.store.filters import (
     DAY_MS,
     DURATION_BUCKETS,
     CallFilter,
+    on_connection,
     dimensions,
     duration_bucket,
     in_list,
@@ -34,7 +35,7 @@ from dispo.types import Row
 def count_calls(conn: Connection, f: CallFilter, *, cap: int = 0) -> int:
     """The number of calls matching ``f``, from the rollups where they can answer (one statement:
     :func:`count_statement`)."""
-    sql, params = count_statement(f, cap=cap)
+    sql, params = count_statement(on_connection(f, conn), cap=cap)
     return int(fetch_scalar(conn, sql, params))
 
 

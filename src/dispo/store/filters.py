@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, Connection, and_
 from sqlalchemy import text as sql_text
 
 from dispo.store.tables import calls
@@ -29,6 +30,17 @@ def duration_bucket(seconds: float) -> str:
 
 
 @dataclass(frozen=True)
+class MetricTerm:
+    """One ``metric.<identifier>=…`` filter: ``op`` is eq, ne, in (``value`` a tuple of texts),
+    gt, gte, lt, lte (``value`` a number: INTEGER, BOOLEAN 1/0, DATETIME epoch ms), between
+    (``value`` a pair of numbers), null or notnull (no value)."""
+
+    identifier: str
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
 class CallFilter:
     """Validated list filters. Empty tuples mean "any"."""
 
@@ -44,10 +56,41 @@ class CallFilter:
     date_from: int | None = None  # inclusive, epoch ms
     date_to: int | None = None  # inclusive, epoch ms
     search: str | None = None
+    metrics: tuple[MetricTerm, ...] = ()
+    # Set by the store from the connection: the transcript-search term differs by database.
+    postgresql: bool = False
 
     @property
     def countable_by_rollup(self) -> bool:
-        return self.search is None and self.min_duration is None and self.max_duration is None
+        return (
+            self.search is None and self.min_duration is None and self.max_duration is None and not self.metrics
+        )
+
+    @property
+    def transcript_query(self) -> str | None:
+        """The words ``search`` looks for in transcripts (see :func:`search_words`), or None."""
+        return transcript_query(self.search)
+
+
+def on_connection(f: CallFilter, conn: Connection) -> CallFilter:
+    """``f`` with its database set from ``conn`` (the transcript-search term differs by database)."""
+    postgresql = conn.dialect.name == "postgresql"
+    return f if f.postgresql == postgresql else replace(f, postgresql=postgresql)
+
+
+def search_words(search: str | None) -> list[str]:
+    """The words of a search that is matched against transcripts too: one that contains a letter
+    and is not a call id (a phone number or a call id is matched only as such)."""
+    if not search or search.upper().startswith("CALL-") or not any(ch.isalpha() for ch in search):
+        return []
+    return re.findall(r"\w+", search.lower())[:16]
+
+
+def transcript_query(search: str | None) -> str | None:
+    """The full-text query of ``search``: its words, each quoted (SQLite FTS5 syntax, which
+    PostgreSQL's plainto_tsquery reads alike): every word must appear in one message."""
+    words = search_words(search)
+    return " ".join(f'"{w}"' for w in words) if words else None
 
 
 LIKE_ESCAPE = "\\"
@@ -133,7 +176,9 @@ def where_sql(
             sql.append(f"calls.created_at {op} :{name}")
             params[name] = ms
     if f.search:
-        sql.append(_search_sql(f.search, params, demote))
+        sql.append(_search_sql(f, params, demote))
+    for i, term in enumerate(f.metrics):
+        sql.append(_metric_sql(term, i, params))
     return " AND ".join(sql), params
 
 
@@ -150,7 +195,9 @@ def placeholders(prefix: str, n: int) -> str:
     return "IN (" + ", ".join(f":{prefix}{i}" for i in range(n)) + ")"
 
 
-def _search_sql(search: str, params: dict[str, Any], demote: bool) -> str:
+def _search_sql(f: CallFilter, params: dict[str, Any], demote: bool) -> str:
+    assert f.search is not None
+    search = f.search
     concat = " || ''" if demote else ""
     terms: list[str] = []
     looks_like_call_id = search.upper().startswith("CALL-")
@@ -173,6 +220,10 @@ def _search_sql(search: str, params: dict[str, Any], demote: bool) -> str:
             terms.append(prefix_range("call_id", i, term))
         terms.append(prefix_range("from_number", i, term))
         terms.append(prefix_range("to_number", i, term))
+    query = f.transcript_query
+    if query is not None:
+        params["fts"] = query
+        terms.append(f"calls.pk IN ({transcript_match_sql(f.postgresql)})")
     if len(terms) == 1:
         return terms[0]
     return "(" + " OR ".join(f"({t})" for t in terms) + ")"
@@ -180,3 +231,44 @@ def _search_sql(search: str, params: dict[str, Any], demote: bool) -> str:
 
 def has_duration_terms(f: CallFilter) -> bool:
     return bool(f.duration_buckets) or f.min_duration is not None or f.max_duration is not None
+
+
+def transcript_match_sql(postgresql: bool, columns: str = "call_pk") -> str:
+    """SELECT ``columns`` of the transcript messages that match ``:fts`` (all its words)."""
+    if postgresql:
+        return (
+            f"SELECT {columns} FROM transcript_messages "
+            "WHERE to_tsvector('simple', content) @@ plainto_tsquery('simple', :fts)"
+        )
+    return f"SELECT {columns} FROM transcript_fts WHERE transcript_fts MATCH :fts"
+
+
+_COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def _metric_sql(term: MetricTerm, i: int, params: dict[str, Any]) -> str:
+    """``calls.pk IN (…)`` over ``call_metrics``, served by its (org_id, identifier, value) indexes."""
+    name = f"metric{i}"
+    params[name] = term.identifier
+    where = f"org_id = :org_id AND identifier = :{name}"
+    if term.op == "eq":
+        params[f"{name}_v"] = term.value
+        where += f" AND value_text = :{name}_v"
+    elif term.op == "ne":
+        params[f"{name}_v"] = term.value
+        where += f" AND value_text <> :{name}_v"
+    elif term.op == "in":
+        where += f" AND value_text {in_list(f'{name}_v', tuple(term.value), params)}"
+    elif term.op in _COMPARISONS:
+        params[f"{name}_v"] = term.value
+        where += f" AND value_num {_COMPARISONS[term.op]} :{name}_v"
+    elif term.op == "between":
+        params[f"{name}_lo"], params[f"{name}_hi"] = term.value
+        where += f" AND value_num >= :{name}_lo AND value_num <= :{name}_hi"
+    elif term.op == "null":
+        where += " AND value_text IS NULL"
+    elif term.op == "notnull":
+        where += " AND value_text IS NOT NULL"
+    else:
+        raise ValueError(f"unknown metric operator {term.op!r}")
+    return f"calls.pk IN (SELECT call_pk FROM call_metrics WHERE {where})"
