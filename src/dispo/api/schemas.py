@@ -1343,7 +1343,9 @@ def import_problems(item: Any, where: str) -> tuple[ImportCall | None, list[str]
     """``item`` as an :class:`ImportCall`, or every problem with it, each naming its place
     (``calls[3].transcript[0].role is 'bot': …``)."""
     if not isinstance(item, dict):
-        return None, [f"{where or 'The body'} must be a JSON object: one call, e.g. {{\"externalId\": \"…\"}}."]
+        if where:
+            return None, [f'{where} must be a JSON object: one call, e.g. {{"externalId": "…"}}.']
+        return None, ['The request body must be a JSON object: one call, e.g. {"externalId": "…"}, or {"calls": […]}.']
     try:
         _reject_nul(item, where or "body")
         return ImportCall.model_validate(item), []

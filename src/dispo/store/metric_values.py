@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, insert
 
 from dispo.store.tables import call_metrics
 
-__all__ = ["insert_metric_values", "metric_rows", "replace_metric_values", "text_and_number"]
+__all__ = ["configured_identifiers", "insert_metric_values", "metric_rows", "replace_metric_values", "text_and_number"]
 
 _TEXT_MAX = 200  # value_text's width: longer STRING values are kept whole in analytics_results
 
@@ -93,3 +93,26 @@ def insert_metric_values(conn: Connection, rows: Sequence[dict[str, Any]]) -> No
     """Rows of :func:`metric_rows` for calls that have none yet (bulk loads)."""
     if rows:
         conn.execute(insert(call_metrics), list(rows))
+
+
+def configured_identifiers(conn: Connection, org_id: str, agent_ids: Sequence[str] = ()) -> list[str]:
+    """The metric identifiers of the newest analytics config of ``agent_ids`` (all the
+    organization's agents when empty), in config order, each once."""
+    from sqlalchemy import select
+
+    from dispo.store.analytics_jobs import latest_config_ids
+    from dispo.store.tables import agents, analytics_configs
+
+    if not agent_ids:
+        agent_ids = [str(a) for (a,) in conn.execute(select(agents.c.id).where(agents.c.org_id == org_id))]
+    config_ids = [cid for cid, _ in latest_config_ids(conn, agent_ids).values()]
+    if not config_ids:
+        return []
+    ac = analytics_configs.c
+    stmt = select(ac.disposition_metrics).where(ac.id.in_(config_ids), ac.org_id == org_id).order_by(ac.id)
+    out: dict[str, None] = {}
+    for (metrics,) in conn.execute(stmt):
+        for metric in metrics or ():
+            if isinstance(metric, dict) and isinstance(metric.get("identifier"), str):
+                out[metric["identifier"]] = None
+    return list(out)
