@@ -18,6 +18,7 @@ from tests.conftest import Org
 from tests.importing import import_call
 
 URL = "/api/v1/conversation/import"
+BATCH = URL + "/batch"
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_one_call_is_imported_with_its_transcript_times_and_numbers(client: Test
 def test_the_same_call_imported_twice_exists_once(client: TestClient) -> None:
     first = client.post(URL, json=import_call(1)).json()["data"]
     again = client.post(URL, json=import_call(1)).json()["data"]
-    batch = client.post(URL, json={"calls": [import_call(1), import_call(2), import_call(2)]}).json()["data"]
+    batch = client.post(BATCH, json={"calls": [import_call(1), import_call(2), import_call(2)]}).json()["data"]
     assert first["results"][0]["status"] == "imported"
     assert again == {
         "imported": 0,
@@ -81,6 +82,12 @@ def test_external_ids_are_per_organization(client: TestClient, anon_client: Test
     assert client.post(URL, json=import_call(3)).json()["data"]["imported"] == 1
     theirs = anon_client.post(URL, json=import_call(3), headers=other_org.headers).json()["data"]
     assert theirs["imported"] == 1
+
+
+def test_one_call_with_an_unknown_agent_is_refused(client: TestClient) -> None:
+    r = client.post(URL, json=import_call(9, agentId="b" * 24))
+    assert r.status_code == 400
+    assert "is not an agent of this organization: list them with GET /agent" in r.json()["errors"][0]
 
 
 def test_an_invalid_call_lists_every_problem(client: TestClient) -> None:
@@ -112,7 +119,7 @@ def test_an_invalid_call_lists_every_problem(client: TestClient) -> None:
 
 def test_a_batch_reports_each_call_and_imports_the_valid_ones(client: TestClient) -> None:
     r = client.post(
-        URL,
+        BATCH,
         json={"calls": [import_call(4), {"transcript": []}, "nonsense", import_call(5, agentId="a" * 24)]},
     )
     assert r.status_code == 200
@@ -134,10 +141,11 @@ def test_a_batch_reports_each_call_and_imports_the_valid_ones(client: TestClient
         ({"calls": []}, "calls must be a list of 1 to 1000 calls"),
         ({"calls": [import_call(i) for i in range(1001)]}, "calls lists 1001 calls; at most 1000 per request"),
         ([import_call(0)], "The request body must be a JSON object"),
+        (import_call(0), "Unknown field externalId"),
     ],
 )
 def test_batches_of_the_wrong_size_are_refused(client: TestClient, body: object, message: str) -> None:
-    r = client.post(URL, json=body)
+    r = client.post(BATCH, json=body)
     assert r.status_code == 400
     assert message in r.json()["errors"][0]
 
@@ -157,7 +165,7 @@ def test_imported_calls_are_analysed_like_native_ones(
     db: Database, org: Org, jobs_client: TestClient, queue: MemoryQueue, fake_engine: FakeEngine  # noqa: F811
 ) -> None:
     agent_id = make_agent(db, org.id)
-    data = jobs_client.post(URL, json={"calls": [import_call(7, agentId=agent_id), import_call(8)]}).json()["data"]
+    data = jobs_client.post(BATCH, json={"calls": [import_call(7, agentId=agent_id), import_call(8)]}).json()["data"]
     assert data["imported"] == 2
     assert len(queue.pending()) == 2  # enqueued after the commit, like a call that ends
     assert queue.run_pending() == 2

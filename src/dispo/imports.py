@@ -74,13 +74,15 @@ def import_calls(db: Database, org_id: str, items: Sequence[Any], *, where: str 
         if call is not None:
             valid.append((i, call))
     try:
-        pks = _store(db, org_id, valid, results)
+        pks = _store(db, org_id, valid, results, where)
     except IntegrityError:  # another request imported one of these meanwhile: those are duplicates now
-        pks = _store(db, org_id, valid, results)
+        pks = _store(db, org_id, valid, results, where)
     return ImportOutcome(results, pks)
 
 
-def _store(db: Database, org_id: str, valid: list[tuple[int, ImportCall]], results: list[ItemResult]) -> list[int]:
+def _store(
+    db: Database, org_id: str, valid: list[tuple[int, ImportCall]], results: list[ItemResult], where: str
+) -> list[int]:
     now = now_ms()
     with db.write() as conn:
         known = import_store.existing_external_ids(conn, org_id, [c.external_id for _, c in valid])
@@ -93,7 +95,7 @@ def _store(db: Database, org_id: str, valid: list[tuple[int, ImportCall]], resul
                 continue
             if call.agent_id is not None and call.agent_id not in agents:
                 result.status, result.errors = "invalid", [
-                    f"calls[{i}].agentId {call.agent_id} is not an agent of this organization: "
+                    f"{f'{where}[{i}].' if where else ''}agentId {call.agent_id} is not an agent of this organization: "
                     "list them with GET /agent, or leave agentId out."
                 ]
                 continue

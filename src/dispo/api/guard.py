@@ -43,7 +43,7 @@ JSON_BODY_SCOPE_KEY = "dispo.json_body"  # the body the guard parsed and checked
 
 _EXPENSIVE = re.compile(r"^/(?:api|atoms)/v1/conversation/(?:reanalyze|outbound|chat(?:/[^/]+)?)/?$")
 # Up to 100,000 audience members, or 1,000 imported calls, a request.
-_BULK = re.compile(r"^/(?:api|atoms)/v1/(?:audience/[^/]+/members|conversation/import)/?$")
+_BULK = re.compile(r"^/(?:api|atoms)/v1/(?:audience/[^/]+/members|conversation/import(?:/batch)?)/?$")
 _EXEMPT_PATHS = ("/health",)
 
 

@@ -29,41 +29,51 @@ _EXAMPLE_CALL = {
         {"role": "user", "content": "Hi, I asked for a quote.", "timestamp": "2026-11-30T09:00:05Z"},
     ],
 }
-_BODY = json_body(ImportBatch, {"calls": [_EXAMPLE_CALL]})
-json_body(ImportCall)  # declared too: the body may be one call
-_BODY["requestBody"]["content"]["application/json"]["schema"] = {
-    "oneOf": [{"$ref": "#/components/schemas/ImportCall"}, {"$ref": "#/components/schemas/ImportBatch"}]
-}
-_BODY["requestBody"]["content"]["application/json"]["examples"]["example2"] = {"value": _EXAMPLE_CALL}
 
 
 @router.post(
     "/conversation/import",
-    summary="Import finished calls from another voice stack",
+    summary="Import one finished call from another voice stack",
     description=(
-        "The body is one call (ImportCall) or {\"calls\": [up to 1000 calls]}. Each call is validated "
-        "and imported on its own: the answer lists, per call, imported (with its new callId), "
-        "duplicate (a call with this externalId exists already in this organization: it is left as "
-        "it is) or invalid (with every problem). One call sent alone and invalid answers 400 with "
-        "every problem. Imported calls are analysed like Dispo's own (postCallAnalytics follows the "
-        "job); recordings are not uploaded yet (recordingUrl keeps a link)."
+        "One call (ImportCall). Answers 200 with the call's result: imported (with its new callId) or "
+        "duplicate (a call with this externalId exists already in this organization and is left as "
+        "it is); 400 with every problem when the call is invalid. Imported calls are analysed like "
+        "Dispo's own (postCallAnalytics follows the job). Recordings are not uploaded yet: "
+        "recordingUrl keeps a link. POST /conversation/import/batch takes up to 1000 calls."
     ),
     response_model=Envelope[ImportPublic],
     responses=errors(*WITH_BODY),
-    openapi_extra=_BODY,
+    openapi_extra=json_body(ImportCall, _EXAMPLE_CALL),
+)
+def import_conversation(db: DbDep, org_id: OrgDep, analytics_jobs: JobsDep, body: JsonBody) -> Response:
+    _, problems = import_problems(body, "")
+    if problems:
+        raise ValidationFailed(problems[0], errors=problems)
+    outcome = imports.import_calls(db, org_id, [body], where="")
+    if outcome.results[0].status == "invalid":  # checked against the database: an unknown agentId
+        errs = outcome.results[0].errors
+        raise ValidationFailed(errs[0], errors=errs)
+    # After the commit: the rows are the durable record, the queue only carries them to workers.
+    analytics_jobs.enqueue_many(outcome.pks)
+    return ok(outcome.summary())
+
+
+@router.post(
+    "/conversation/import/batch",
+    summary="Import up to 1000 finished calls from another voice stack",
+    description=(
+        '{"calls": [up to 1000 ImportCall]}. Not all-or-nothing: each call is validated and imported '
+        "on its own, and the answer lists per call imported (with its callId), duplicate (its "
+        "externalId exists already, or came earlier in this batch) or invalid (with every problem, "
+        "each naming its place, e.g. calls[3].transcript[0].role). The valid calls are stored in one "
+        "transaction."
+    ),
+    response_model=Envelope[ImportPublic],
+    responses=errors(*WITH_BODY),
+    openapi_extra=json_body(ImportBatch, {"calls": [_EXAMPLE_CALL]}),
 )
 def import_conversations(db: DbDep, org_id: OrgDep, analytics_jobs: JobsDep, body: JsonBody) -> Response:
-    if isinstance(body, dict) and "calls" in body:
-        items = list(parse(ImportBatch, body).calls)
-        outcome = imports.import_calls(db, org_id, items)
-    else:
-        _, problems = import_problems(body, "")  # one call: its problems are the request's (400)
-        if problems:
-            raise ValidationFailed(problems[0], errors=problems)
-        outcome = imports.import_calls(db, org_id, [body], where="")
-        if outcome.results[0].status == "invalid":
-            errs = outcome.results[0].errors
-            raise ValidationFailed(errs[0], errors=errs)
-    # After the commit: the rows are the durable record, the queue only carries them to workers.
+    items = list(parse(ImportBatch, body).calls)
+    outcome = imports.import_calls(db, org_id, items)
     analytics_jobs.enqueue_many(outcome.pks)
     return ok(outcome.summary())
