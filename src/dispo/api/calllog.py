@@ -520,6 +520,8 @@ def _metric_number(name: str, raw: str, errors: list[str], *, end_of_day: bool) 
     except ValueError:
         pass
     try:
+        if not re.match(r"^\d{4}-\d{2}-\d{2}", raw):  # ISO only: a phrase here is more likely a typo
+            raise ValidationFailed(raw)
         return float(parse_instant(raw, field=name, end_of_day=end_of_day))
     except ValidationFailed:
         errors.append(
