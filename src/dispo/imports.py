@@ -9,8 +9,10 @@ the calls Dispo placed itself (the caller enqueues the returned ``pks`` after th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +26,7 @@ from dispo.store import imports as import_store
 from dispo.store.database import Database
 from dispo.timeutil import now_ms, parse_instant
 
-__all__ = ["ImportOutcome", "ItemResult", "import_calls", "to_rows"]
+__all__ = ["CONVERTERS", "ImportOutcome", "ItemResult", "import_calls", "read_jsonl", "to_rows"]
 
 
 @dataclass
@@ -178,3 +180,23 @@ def to_rows(org_id: str, call: ImportCall, now: int) -> tuple[dict[str, Any], li
         for role, content, stamp, latency in turns
     ]
     return values, transcript
+
+
+CONVERTERS = ("dispo", "vapi", "retell")
+
+
+def read_jsonl(path: Path, source: str = "dispo") -> Iterator[tuple[int, Any]]:
+    """``(line number, import body)`` for each non-empty line of a JSONL file; a line that is not
+    JSON, or not a ``source`` payload, comes as the problem's text (the import reports it)."""
+    from dispo.integrations import retell, vapi
+
+    convert = {"vapi": vapi.from_end_of_call_report, "retell": retell.from_call_ended}.get(source)
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                yield number, convert(item) if convert is not None else item
+            except (ValueError, AttributeError, KeyError, TypeError) as exc:
+                yield number, f"line {number}: {exc}: each line must be one JSON {source} call."

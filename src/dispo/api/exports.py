@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -64,27 +64,42 @@ def calls_of(db: Database, query: calllog.ListQuery) -> Iterator[dict[str, Any]]
         cursor = store.Cursor.decode(page.next_cursor)
 
 
-def export_lines(db: Database, query: calllog.ListQuery, fmt: str, metrics: list[str]) -> Iterator[bytes]:
-    """The export as chunks of bytes (a page of calls each)."""
+def export_lines(
+    db: Database,
+    query: calllog.ListQuery,
+    fmt: str,
+    metrics: list[str],
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """The export as chunks of bytes (a page of calls each); ``progress(n)`` after each chunk of ``n`` calls."""
     if fmt == "jsonl":
         chunk: list[bytes] = []
         for call in calls_of(db, query):
             chunk.append(orjson.dumps(call) + b"\n")
             if len(chunk) >= PAGE:
                 yield b"".join(chunk)
+                if progress is not None:
+                    progress(len(chunk))
                 chunk.clear()
         yield b"".join(chunk)
+        if progress is not None:
+            progress(len(chunk))
         return
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*CSV_COLUMNS, *(f"metric.{m}" for m in metrics), "transcript"])
+    n = 0
     for n, call in enumerate(calls_of(db, query), start=1):
         writer.writerow(csv_row(call, metrics))
         if n % PAGE == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
+            if progress is not None:
+                progress(PAGE)
     yield buffer.getvalue().encode()
+    if progress is not None:
+        progress(n % PAGE if n else 0)
 
 
 def csv_row(call: dict[str, Any], metrics: list[str]) -> list[Any]:
