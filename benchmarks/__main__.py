@@ -107,6 +107,10 @@ def main(argv: list[str]) -> int:
         from benchmarks import dialer
 
         return dialer.main(argv[1:])
+    if argv[:1] == ["callsio"]:  # `python -m benchmarks callsio`: imports, search, metrics, exports
+        from benchmarks import callsio
+
+        return callsio.main(argv[1:])
     opts = parse_args(argv)
     run = report.Report(
         started=report.now(),
@@ -149,6 +153,14 @@ def main(argv: list[str]) -> int:
 
     try:
         dialer.run(1000, 4, (1, 8, 32), opts.output, "make bench")
+    except Exception:
+        failed = True
+        traceback.print_exc()
+    log("\n== Calls in and out ==")
+    from benchmarks import callsio
+
+    try:
+        callsio.run(int(os.environ.get("BENCH_IO_CALLS", "20000")), opts.backends, 100, opts.output)
     except Exception:
         failed = True
         traceback.print_exc()
