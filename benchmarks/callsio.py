@@ -74,7 +74,11 @@ def _call(i: int, rng: random.Random) -> dict[str, Any]:
         "disconnectionReason": "user_hangup",
         "callCost": round(rng.random(), 3),
         "transcript": [
-            {"role": "agent" if t % 2 == 0 else "user", "content": rng.choice(LINES), "timestamp": at + t * 4000}
+            {
+                "role": "agent" if t % 2 == 0 else "user",
+                "content": rng.choice(LINES),
+                "timestamp": at + t * 4000,
+            }
             for t in range(rng.randrange(4, 16))
         ],
     }
@@ -126,12 +130,24 @@ def _analyse_all(db: Database, rng: random.Random) -> None:
                 claim = analytics_jobs.claim(conn, pk, now)
                 assert claim is not None
                 metrics = [
-                    {"identifier": "user_interested", "type": "ENUM", "value": rng.choice(("yes", "no", "unclear"))},
+                    {
+                        "identifier": "user_interested",
+                        "type": "ENUM",
+                        "value": rng.choice(("yes", "no", "unclear")),
+                    },
                     {"identifier": "budget", "type": "INTEGER", "value": rng.randrange(0, 20_000)},
                 ]
                 analytics_jobs.complete(
-                    conn, claim, config_id=None, config_version=None, summary="bench", disposition_metrics=metrics,
-                    model="bench", duration_ms=None, model_ms=None, now=now,
+                    conn,
+                    claim,
+                    config_id=None,
+                    config_version=None,
+                    summary="bench",
+                    disposition_metrics=metrics,
+                    model="bench",
+                    duration_ms=None,
+                    model_ms=None,
+                    now=now,
                 )
 
 
@@ -181,11 +197,16 @@ def bench(backend: str, n: int, samples: int, log: Callable[[str], None]) -> dic
             _analyse_all(db, rng)
             _refresh_statistics(db)
             get = client.get
-            out["search"] = _timed(samples, lambda i: get("/api/v1/conversation", params={"search": WORDS[i % len(WORDS)]}))
-            out["metric"] = _timed(
-                samples, lambda i: get("/api/v1/conversation", params={"metric.budget": f"gte:{(i * 997) % 20_000}"})
+            out["search"] = _timed(
+                samples, lambda i: get("/api/v1/conversation", params={"search": WORDS[i % len(WORDS)]})
             )
-            out["metric_enum"] = _timed(samples, lambda i: get("/api/v1/conversation", params={"metric.user_interested": "yes"}))
+            out["metric"] = _timed(
+                samples,
+                lambda i: get("/api/v1/conversation", params={"metric.budget": f"gte:{(i * 997) % 20_000}"}),
+            )
+            out["metric_enum"] = _timed(
+                samples, lambda i: get("/api/v1/conversation", params={"metric.user_interested": "yes"})
+            )
             out["aggregate"] = _timed(max(5, samples // 10), lambda i: get("/api/v1/analytics/metrics"))
             for fmt in ("csv", "jsonl"):
                 out[fmt] = _export(client, fmt)

@@ -35,7 +35,11 @@ def import_call(i: int, *, words: str | None = None, **extra: Any) -> dict[str, 
         "disconnectionReason": "user_hangup",
         "callCost": 0.25,
         "transcript": [
-            {"role": "agent", "content": "Hello, this is Maya from Brightline Solar.", "timestamp": at + 1000},
+            {
+                "role": "agent",
+                "content": "Hello, this is Maya from Brightline Solar.",
+                "timestamp": at + 1000,
+            },
             {"role": "user", "content": said, "timestamp": at + 5000},
             {"role": "agent", "content": "Thanks, noted.", "timestamp": at + 9000, "latencyMs": 420},
         ],

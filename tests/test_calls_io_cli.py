@@ -65,9 +65,13 @@ def test_import_then_export_through_the_database(cli_db: Database, tmp_path: Pat
 
 def test_export_refuses_bad_filters(cli_db: Database, tmp_path: Path) -> None:
     result = runner.invoke(app, ["calls", "export", "--out", str(tmp_path / "x"), "--metric", "budget"])
-    assert result.exit_code == 1 and "write IDENTIFIER=VALUE" in result.output
-    result = runner.invoke(app, ["calls", "export", "--out", str(tmp_path / "x"), "--metric", "budget=gte:zz"])
-    assert result.exit_code == 1 and "neither a number nor a date" in result.output
+    assert result.exit_code == 1
+    assert "write IDENTIFIER=VALUE" in result.output
+    result = runner.invoke(
+        app, ["calls", "export", "--out", str(tmp_path / "x"), "--metric", "budget=gte:zz"]
+    )
+    assert result.exit_code == 1
+    assert "neither a number nor a date" in result.output
 
 
 def test_import_posts_batches_to_a_server(live_server: LiveServer, org: Org, tmp_path: Path) -> None:

@@ -39,7 +39,9 @@ def test_csv_has_a_column_per_configured_metric(client: TestClient, db: Database
     agent_id = make_agent(db, org.id)  # its config has one metric, user_interested
     ids = _import(client, [import_call(i, agentId=agent_id) for i in range(3)])
     pks = _pks(db, ids)
-    record_analysis(db, pks, lambda pk: [{"identifier": "user_interested", "type": "ENUM", "value": f"v{pks.index(pk)}"}])
+    record_analysis(
+        db, pks, lambda pk: [{"identifier": "user_interested", "type": "ENUM", "value": f"v{pks.index(pk)}"}]
+    )
     r = client.get(EXPORT, params={"format": "csv", "sortOrder": "asc"})
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/csv; charset=utf-8"
@@ -48,9 +50,11 @@ def test_csv_has_a_column_per_configured_metric(client: TestClient, db: Database
     assert list(rows[0]) == [*exports.CSV_COLUMNS, "metric.user_interested", "transcript"]
     assert [row["callId"] for row in rows] == ids
     assert [row["metric.user_interested"] for row in rows] == ["v0", "v1", "v2"]
-    assert rows[0]["summary"] == "recorded by the test" and rows[0]["analyticsStatus"] == "completed"
+    assert rows[0]["summary"] == "recorded by the test"
+    assert rows[0]["analyticsStatus"] == "completed"
     assert rows[0]["transcript"].splitlines()[0] == "agent: Hello, this is Maya from Brightline Solar."
-    assert rows[0]["from"] == "+14155550123" and rows[0]["duration"] == "90.0"
+    assert rows[0]["from"] == "+14155550123"
+    assert rows[0]["duration"] == "90.0"
 
 
 def test_jsonl_is_one_call_per_line_as_the_api_shows_it(client: TestClient) -> None:
@@ -64,9 +68,11 @@ def test_jsonl_is_one_call_per_line_as_the_api_shows_it(client: TestClient) -> N
 
 def test_export_refuses_bad_parameters_before_streaming(client: TestClient) -> None:
     r = client.get(EXPORT, params={"format": "xlsx"})
-    assert r.status_code == 400 and "use csv or jsonl" in r.json()["errors"][0]
+    assert r.status_code == 400
+    assert "use csv or jsonl" in r.json()["errors"][0]
     r = client.get(EXPORT, params={"limit": "5"})
-    assert r.status_code == 400 and "Unknown parameter limit" in r.json()["errors"][0]
+    assert r.status_code == 400
+    assert "Unknown parameter limit" in r.json()["errors"][0]
     r = client.get(EXPORT, params={"metric.budget": "gte:x"})
     assert r.status_code == 400
 
@@ -86,10 +92,13 @@ def test_ten_thousand_imported_calls_are_searched_filtered_and_exported(
     ids = _import(client, items)
     assert len(set(ids)) == n
     again = client.post("/api/v1/conversation/import/batch", json={"calls": items[:1000]}).json()["data"]
-    assert again["duplicates"] == 1000 and again["imported"] == 0  # the same calls exist once
+    assert again["duplicates"] == 1000
+    assert again["imported"] == 0
     pks = _pks(db, ids)
     analysed = pks[::5]  # every fifth call: the calls that say "refund" (PHRASES[0])
-    record_analysis(db, analysed, lambda pk: [{"identifier": "budget", "type": "INTEGER", "value": pk % 10_000}])
+    record_analysis(
+        db, analysed, lambda pk: [{"identifier": "budget", "type": "INTEGER", "value": pk % 10_000}]
+    )
     found = client.get("/api/v1/conversation", params={"search": "refund broken", "limit": 5}).json()["data"]
     assert found["pagination"]["total"] == n // 5  # PHRASES[0], every fifth call
     assert all("<mark>refund</mark>" in log["snippet"] for log in found["logs"])

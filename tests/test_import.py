@@ -59,14 +59,22 @@ def test_one_call_is_imported_with_its_transcript_times_and_numbers(client: Test
 def test_the_same_call_imported_twice_exists_once(client: TestClient) -> None:
     first = client.post(URL, json=import_call(1)).json()["data"]
     again = client.post(URL, json=import_call(1)).json()["data"]
-    batch = client.post(BATCH, json={"calls": [import_call(1), import_call(2), import_call(2)]}).json()["data"]
+    batch = client.post(BATCH, json={"calls": [import_call(1), import_call(2), import_call(2)]}).json()[
+        "data"
+    ]
     assert first["results"][0]["status"] == "imported"
     assert again == {
         "imported": 0,
         "duplicates": 1,
         "invalid": 0,
         "results": [
-            {"index": 0, "externalId": "ext-1", "status": "duplicate", "callId": first["results"][0]["callId"], "errors": []}
+            {
+                "index": 0,
+                "externalId": "ext-1",
+                "status": "duplicate",
+                "callId": first["results"][0]["callId"],
+                "errors": [],
+            }
         ],
     }
     assert [r["status"] for r in batch["results"]] == ["duplicate", "imported", "duplicate"]
@@ -78,7 +86,9 @@ def test_the_same_call_imported_twice_exists_once(client: TestClient) -> None:
     )
 
 
-def test_external_ids_are_per_organization(client: TestClient, anon_client: TestClient, other_org: Org) -> None:
+def test_external_ids_are_per_organization(
+    client: TestClient, anon_client: TestClient, other_org: Org
+) -> None:
     assert client.post(URL, json=import_call(3)).json()["data"]["imported"] == 1
     theirs = anon_client.post(URL, json=import_call(3), headers=other_org.headers).json()["data"]
     assert theirs["imported"] == 1
@@ -139,7 +149,10 @@ def test_a_batch_reports_each_call_and_imports_the_valid_ones(client: TestClient
     ("body", "message"),
     [
         ({"calls": []}, "calls must be a list of 1 to 1000 calls"),
-        ({"calls": [import_call(i) for i in range(1001)]}, "calls lists 1001 calls; at most 1000 per request"),
+        (
+            {"calls": [import_call(i) for i in range(1001)]},
+            "calls lists 1001 calls; at most 1000 per request",
+        ),
         ([import_call(0)], "The request body must be a JSON object"),
         (import_call(0), "Unknown field externalId"),
     ],
@@ -162,10 +175,16 @@ def test_times_default_from_the_transcript_and_the_duration(client: TestClient) 
 
 
 def test_imported_calls_are_analysed_like_native_ones(
-    db: Database, org: Org, jobs_client: TestClient, queue: MemoryQueue, fake_engine: FakeEngine  # noqa: F811
+    db: Database,
+    org: Org,
+    jobs_client: TestClient,
+    queue: MemoryQueue,
+    fake_engine: FakeEngine,  # noqa: F811
 ) -> None:
     agent_id = make_agent(db, org.id)
-    data = jobs_client.post(BATCH, json={"calls": [import_call(7, agentId=agent_id), import_call(8)]}).json()["data"]
+    data = jobs_client.post(BATCH, json={"calls": [import_call(7, agentId=agent_id), import_call(8)]}).json()[
+        "data"
+    ]
     assert data["imported"] == 2
     assert len(queue.pending()) == 2  # enqueued after the commit, like a call that ends
     assert queue.run_pending() == 2

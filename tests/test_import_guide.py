@@ -30,14 +30,17 @@ def server_env(live_server: LiveServer, org: Org, monkeypatch: pytest.MonkeyPatc
         yield client
 
 
-def test_the_pipecat_style_recorder_posts_the_call(server_env: httpx.Client, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_pipecat_style_recorder_posts_the_call(
+    server_env: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
     exec(compile(_example("recorder"), "docs/import.md", "exec"), {})
     status, call_id = capsys.readouterr().out.split()
     assert status == "imported"
     call = server_env.get(f"/conversation/{call_id}").json()["data"]
     assert [t["role"] for t in call["transcript"]] == ["agent", "user", "agent"]
     assert call["transcript"][2]["latencyMs"] is not None
-    assert call["from"] == "+14155550123" and call["disconnectionReason"] == "user_hangup"
+    assert call["from"] == "+14155550123"
+    assert call["disconnectionReason"] == "user_hangup"
 
 
 def test_the_vapi_receiver_imports_once(server_env: httpx.Client, capsys: pytest.CaptureFixture[str]) -> None:
@@ -100,8 +103,16 @@ RETELL_CALL_ENDED = {
         "disconnection_reason": "user_hangup",
         "transcript": "Agent: hi how are you doing?\nUser: Doing pretty well.",
         "transcript_object": [
-            {"role": "agent", "content": "hi how are you doing?", "words": [{"word": "hi", "start": 0.7, "end": 1.3}]},
-            {"role": "user", "content": "Doing pretty well.", "words": [{"word": "Doing", "start": 3.2, "end": 3.5}]},
+            {
+                "role": "agent",
+                "content": "hi how are you doing?",
+                "words": [{"word": "hi", "start": 0.7, "end": 1.3}],
+            },
+            {
+                "role": "user",
+                "content": "Doing pretty well.",
+                "words": [{"word": "Doing", "start": 3.2, "end": 3.5}],
+            },
         ],
         "call_cost": {"combined_cost": 7.5},
         "latency": {"llm": {"p50": 812}, "tts": {"p50": 250}},

@@ -26,7 +26,11 @@ VALUES = [
 def _metrics(i: int) -> list[dict[str, Any]]:
     interested, budget, callback, name = VALUES[i]
     return [
-        {"identifier": "user_interested", "type": "BOOLEAN" if isinstance(interested, bool) else "ENUM", "value": interested},
+        {
+            "identifier": "user_interested",
+            "type": "BOOLEAN" if isinstance(interested, bool) else "ENUM",
+            "value": interested,
+        },
         {"identifier": "budget", "type": "INTEGER", "value": budget},
         {"identifier": "callback_at", "type": "DATETIME", "value": callback},
         {"identifier": "user_name", "type": "STRING", "value": name},
@@ -120,22 +124,37 @@ def test_analytics_metrics_aggregates_a_period(client: TestClient, analysed: lis
     r = client.get("/api/v1/analytics/metrics", params={"dateFrom": "2026-11-30", "dateTo": "2026-11-30"})
     assert r.status_code == 200, r.json()
     data = r.json()["data"]
-    assert data["calls"] == 5 and data["ended"] == 5 and data["connected"] == 5 and data["completed"] == 5
-    assert data["connectRate"] == 1.0 and data["completionRate"] == 1.0
+    assert data["calls"] == 5
+    assert data["ended"] == 5
+    assert data["connected"] == 5
+    assert data["completed"] == 5
+    assert data["connectRate"] == 1.0
+    assert data["completionRate"] == 1.0
     metrics = {m["identifier"]: m for m in data["metrics"]}
     assert metrics["user_interested"]["distribution"] == {"yes": 2, "no": 1, "unclear": 1, "true": 1}
     budget = metrics["budget"]
     assert (budget["count"], budget["sum"], budget["avg"]) == (4, 26000.0, 6500.0)
     assert (budget["p50"], budget["p90"]) == (8000.0, 12000.0)
     assert data["days"] == [
-        {"date": "2026-11-30", "calls": 5, "ended": 5, "connected": 5, "completed": 5, "cost": 1.25, "minutes": 7.5}
+        {
+            "date": "2026-11-30",
+            "calls": 5,
+            "ended": 5,
+            "connected": 5,
+            "completed": 5,
+            "cost": 1.25,
+            "minutes": 7.5,
+        }
     ]
     empty = client.get("/api/v1/analytics/metrics", params={"dateFrom": "2020-01-01", "dateTo": "2020-01-02"})
-    assert empty.json()["data"]["calls"] == 0 and empty.json()["data"]["connectRate"] is None
+    assert empty.json()["data"]["calls"] == 0
+    assert empty.json()["data"]["connectRate"] is None
 
 
 def test_analytics_metrics_refuses_bad_parameters(client: TestClient) -> None:
-    r = client.get("/api/v1/analytics/metrics", params={"agentId": "x", "dateFrom": "2026-12-01", "dateTo": "2026-11-01"})
+    r = client.get(
+        "/api/v1/analytics/metrics", params={"agentId": "x", "dateFrom": "2026-12-01", "dateTo": "2026-11-01"}
+    )
     assert r.status_code == 400
     assert "agentId='x' is not an agent id" in r.json()["errors"][0]
     r = client.get("/api/v1/analytics/metrics", params={"dateFrom": "2026-12-01", "dateTo": "2026-11-01"})

@@ -33,7 +33,9 @@ def test_words_said_in_a_call_find_it_with_the_match_marked(client: TestClient) 
     )
     logs = _search(client, search="refund panel")
     assert [log["callId"] for log in logs] == [refund]
-    assert logs[0]["snippet"] == "I would like a <mark>REFUND</mark> for the &lt;broken&gt; <mark>panel</mark>"
+    assert (
+        logs[0]["snippet"] == "I would like a <mark>REFUND</mark> for the &lt;broken&gt; <mark>panel</mark>"
+    )
     assert [log["callId"] for log in _search(client, search="Brochure")] == [brochure]
     assert _search(client, search="refund brochure") == []  # every word, in one message
     assert _search(client, search="refunds") == []  # whole words, no stemming (the same on both)
@@ -69,8 +71,11 @@ def test_search_combines_with_the_other_filters(client: TestClient) -> None:
     )
     assert [log["callId"] for log in _search(client, search="refund", statusFilter="no_answer")] == [missed]
     body = client.get(LIST, params={"search": "refund", "limit": 1}).json()["data"]
-    assert body["pagination"]["total"] == 2 and body["pagination"]["hasMore"] is True
-    rest = client.get(LIST, params={"search": "refund", "limit": 1, "cursor": body["pagination"]["nextCursor"]})
+    assert body["pagination"]["total"] == 2
+    assert body["pagination"]["hasMore"] is True
+    rest = client.get(
+        LIST, params={"search": "refund", "limit": 1, "cursor": body["pagination"]["nextCursor"]}
+    )
     assert [log["callId"] for log in rest.json()["data"]["logs"]] == [done]
 
 
@@ -88,14 +93,20 @@ def test_the_index_follows_appends_and_deletes(client: TestClient, db: Database,
     assert _search(client, search="zeppelin") == []
     with db.write() as conn:
         pk = conn.execute(calls.select().where(calls.c.call_id == call_id)).mappings().one()["pk"]
-        call_store.append_transcript(conn, pk, [{"role": "user", "content": "a zeppelin overhead", "timestamp": None}])
+        call_store.append_transcript(
+            conn, pk, [{"role": "user", "content": "a zeppelin overhead", "timestamp": None}]
+        )
     assert [log["callId"] for log in _search(client, search="zeppelin")] == [call_id]
-    with db.write() as conn:  # deleting the call deletes its messages (ON DELETE CASCADE), and their index entries
+    with (
+        db.write() as conn
+    ):  # deleting the call deletes its messages (ON DELETE CASCADE), and their index entries
         conn.execute(delete(calls).where(calls.c.pk == pk))
     assert _search(client, search="zeppelin") == []
     if db.is_sqlite:
         with db.read() as conn:
-            left = conn.exec_driver_sql("SELECT count(*) FROM transcript_fts WHERE call_pk = ?", (pk,)).scalar()
+            left = conn.exec_driver_sql(
+                "SELECT count(*) FROM transcript_fts WHERE call_pk = ?", (pk,)
+            ).scalar()
         assert left == 0
 
 

@@ -717,10 +717,14 @@ def _report_rerun(total: int, failures: list[tuple[str, str]]) -> None:
 def calls_import(
     file: Annotated[Path, typer.Argument(help="JSONL file: one call per line.", exists=True, dir_okay=False)],
     source: Annotated[
-        str, typer.Option(help="Each line is a dispo ImportCall, a vapi end-of-call-report or a retell call_ended.")
+        str,
+        typer.Option(
+            help="Each line is a dispo ImportCall, a vapi end-of-call-report or a retell call_ended."
+        ),
     ] = "dispo",
     server: Annotated[
-        str | None, typer.Option(help="Post to this Dispo server (e.g. http://127.0.0.1:8000) instead of the database.")
+        str | None,
+        typer.Option(help="Post to this Dispo server (e.g. http://127.0.0.1:8000) instead of the database."),
     ] = None,
     key: Annotated[str | None, typer.Option(envvar="DISPO_API_KEY", help="API key for --server.")] = None,
     org: OrgOption = None,
@@ -776,7 +780,9 @@ def _import_sender(server: str | None, key: str | None, org: str | None) -> tupl
     if server is not None:
         import httpx
 
-        client = httpx.Client(base_url=server.rstrip("/"), headers={"Authorization": f"Bearer {key}"}, timeout=120)
+        client = httpx.Client(
+            base_url=server.rstrip("/"), headers={"Authorization": f"Bearer {key}"}, timeout=120
+        )
 
         def post(items: list[Any]) -> list[dict[str, Any]]:
             response = client.post("/api/v1/conversation/import/batch", json={"calls": items})
@@ -825,7 +831,8 @@ def calls_export(
     date_from: Annotated[str | None, typer.Option("--from", help="ISO date or '7 days ago'.")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="ISO date or 'yesterday'.")] = None,
     metric: Annotated[
-        list[str] | None, typer.Option(help="Metric filter IDENTIFIER=VALUE, e.g. budget=gte:5000 (repeatable).")
+        list[str] | None,
+        typer.Option(help="Metric filter IDENTIFIER=VALUE, e.g. budget=gte:5000 (repeatable)."),
     ] = None,
 ) -> None:
     """Export the calls matching the filters, as GET /conversation/export does, with a progress bar."""
@@ -836,7 +843,13 @@ def calls_export(
     settings = get_settings()
     db = _db(settings)
     org_id = _resolve_org(db, org)
-    params = {"agentIds": agent, "statusFilter": status, "search": search, "dateFrom": date_from, "dateTo": date_to}
+    params = {
+        "agentIds": agent,
+        "statusFilter": status,
+        "search": search,
+        "dateFrom": date_from,
+        "dateTo": date_to,
+    }
     for item in metric or ():
         name, sep, value = item.partition("=")
         if not sep:

@@ -56,7 +56,9 @@ class ImportOutcome:
     pks: list[int]  # the calls stored with their analytics pending: enqueue them after the commit
 
     def summary(self) -> dict[str, Any]:
-        count = {s: sum(1 for r in self.results if r.status == s) for s in ("imported", "duplicate", "invalid")}
+        count = {
+            s: sum(1 for r in self.results if r.status == s) for s in ("imported", "duplicate", "invalid")
+        }
         return {
             "imported": count["imported"],
             "duplicates": count["duplicate"],
@@ -72,7 +74,9 @@ def import_calls(db: Database, org_id: str, items: Sequence[Any], *, where: str 
     for i, item in enumerate(items):
         call, problems = import_problems(item, f"{where}[{i}]" if where else "")
         external = item.get("externalId") if isinstance(item, dict) else None
-        results.append(ItemResult(i, external if isinstance(external, str) else None, "invalid", errors=problems))
+        results.append(
+            ItemResult(i, external if isinstance(external, str) else None, "invalid", errors=problems)
+        )
         if call is not None:
             valid.append((i, call))
     try:
@@ -96,10 +100,13 @@ def _store(
                 result.status, result.call_id, result.errors = "duplicate", known[call.external_id], []
                 continue
             if call.agent_id is not None and call.agent_id not in agents:
-                result.status, result.errors = "invalid", [
-                    f"{f'{where}[{i}].' if where else ''}agentId {call.agent_id} is not an agent of this organization: "
-                    "list them with GET /agent, or leave agentId out."
-                ]
+                result.status, result.errors = (
+                    "invalid",
+                    [
+                        f"{f'{where}[{i}].' if where else ''}agentId {call.agent_id} is not an agent of this organization: "
+                        "list them with GET /agent, or leave agentId out."
+                    ],
+                )
                 continue
             values, transcript = to_rows(org_id, call, now)
             known[call.external_id] = values["call_id"]
@@ -127,9 +134,7 @@ def to_rows(org_id: str, call: ImportCall, now: int) -> tuple[dict[str, Any], li
     Times: ``startedAt`` defaults to the first turn's timestamp, then to ``endedAt - duration``;
     ``endedAt`` to ``startedAt + duration``, then to the last turn's, then to now; ``duration`` to
     ``endedAt - startedAt``. The call is listed at its start (``createdAt``)."""
-    turns = [
-        (t.role, t.content, _instant(t.timestamp, "timestamp"), t.latency_ms) for t in call.transcript
-    ]
+    turns = [(t.role, t.content, _instant(t.timestamp, "timestamp"), t.latency_ms) for t in call.transcript]
     stamps = [t[2] for t in turns if t[2] is not None]
     started = _instant(call.started_at, "startedAt")
     ended = _instant(call.ended_at, "endedAt")

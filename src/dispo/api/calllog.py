@@ -5,19 +5,19 @@ Shared by the REST API and the CLI so that both accept the same filters with the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-import re
 from typing import Any, Literal, cast
 
 from sqlalchemy import Connection
 
+from dispo.api.snippets import snippet
 from dispo.calls import CallStatus, CallType, DisconnectReason
 from dispo.errors import BadRequest, ValidationFailed
 from dispo.ids import is_object_id
 from dispo.store import calls as store
 from dispo.store.filters import MetricTerm, search_words
-from dispo.api.snippets import snippet
 from dispo.timeutil import ms_to_iso, parse_instant
 
 CALL_STATUSES = tuple(s.value for s in CallStatus)
@@ -128,7 +128,7 @@ def list_calls(conn: Connection, q: ListQuery) -> dict[str, Any]:
         page = store.list_calls(
             conn,
             q.filter,
-            sort_by=q.sort_by,
+            sort_by=cast(store.SortKey, q.sort_by),
             order=q.order,
             limit=q.limit,
             offset=offset,
@@ -502,7 +502,9 @@ def _metric_term(name: str, identifier: str, raw: str, errors: list[str]) -> Met
         low = _metric_number(name, low_raw, errors, end_of_day=False)
         high = _metric_number(name, high_raw, errors, end_of_day=True) if comma else None
         if not comma:
-            errors.append(f"{name}={raw!r}: give two bounds, e.g. between:1000,5000 or between:2026-11-01,2026-11-30.")
+            errors.append(
+                f"{name}={raw!r}: give two bounds, e.g. between:1000,5000 or between:2026-11-01,2026-11-30."
+            )
         if low is None or high is None:
             return None
         return MetricTerm(identifier, "between", (low, high))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -52,11 +52,18 @@ def metric_columns(db: Database, query: calllog.ListQuery) -> list[str]:
 def calls_of(db: Database, query: calllog.ListQuery) -> Iterator[dict[str, Any]]:
     """Every call matching ``query``'s filter, in its order, as the call log renders them."""
     cursor: store.Cursor | None = None
-    sort_by = "createdAt" if query.sort_by == calllog.RELEVANCE else query.sort_by
+    # A relevance-ranked export is written newest first (relevance pages by offset, not by cursor).
+    sort_by = cast(store.SortKey, "createdAt" if query.sort_by == calllog.RELEVANCE else query.sort_by)
     while True:
         with db.read() as conn:
             page = store.list_calls(
-                conn, query.filter, sort_by=sort_by, order=query.order, limit=PAGE, cursor=cursor, counted=False
+                conn,
+                query.filter,
+                sort_by=sort_by,
+                order=query.order,
+                limit=PAGE,
+                cursor=cursor,
+                counted=False,
             )
         yield from calllog.render_calls(page)
         if page.next_cursor is None:

@@ -1284,10 +1284,14 @@ class ImportCall(RequestModel):
 
     external_id: Annotated[
         str,
-        _required_string("externalId", "externalId must not be empty: give the call's id on its own stack.", 200),
+        _required_string(
+            "externalId", "externalId must not be empty: give the call's id on its own stack.", 200
+        ),
         doc("The call's id on its own stack; unique per organization.", maxLength=200),
     ]
-    agent_id: Annotated[str | None, check(_import_agent_id), doc("A Dispo agent id: its analytics config is used.")] = None
+    agent_id: Annotated[
+        str | None, check(_import_agent_id), doc("A Dispo agent id: its analytics config is used.")
+    ] = None
     type: Annotated[str, _one_of("type", calllog.CALL_TYPES), doc(enum=list(calllog.CALL_TYPES))] = (
         "telephony_inbound"
     )
@@ -1296,7 +1300,9 @@ class ImportCall(RequestModel):
     to_number: Annotated[str | None, _string("to", max_length=40), Field(alias="to")] = None
     started_at: Annotated[str | int | None, _instant("startedAt"), doc("ISO 8601 or epoch ms.")] = None
     ended_at: Annotated[str | int | None, _instant("endedAt"), doc("ISO 8601 or epoch ms.")] = None
-    duration: Annotated[float | None, _number("duration", "seconds"), doc("Seconds; default endedAt - startedAt.")] = None
+    duration: Annotated[
+        float | None, _number("duration", "seconds"), doc("Seconds; default endedAt - startedAt.")
+    ] = None
     disconnection_reason: Annotated[
         str | None,
         _one_of("disconnectionReason", calllog.DISCONNECT_REASONS, optional=True),
@@ -1306,22 +1312,30 @@ class ImportCall(RequestModel):
     transcript: Annotated[list[ImportTurn], check(_transcript), doc(maxItems=IMPORT_TURNS_MAX)] = Field(
         default_factory=list
     )
-    average_transcriber_latency: Annotated[float | None, _number("averageTranscriberLatency", "milliseconds")] = None
+    average_transcriber_latency: Annotated[
+        float | None, _number("averageTranscriberLatency", "milliseconds")
+    ] = None
     average_agent_latency: Annotated[
         float | None,
         _number("averageAgentLatency", "milliseconds"),
         doc("Default: the mean of the turns' latencyMs."),
     ] = None
-    average_synthesizer_latency: Annotated[float | None, _number("averageSynthesizerLatency", "milliseconds")] = None
+    average_synthesizer_latency: Annotated[
+        float | None, _number("averageSynthesizerLatency", "milliseconds")
+    ] = None
     variables: Annotated[dict[str, Any] | None, check(_variables_object)] = None
-    recording_url: Annotated[str | None, check(_recording_url), doc("A link to the recording, kept as given.")] = None
+    recording_url: Annotated[
+        str | None, check(_recording_url), doc("A link to the recording, kept as given.")
+    ] = None
 
 
 def _import_calls(value: Any) -> str | None:
     if not isinstance(value, list) or not value:
         return 'calls must be a list of 1 to 1000 calls, e.g. {"calls": [{"externalId": "…", "transcript": […]}]}.'
     if len(value) > IMPORT_BATCH_MAX:
-        return f"calls lists {len(value)} calls; at most {IMPORT_BATCH_MAX} per request: send them in batches."
+        return (
+            f"calls lists {len(value)} calls; at most {IMPORT_BATCH_MAX} per request: send them in batches."
+        )
     return None
 
 
@@ -1345,7 +1359,9 @@ def import_problems(item: Any, where: str) -> tuple[ImportCall | None, list[str]
     if not isinstance(item, dict):
         if where:
             return None, [f'{where} must be a JSON object: one call, e.g. {{"externalId": "…"}}.']
-        return None, ['The request body must be a JSON object: one call, e.g. {"externalId": "…"}, or {"calls": […]}.']
+        return None, [
+            'The request body must be a JSON object: one call, e.g. {"externalId": "…"}, or {"calls": […]}.'
+        ]
     try:
         _reject_nul(item, where or "body")
         return ImportCall.model_validate(item), []
@@ -1368,7 +1384,9 @@ def _import_problem(err: Any, where: str) -> str:
     for part in err["loc"]:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     if err["type"] == "extra_forbidden":
-        return f"{path} is not a field of an imported call or turn: remove it (see ImportCall in /openapi.json)."
+        return (
+            f"{path} is not a field of an imported call or turn: remove it (see ImportCall in /openapi.json)."
+        )
     if err["type"] == "missing":
         hint = _IMPORT_REQUIRED.get(str(err["loc"][-1]), "see ImportCall in /openapi.json")
         return f"{path} is required: {hint}."

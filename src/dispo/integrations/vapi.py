@@ -15,7 +15,11 @@ from typing import Any
 __all__ = ["from_end_of_call_report"]
 
 _ROLES = {"bot": "agent", "assistant": "agent", "user": "user"}
-_TYPES = {"inboundPhoneCall": "telephony_inbound", "outboundPhoneCall": "telephony_outbound", "webCall": "webcall"}
+_TYPES = {
+    "inboundPhoneCall": "telephony_inbound",
+    "outboundPhoneCall": "telephony_outbound",
+    "webCall": "webcall",
+}
 _NO_CALL = {"customer-did-not-answer": ("no_answer", "dial_no_answer"), "customer-busy": ("busy", None)}
 
 

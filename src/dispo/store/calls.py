@@ -75,10 +75,10 @@ __all__ = [
     "insert_ended_calls",
     "list_calls",
     "list_statements",
-    "ranked_calls",
     "load_latest_analytics",
     "load_transcripts",
     "mean_latency",
+    "ranked_calls",
     "rebuild_counts",
     "update_call",
 ]
@@ -685,7 +685,9 @@ def insert_ended_calls(conn: Connection, items: Sequence[tuple[Row, Sequence[Row
     result = conn.execute(insert(calls).returning(calls.c.pk, sort_by_parameter_order=True), rows)
     pks = [int(pk) for pk in result.scalars().all()]
     messages = [
-        {"call_pk": pk, "seq": i, **m} for pk, (_, transcript) in zip(pks, items) for i, m in enumerate(transcript)
+        {"call_pk": pk, "seq": i, **m}
+        for pk, (_, transcript) in zip(pks, items, strict=False)
+        for i, m in enumerate(transcript)
     ]
     if messages:
         conn.execute(insert(transcript_messages), messages)
@@ -694,8 +696,8 @@ def insert_ended_calls(conn: Connection, items: Sequence[tuple[Row, Sequence[Row
         key = count_key(row)
         ident = tuple(key.values())
         cells[ident] = (key, cells.get(ident, (key, 0))[1] + 1)
-    for key, n in cells.values():
-        bump(conn, key, n)
+    for cell, n in cells.values():
+        bump(conn, cell, n)
     return pks
 
 

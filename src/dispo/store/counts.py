@@ -22,10 +22,10 @@ from dispo.store.filters import (
     DAY_MS,
     DURATION_BUCKETS,
     CallFilter,
-    on_connection,
     dimensions,
     duration_bucket,
     in_list,
+    on_connection,
     where_sql,
 )
 from dispo.store.tables import call_counts, call_counts_weekly, calls

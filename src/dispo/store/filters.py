@@ -63,7 +63,10 @@ class CallFilter:
     @property
     def countable_by_rollup(self) -> bool:
         return (
-            self.search is None and self.min_duration is None and self.max_duration is None and not self.metrics
+            self.search is None
+            and self.min_duration is None
+            and self.max_duration is None
+            and not self.metrics
         )
 
     @property

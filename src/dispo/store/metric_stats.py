@@ -53,7 +53,9 @@ def distributions(conn: Connection, period: Period) -> list[tuple[str, str, str 
 def integer_stats(conn: Connection, period: Period) -> list[dict[str, Any]]:
     """Per INTEGER metric: calls with a value, their sum, mean, median (p50) and p90."""
     params: dict[str, Any] = {}
-    where = f"m.org_id = :org_id AND m.type = 'INTEGER' AND m.value_num IS NOT NULL AND {period.where(params)}"
+    where = (
+        f"m.org_id = :org_id AND m.type = 'INTEGER' AND m.value_num IS NOT NULL AND {period.where(params)}"
+    )
     joined = f"FROM call_metrics AS m JOIN calls ON calls.pk = m.call_pk WHERE {where}"
     sql = f"SELECT m.identifier, count(*), sum(m.value_num), avg(m.value_num) {joined} GROUP BY m.identifier"
     out = []

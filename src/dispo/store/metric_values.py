@@ -14,7 +14,13 @@ from sqlalchemy import Connection, delete, insert
 
 from dispo.store.tables import call_metrics
 
-__all__ = ["configured_identifiers", "insert_metric_values", "metric_rows", "replace_metric_values", "text_and_number"]
+__all__ = [
+    "configured_identifiers",
+    "insert_metric_values",
+    "metric_rows",
+    "replace_metric_values",
+    "text_and_number",
+]
 
 _TEXT_MAX = 200  # value_text's width: longer STRING values are kept whole in analytics_results
 

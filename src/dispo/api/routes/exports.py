@@ -18,7 +18,12 @@ from dispo.errors import ValidationFailed
 router = APIRouter(tags=["call logs"], route_class=ContractRoute)
 
 _PARAMETERS = {
-    "format": {"type": "string", "enum": list(exports.FORMATS), "default": "csv", "description": "csv or jsonl."},
+    "format": {
+        "type": "string",
+        "enum": list(exports.FORMATS),
+        "default": "csv",
+        "description": "csv or jsonl.",
+    },
     **FILTER_SCHEMAS,
     "sortBy": LIST_CALLS_SCHEMAS["sortBy"],
     "sortOrder": LIST_CALLS_SCHEMAS["sortOrder"],
@@ -35,7 +40,10 @@ _PARAMETERS = {
         "it). Streamed a page at a time: memory does not grow with the number of calls."
     ),
     responses={
-        200: {"description": "The export.", "content": {t: {"schema": {"type": "string"}} for t in exports.FORMATS.values()}},
+        200: {
+            "description": "The export.",
+            "content": {t: {"schema": {"type": "string"}} for t in exports.FORMATS.values()},
+        },
         **errors(*AUTHED),
     },
     response_class=Response,

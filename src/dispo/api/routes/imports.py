@@ -10,8 +10,17 @@ from dispo.api.bodies import JsonBody
 from dispo.api.contract import ContractRoute, json_body
 from dispo.api.deps import DbDep, JobsDep, OrgDep
 from dispo.api.responses import ok
+from dispo.api.schemas import (
+    WITH_BODY,
+    Envelope,
+    ImportBatch,
+    ImportCall,
+    ImportPublic,
+    errors,
+    import_problems,
+    parse,
+)
 from dispo.errors import ValidationFailed
-from dispo.api.schemas import WITH_BODY, Envelope, ImportBatch, ImportCall, ImportPublic, errors, import_problems, parse
 
 router = APIRouter(tags=["call logs"], route_class=ContractRoute)
 
@@ -25,7 +34,11 @@ _EXAMPLE_CALL = {
     "disconnectionReason": "user_hangup",
     "callCost": 0.42,
     "transcript": [
-        {"role": "agent", "content": "Hi, this is Maya from Brightline Solar.", "timestamp": "2026-11-30T09:00:01Z"},
+        {
+            "role": "agent",
+            "content": "Hi, this is Maya from Brightline Solar.",
+            "timestamp": "2026-11-30T09:00:01Z",
+        },
         {"role": "user", "content": "Hi, I asked for a quote.", "timestamp": "2026-11-30T09:00:05Z"},
     ],
 }

@@ -23,7 +23,10 @@ router = APIRouter(tags=["post-call analytics"], route_class=ContractRoute)
 _DEFAULT_DAYS = 30
 _PARAMETERS = {
     "agentId": {"type": "string", "description": "Only this agent's calls (24 hex characters)."},
-    "dateFrom": {"type": "string", "description": f"Calls created from (ISO 8601, epoch ms, '7 days ago'); default {_DEFAULT_DAYS} days ago."},
+    "dateFrom": {
+        "type": "string",
+        "description": f"Calls created from (ISO 8601, epoch ms, '7 days ago'); default {_DEFAULT_DAYS} days ago.",
+    },
     "dateTo": {"type": "string", "description": "Calls created until (a bare date: its end); default now."},
 }
 
@@ -62,9 +65,14 @@ def _period(org_id: str, params: Any) -> metric_stats.Period:
     problems: list[str] = []
     agent_id = params.get("agentId") or None
     if agent_id is not None and not is_object_id(agent_id):
-        problems.append(f"agentId={agent_id!r} is not an agent id: give 24 hex characters (GET /agent lists them).")
+        problems.append(
+            f"agentId={agent_id!r} is not an agent id: give 24 hex characters (GET /agent lists them)."
+        )
     bounds = []
-    for name, default, end in (("dateFrom", now_ms() - _DEFAULT_DAYS * DAY_MS, False), ("dateTo", now_ms(), True)):
+    for name, default, end in (
+        ("dateFrom", now_ms() - _DEFAULT_DAYS * DAY_MS, False),
+        ("dateTo", now_ms(), True),
+    ):
         raw = params.get(name)
         try:
             bounds.append(parse_instant(raw, field=name, end_of_day=end) if raw else default)
@@ -72,7 +80,9 @@ def _period(org_id: str, params: Any) -> metric_stats.Period:
             problems.append(exc.message)
             bounds.append(default)
     if not problems and bounds[0] > bounds[1]:
-        problems.append(f"dateFrom ({ms_to_iso(bounds[0])}) is after dateTo ({ms_to_iso(bounds[1])}): swap them.")
+        problems.append(
+            f"dateFrom ({ms_to_iso(bounds[0])}) is after dateTo ({ms_to_iso(bounds[1])}): swap them."
+        )
     if problems:
         raise ValidationFailed(problems[0], errors=problems)
     return metric_stats.Period(org_id, bounds[0], bounds[1], agent_id)
@@ -82,7 +92,9 @@ def _aggregate(conn: Any, period: metric_stats.Period) -> dict[str, Any]:
     days = metric_stats.daily_totals(conn, period)
     metrics: dict[str, dict[str, Any]] = {}
     for identifier, metric_type, value, n in metric_stats.distributions(conn, period):
-        entry = metrics.setdefault(identifier, {"identifier": identifier, "type": metric_type, "distribution": {}})
+        entry = metrics.setdefault(
+            identifier, {"identifier": identifier, "type": metric_type, "distribution": {}}
+        )
         entry["distribution"]["null" if value is None else value] = n
     total = {k: sum(d[k] for d in days) for k in ("calls", "ended", "connected", "completed")}
     return {
