@@ -130,7 +130,9 @@ def test_an_invalid_call_lists_every_problem(client: TestClient) -> None:
 def test_a_batch_reports_each_call_and_imports_the_valid_ones(client: TestClient) -> None:
     r = client.post(
         BATCH,
-        json={"calls": [import_call(4), {"transcript": []}, "nonsense", import_call(5, agentId="a" * 24)]},
+        json={
+            "calls": [import_call(4), {"transcript": []}, {"externalId": 5}, import_call(5, agentId="a" * 24)]
+        },
     )
     assert r.status_code == 200
     data = r.json()["data"]
@@ -141,7 +143,7 @@ def test_a_batch_reports_each_call_and_imports_the_valid_ones(client: TestClient
         "calls[1].externalId is required: the call's id on the stack it comes from (importing it again "
         "with the same externalId does not duplicate it)."
     ]
-    assert results[2]["errors"] == ['calls[2] must be a JSON object: one call, e.g. {"externalId": "…"}.']
+    assert results[2]["errors"] == ["calls[2].externalId must be a string."]
     assert "is not an agent of this organization" in results[3]["errors"][0]
 
 
@@ -155,6 +157,7 @@ def test_a_batch_reports_each_call_and_imports_the_valid_ones(client: TestClient
         ),
         ([import_call(0)], "The request body must be a JSON object"),
         (import_call(0), "Unknown field externalId"),
+        ({"calls": [import_call(0), "nonsense"]}, "calls[1] is not an object: each call is a JSON object"),
     ],
 )
 def test_batches_of_the_wrong_size_are_refused(client: TestClient, body: object, message: str) -> None:

@@ -159,3 +159,42 @@ def test_analytics_metrics_refuses_bad_parameters(client: TestClient) -> None:
     assert "agentId='x' is not an agent id" in r.json()["errors"][0]
     r = client.get("/api/v1/analytics/metrics", params={"dateFrom": "2026-12-01", "dateTo": "2026-11-01"})
     assert "is after dateTo" in r.json()["errors"][0]
+
+
+def test_migration_0008_fills_values_and_the_search_index_from_existing_calls(empty_db_url: str) -> None:
+    from sqlalchemy import insert, select
+
+    from dispo.store import orgs
+    from dispo.store.migrate import migrate
+    from dispo.store.tables import analytics_results, call_metrics, transcript_messages
+
+    db = Database(empty_db_url)
+    try:
+        migrate(db, "0006")
+        with db.write() as conn:
+            org_id = orgs.create_org(conn, "Before 0008")
+            values = {"id": "a" * 24, "call_id": "CALL-1-abcdef", "org_id": org_id, "type": "chat"}
+            pk = conn.execute(
+                insert(calls)
+                .values(**values, status="completed", created_at=1, updated_at=1)
+                .returning(calls.c.pk)
+            ).scalar_one()
+            conn.execute(
+                insert(transcript_messages).values(call_pk=pk, seq=0, role="user", content="Budget talk")
+            )
+            for at, budget in ((10, 100), (20, 200)):  # the newest result counts
+                metrics = [{"identifier": "budget", "type": "INTEGER", "value": budget}]
+                conn.execute(
+                    insert(analytics_results).values(call_pk=pk, disposition_metrics=metrics, created_at=at)
+                )
+        migrate(db)
+        with db.read() as conn:
+            rows = conn.execute(select(call_metrics.c.identifier, call_metrics.c.value_num)).all()
+            if db.is_sqlite:
+                found = conn.exec_driver_sql(
+                    "SELECT call_pk FROM transcript_fts WHERE transcript_fts MATCH 'budget'"
+                )
+                assert [r[0] for r in found] == [pk]
+        assert [tuple(r) for r in rows] == [("budget", 200.0)]
+    finally:
+        db.dispose()

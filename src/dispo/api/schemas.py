@@ -1330,6 +1330,9 @@ class ImportCall(RequestModel):
 
 
 def _import_calls(value: Any) -> str | None:
+    if isinstance(value, list) and value and not all(isinstance(item, dict) for item in value):
+        bad = next(i for i, item in enumerate(value) if not isinstance(item, dict))
+        return f'calls[{bad}] is not an object: each call is a JSON object, e.g. {{"externalId": "…"}}.'
     if not isinstance(value, list) or not value:
         return 'calls must be a list of 1 to 1000 calls, e.g. {"calls": [{"externalId": "…", "transcript": […]}]}.'
     if len(value) > IMPORT_BATCH_MAX:
@@ -1347,7 +1350,18 @@ class ImportBatch(RequestModel):
 
     # Items are validated one by one (ImportCall), so that one bad call does not refuse the rest.
     calls: Annotated[
-        list[SkipValidation[ImportCall]],
+        list[
+            Annotated[
+                dict[str, Any],
+                WithJsonSchema(
+                    {
+                        "type": "object",
+                        "description": "An ImportCall (see POST /conversation/import), validated on its own: a "
+                        "call with problems is reported invalid in the answer, not refused with the request.",
+                    }
+                ),
+            ]
+        ],
         check(_import_calls),
         doc(minItems=1, maxItems=IMPORT_BATCH_MAX),
     ]
