@@ -198,3 +198,16 @@ def test_imported_calls_are_analysed_like_native_ones(
     assert analytics["dispositionMetrics"][0]["value"] == "yes"  # the fake engine's first choice
     found = jobs_client.get("/api/v1/conversation", params={"metric.user_interested": "yes"}).json()["data"]
     assert [log["callId"] for log in found["logs"]] == [first["callId"]]
+
+
+def test_an_end_before_the_start_is_refused_and_whole_float_times_are_accepted(client: TestClient) -> None:
+    backwards = import_call(10, startedAt="2026-11-30T10:00:00Z", endedAt="2026-11-30T09:00:00Z")
+    r = client.post(URL, json=backwards)
+    assert r.status_code == 400
+    assert r.json()["errors"] == ["endedAt is before startedAt: swap them, or check their time zones."]
+    batch = client.post(BATCH, json={"calls": [backwards]}).json()["data"]
+    assert batch["results"][0]["errors"] == [
+        "calls[0]: endedAt is before startedAt: swap them, or check their time zones."
+    ]
+    floats = import_call(11, startedAt=1796029200000.0, endedAt=1796029290000.0)
+    assert client.post(URL, json=floats).json()["data"]["imported"] == 1

@@ -26,6 +26,7 @@ from pydantic import (
     SkipValidation,
     ValidationError,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -1206,6 +1207,7 @@ def _instant(name: str) -> BeforeValidator:
     def test(value: Any) -> str | None:
         if value is None:
             return None
+        value = _whole(value)
         if _is_int(value):
             if not 0 <= value <= _LATEST_MS:
                 return f"{name} is {value}: give epoch milliseconds (e.g. 1768807723178) or ISO 8601."
@@ -1328,6 +1330,19 @@ class ImportCall(RequestModel):
         str | None, check(_recording_url), doc("A link to the recording, kept as given.")
     ] = None
 
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> ImportCall:
+        from dispo.timeutil import parse_instant
+
+        if self.started_at is not None and self.ended_at is not None:
+            bounds = [
+                int(v) if isinstance(v, int) else parse_instant(v, field=name)
+                for v, name in ((self.started_at, "startedAt"), (self.ended_at, "endedAt"))
+            ]
+            if bounds[1] < bounds[0]:
+                raise ValueError("endedAt is before startedAt: swap them, or check their time zones.")
+        return self
+
 
 def _import_calls(value: Any) -> str | None:
     if isinstance(value, list) and value and not all(isinstance(item, dict) for item in value):
@@ -1401,6 +1416,8 @@ def _import_problem(err: Any, where: str) -> str:
         return (
             f"{path} is not a field of an imported call or turn: remove it (see ImportCall in /openapi.json)."
         )
+    if not err["loc"] and err["type"] == "value_error":  # a rule between fields
+        return f"{where}: {err['ctx']['error']}" if where else str(err["ctx"]["error"])
     if err["type"] == "missing":
         hint = _IMPORT_REQUIRED.get(str(err["loc"][-1]), "see ImportCall in /openapi.json")
         return f"{path} is required: {hint}."
