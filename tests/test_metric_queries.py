@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from dispo.store.database import Database
 from dispo.store.tables import calls
+from tests.conftest import Org
 from tests.importing import import_call, record_analysis
 
 LIST = "/api/v1/conversation"
@@ -198,3 +199,36 @@ def test_migration_0008_fills_values_and_the_search_index_from_existing_calls(em
         assert [tuple(r) for r in rows] == [("budget", 200.0)]
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"metric.budget": "gte:5000"},
+        {"metric.user_interested": "in:yes,no", "metric.user_name": "is:notnull"},
+        {"metric.user_name": "is:null", "search": "refund"},
+    ],
+)
+def test_the_plans_for_many_and_few_matches_find_the_same_calls(
+    db: Database, org: Org, analysed: list[str], params: dict[str, str]
+) -> None:
+    # SQLite's page is written two ways (calls.list_statements): driven by the metric index when
+    # few calls match, probing each call in time order when many do; and the capped count is
+    # driven by the first metric's index (counts._count_from_metric). All agree.
+    from dispo.api import calllog
+    from dispo.store import calls as call_store
+    from dispo.store import counts
+    from dispo.store.driver import fetch_all
+    from dispo.store.filters import on_connection
+
+    query = calllog.parse_list_query(org.id, {**params, "limit": "100"})
+    with db.read() as conn:
+        f = on_connection(query.filter, conn)
+        found = []
+        for matching in (0, call_store.DEMOTE_AT):
+            stmt = call_store.list_statements(f, limit=100, matching=matching, postgresql=not db.is_sqlite)
+            found.append(sorted(row[2] for row in fetch_all(conn, stmt.sql, stmt.params)))
+        capped = counts.count_calls(conn, f, cap=100)
+        exact = counts.count_calls(conn, f, cap=0)
+    assert found[0] == found[1]
+    assert capped == exact == len(found[0])

@@ -181,7 +181,7 @@ def where_sql(
     if f.search:
         sql.append(_search_sql(f, params, demote))
     for i, term in enumerate(f.metrics):
-        sql.append(_metric_sql(term, i, params))
+        sql.append(_metric_sql(term, i, params, demote))
     return " AND ".join(sql), params
 
 
@@ -249,29 +249,39 @@ def transcript_match_sql(postgresql: bool, columns: str = "call_pk") -> str:
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-def _metric_sql(term: MetricTerm, i: int, params: dict[str, Any]) -> str:
-    """``calls.pk IN (…)`` over ``call_metrics``, served by its (org_id, identifier, value) indexes."""
-    name = f"metric{i}"
+def _metric_sql(term: MetricTerm, i: int, params: dict[str, Any], demote: bool = False) -> str:
+    """The call matches ``term``: ``calls.pk IN (…)`` over ``call_metrics``, served by its
+    (org_id, identifier, value) indexes when few calls match; ``demote`` (many match, see
+    ``calls.list_statements``) writes it as a probe of each call's row instead (its primary key),
+    so that SQLite walks the sort order's index and stops after one page."""
+    condition = metric_condition(term, f"metric{i}", params)
+    if demote:
+        return (
+            "EXISTS (SELECT 1 FROM call_metrics WHERE call_metrics.call_pk = calls.pk AND "
+            f"call_metrics.org_id = :org_id AND {condition})"
+        )
+    return f"calls.pk IN (SELECT call_pk FROM call_metrics WHERE org_id = :org_id AND {condition})"
+
+
+def metric_condition(term: MetricTerm, name: str, params: dict[str, Any], table: str = "") -> str:
+    """``term`` as SQL over one ``call_metrics`` row (its columns qualified with ``table`` when
+    given), its values bound in ``params`` under ``name``."""
     params[name] = term.identifier
-    where = f"org_id = :org_id AND identifier = :{name}"
-    if term.op == "eq":
+    t = f"{table}." if table else ""
+    where = f"{t}identifier = :{name}"
+    if term.op in ("eq", "ne"):
         params[f"{name}_v"] = term.value
-        where += f" AND value_text = :{name}_v"
-    elif term.op == "ne":
-        params[f"{name}_v"] = term.value
-        where += f" AND value_text <> :{name}_v"
+        where += f" AND {t}value_text {'=' if term.op == 'eq' else '<>'} :{name}_v"
     elif term.op == "in":
-        where += f" AND value_text {in_list(f'{name}_v', tuple(term.value), params)}"
+        where += f" AND {t}value_text {in_list(f'{name}_v', tuple(term.value), params)}"
     elif term.op in _COMPARISONS:
         params[f"{name}_v"] = term.value
-        where += f" AND value_num {_COMPARISONS[term.op]} :{name}_v"
+        where += f" AND {t}value_num {_COMPARISONS[term.op]} :{name}_v"
     elif term.op == "between":
         params[f"{name}_lo"], params[f"{name}_hi"] = term.value
-        where += f" AND value_num >= :{name}_lo AND value_num <= :{name}_hi"
-    elif term.op == "null":
-        where += " AND value_text IS NULL"
-    elif term.op == "notnull":
-        where += " AND value_text IS NOT NULL"
+        where += f" AND {t}value_num >= :{name}_lo AND {t}value_num <= :{name}_hi"
+    elif term.op in ("null", "notnull"):
+        where += f" AND {t}value_text IS {'NOT ' if term.op == 'notnull' else ''}NULL"
     else:
         raise ValueError(f"unknown metric operator {term.op!r}")
-    return f"calls.pk IN (SELECT call_pk FROM call_metrics WHERE {where})"
+    return where
