@@ -207,6 +207,8 @@ def test_migration_0008_fills_values_and_the_search_index_from_existing_calls(em
         {"metric.budget": "gte:5000"},
         {"metric.user_interested": "in:yes,no", "metric.user_name": "is:notnull"},
         {"metric.user_name": "is:null", "search": "refund"},
+        {"search": "planning roof"},
+        {"search": "thanks", "statusFilter": "completed"},
     ],
 )
 def test_the_plans_for_many_and_few_matches_find_the_same_calls(

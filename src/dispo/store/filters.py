@@ -226,7 +226,15 @@ def _search_sql(f: CallFilter, params: dict[str, Any], demote: bool) -> str:
     query = f.transcript_query
     if query is not None:
         params["fts"] = query
-        terms.append(f"calls.pk IN ({transcript_match_sql(f.postgresql)})")
+        if demote and not f.postgresql:
+            # Many matches: probe each call's own messages (their rowids are call_pk * 2**20 + seq)
+            # while walking the sort order, instead of gathering every matching message first.
+            terms.append(
+                "EXISTS (SELECT 1 FROM transcript_fts WHERE transcript_fts MATCH :fts "
+                "AND transcript_fts.rowid BETWEEN calls.pk * 1048576 AND calls.pk * 1048576 + 1048575)"
+            )
+        else:
+            terms.append(f"calls.pk IN ({transcript_match_sql(f.postgresql)})")
     if len(terms) == 1:
         return terms[0]
     return "(" + " OR ".join(f"({t})" for t in terms) + ")"
