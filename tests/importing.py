@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pytest
+
 from dispo.store import analytics_jobs
 from dispo.store.database import Database
+from dispo.store.tables import calls
 from dispo.timeutil import now_ms
 
 START = 1_796_029_200_000  # 2026-11-30T09:00:00Z
@@ -73,3 +76,17 @@ def record_analysis(db: Database, call_pks: Sequence[int], metrics_of: Any) -> N
                 now=now,
             )
             assert done
+
+
+@pytest.fixture
+def no_pending_jobs_left(db: Database, org: Any) -> Iterator[None]:
+    """After the test, take the organization's imported calls off the analytics queue's books: the
+    session database is shared, and the sweeper tests (tests/test_jobs.py) scan the pending jobs of
+    every organization, oldest first, a limited number at a time."""
+    yield
+    with db.write() as conn:
+        conn.execute(
+            calls.update()
+            .where(calls.c.org_id == org.id, calls.c.analytics_status == "pending")
+            .values(analytics_status=None)
+        )

@@ -15,7 +15,9 @@ from dispo.store.database import Database
 from dispo.store.tables import calls
 from tests.analytics_fakes import make_agent
 from tests.conftest import Org
-from tests.importing import batches, import_call, record_analysis
+from tests.importing import batches, import_call, no_pending_jobs_left, record_analysis  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("no_pending_jobs_left")
 
 EXPORT = "/api/v1/conversation/export"
 

@@ -15,7 +15,9 @@ from dispo.config import Settings
 from dispo.store.database import Database
 from tests.analytics_fakes import BACKEND, FakeEngine, fake_engine, make_agent  # noqa: F401
 from tests.conftest import Org
-from tests.importing import import_call
+from tests.importing import import_call, no_pending_jobs_left  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("no_pending_jobs_left")
 
 URL = "/api/v1/conversation/import"
 BATCH = URL + "/batch"

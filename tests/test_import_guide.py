@@ -12,6 +12,7 @@ import pytest
 
 from dispo.integrations import retell, vapi
 from tests.conftest import LiveServer, Org
+from tests.importing import no_pending_jobs_left  # noqa: F401
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "import.md"
 
@@ -23,7 +24,9 @@ def _example(name: str) -> str:
 
 
 @pytest.fixture
-def server_env(live_server: LiveServer, org: Org, monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
+def server_env(
+    live_server: LiveServer, org: Org, monkeypatch: pytest.MonkeyPatch, no_pending_jobs_left: None  # noqa: F811
+) -> Iterator[httpx.Client]:
     monkeypatch.setenv("DISPO_URL", live_server.url)
     monkeypatch.setenv("DISPO_API_KEY", org.key)
     with httpx.Client(base_url=live_server.api, headers=org.headers) as client:

@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 from dispo.store.database import Database
 from dispo.store.tables import calls
 from tests.conftest import Org
-from tests.importing import import_call, record_analysis
+from tests.importing import import_call, no_pending_jobs_left, record_analysis  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("no_pending_jobs_left")
 
 LIST = "/api/v1/conversation"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
@@ -9,7 +10,9 @@ from dispo.store import calls as call_store
 from dispo.store.database import Database
 from dispo.store.tables import calls
 from tests.conftest import Org
-from tests.importing import import_call
+from tests.importing import import_call, no_pending_jobs_left  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("no_pending_jobs_left")
 
 LIST = "/api/v1/conversation"
 
