@@ -25,7 +25,10 @@ def _example(name: str) -> str:
 
 @pytest.fixture
 def server_env(
-    live_server: LiveServer, org: Org, monkeypatch: pytest.MonkeyPatch, no_pending_jobs_left: None  # noqa: F811
+    live_server: LiveServer,
+    org: Org,
+    monkeypatch: pytest.MonkeyPatch,
+    no_pending_jobs_left: None,  # noqa: F811
 ) -> Iterator[httpx.Client]:
     monkeypatch.setenv("DISPO_URL", live_server.url)
     monkeypatch.setenv("DISPO_API_KEY", org.key)
