@@ -63,6 +63,17 @@ def test_import_then_export_through_the_database(cli_db: Database, tmp_path: Pat
     assert len(lines) == 12
 
 
+def test_list_filters_by_metric(cli_db: Database, tmp_path: Path) -> None:
+    source = _jsonl(tmp_path / "calls.jsonl", [import_call(i) for i in range(2)])
+    assert runner.invoke(app, ["calls", "import", str(source)]).exit_code == 0
+    result = runner.invoke(app, ["calls", "list", "--json", "--metric", "budget=gte:1"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["logs"] == []  # not analysed yet: no values
+    result = runner.invoke(app, ["calls", "list", "--metric", "budget"])
+    assert result.exit_code == 1
+    assert "write IDENTIFIER=VALUE" in result.output
+
+
 def test_export_refuses_bad_filters(cli_db: Database, tmp_path: Path) -> None:
     result = runner.invoke(app, ["calls", "export", "--out", str(tmp_path / "x"), "--metric", "budget"])
     assert result.exit_code == 1

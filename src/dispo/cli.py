@@ -359,6 +359,10 @@ def calls_list(
     page: Annotated[int, typer.Option(help="Page number.")] = 1,
     limit: Annotated[int, typer.Option(help="Calls per page (1-1000).")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")] = False,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(help="Metric filter IDENTIFIER=VALUE, e.g. budget=gte:5000 (repeatable)."),
+    ] = None,
 ) -> None:
     """List calls with the same filters as GET /conversation."""
     settings = get_settings()
@@ -380,6 +384,7 @@ def calls_list(
         "sortOrder": order,
         "page": str(page),
         "limit": str(limit),
+        **_metric_params(metric),
     }
     try:
         query = calllog.parse_list_query(
@@ -413,6 +418,17 @@ def calls_list(
             f"{log['callCost']:.2f}",
         )
     console.print(table)
+
+
+def _metric_params(metric: list[str] | None) -> dict[str, str]:
+    """``--metric IDENTIFIER=VALUE`` options as ``metric.IDENTIFIER`` list parameters."""
+    params = {}
+    for item in metric or ():
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise _fail(f"--metric {item!r}: write IDENTIFIER=VALUE, e.g. --metric user_interested=yes.")
+        params[f"metric.{name}"] = value
+    return params
 
 
 @calls_app.command("show")
@@ -850,11 +866,7 @@ def calls_export(
         "dateFrom": date_from,
         "dateTo": date_to,
     }
-    for item in metric or ():
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise _fail(f"--metric {item!r}: write IDENTIFIER=VALUE, e.g. --metric user_interested=yes.")
-        params[f"metric.{name}"] = value
+    params.update(_metric_params(metric))
     try:
         given = {k: v for k, v in params.items() if v is not None}
         query = calllog.parse_list_query(org_id, {**given, "limit": "1"}, total_cap=10**12)
