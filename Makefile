@@ -4,10 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test fuzz lint bench eval eval-dev calibrate install clean clean-llama demo help
+.PHONY: run test fuzz lint bench eval eval-dev calibrate install chromium clean clean-llama demo help
 
 help:
-	@echo "make run    set up (virtualenv, install, migrate) and start Dispo on http://127.0.0.1:8000"
+	@echo "make run    set up (virtualenv, install, migrate) and start Dispo on http://127.0.0.1:8000 (dashboard at /dashboard)"
 	@echo "make test   set up and run the test suite (SQLite, plus PostgreSQL where reachable)"
 	@echo "make fuzz   schemathesis against the OpenAPI spec, every operation, $(FUZZ_EXAMPLES) examples each"
 	@echo "make lint   ruff + mypy"
@@ -25,7 +25,15 @@ $(STAMP): pyproject.toml scripts/llama_wheel.py
 	# llama.cpp built for this CPU without its AMX path, cached by flags (scripts/llama_wheel.py says why).
 	$(BIN)/python scripts/llama_wheel.py install
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	-@$(MAKE) --no-print-directory chromium
 	touch $(STAMP)
+
+# The dashboard's browser tests drive Debian's Chromium: installed where this user may (root with
+# apt-get); otherwise those tests are skipped and say why (docs/dashboard.md).
+chromium:
+	@command -v chromium >/dev/null 2>&1 && echo "Chromium: $$(command -v chromium)" || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then apt-get install -y --no-install-recommends chromium; \
+	    else echo "Chromium not installed (needs root and apt-get): the dashboard's browser tests will be skipped; install it with 'sudo apt-get install chromium'."; fi; }
 
 install: $(STAMP)
 
@@ -80,4 +88,4 @@ clean-llama:
 	rm -f $(STAMP)
 
 clean:
-	rm -rf $(VENV) dispo-data bench-data eval-reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dispo-data bench-data eval-reports test-artifacts .pytest_cache .mypy_cache .ruff_cache

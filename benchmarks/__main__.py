@@ -111,6 +111,10 @@ def main(argv: list[str]) -> int:
         from benchmarks import callsio
 
         return callsio.main(argv[1:])
+    if argv[:1] == ["dashboard"]:  # `python -m benchmarks dashboard`: only the dashboard's pages
+        from benchmarks import dashboard
+
+        return dashboard.main(argv[1:])
     opts = parse_args(argv)
     run = report.Report(
         started=report.now(),
@@ -153,6 +157,14 @@ def main(argv: list[str]) -> int:
 
     try:
         dialer.run(1000, 4, (1, 8, 32), opts.output, "make bench")
+    except Exception:
+        failed = True
+        traceback.print_exc()
+    from benchmarks import dashboard
+
+    try:
+        if dashboard.run(opts.calls, opts.backends, opts.output, "make bench", seed=opts.seed):
+            log("  the dashboard missed a target: see the dashboard section of BENCHMARKS.md")
     except Exception:
         failed = True
         traceback.print_exc()

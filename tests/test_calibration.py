@@ -21,7 +21,7 @@ from dispo.analytics.config import DispositionMetric
 from dispo.analytics.engine import MetricValue, Turn, decision
 from dispo.cli import app
 from dispo.config import get_settings
-from dispo.evaluation.calibrate import fit_logistic
+from dispo.evaluation.calibrate import MIN_PRECISION, MIN_RECALL, abstention_rule, fit_logistic, score_rule
 from dispo.evaluation.scoring import TargetResult, calibration_scores, half, reliability
 from dispo.llm import Backend, Completion, Message
 
@@ -126,6 +126,65 @@ def test_decisions_and_confidence_bounds() -> None:
     assert (value, confidence) == ("unknown", cal.MAX_CONFIDENCE)
     assert cal.Calibration.from_json(calibration.to_json()) == calibration
     assert cal.load(Path("/nonexistent/calibration.json")) is cal.UNFITTED
+
+
+def test_the_abstention_margin_drops_a_proposal_about_as_likely_as_the_null() -> None:
+    calibration = cal.Calibration(
+        right={"STRING": cal.Logistic({"bias": 0.0, "p": 1.0})},
+        null={"STRING": cal.Logistic({"bias": 0.0, "cover": -1.0})},
+        abstain_at=0.4,
+    )
+    metric = DispositionMetric("city", "Which city?", "STRING")
+    # p_right 0.55 against p_null 0.50: kept without a margin, dropped with one of 0.1.
+    features = {"bias": 1.0, "p": math.log(0.55 / 0.45), "cover": 0.0}
+    assert decision(metric, "Paris", features, calibration)[0] == "Paris"
+    wider = cal.Calibration(
+        right=calibration.right, null=calibration.null, abstain_at=0.4, abstain_margin=0.1
+    )
+    value, confidence = decision(metric, "Paris", features, wider)
+    assert value is None
+    assert confidence == pytest.approx(0.5)
+    assert cal.Calibration.from_json(wider.to_json()) == wider
+
+
+def _rule_target(ident: str, p_logit: float, proposed_correct: bool, null_due: bool) -> TargetResult:
+    return TargetResult(
+        ident,
+        "m",
+        "STRING",
+        "",
+        None if null_due else "x",
+        "x",
+        not null_due,
+        True,
+        proposed="x",
+        proposed_correct=proposed_correct,
+        features={"bias": 1.0, "p": p_logit},
+        abstention_correct=null_due,
+    )
+
+
+def test_the_fitted_rule_meets_the_recall_floor_when_it_can() -> None:
+    # p_null is flat at 0.5; p_right follows the candidate's logit. Nulls are due where the
+    # proposal is weak (p_right 0.52-0.58): only a margin of 0.1 or more catches them.
+    calibration = cal.Calibration(
+        right={"STRING": cal.Logistic({"bias": 0.0, "p": 1.0})},
+        null={"STRING": cal.Logistic({"bias": 0.0})},
+    )
+    rows = [_rule_target(f"w{i}", math.log(0.55 / 0.45), False, True) for i in range(10)]
+    rows += [_rule_target(f"s{i}", 3.0, True, False) for i in range(20)]
+    assert score_rule(calibration, rows).recall == 0.0
+    threshold, margin = abstention_rule(calibration, rows)
+    scored = score_rule(
+        cal.Calibration(
+            right=calibration.right, null=calibration.null, abstain_at=threshold, abstain_margin=margin
+        ),
+        rows,
+    )
+    assert margin >= 0.05
+    assert scored.recall >= MIN_RECALL
+    assert scored.precision >= MIN_PRECISION
+    assert scored.right == 30
 
 
 def test_the_stored_calibration_is_fitted_and_complete() -> None:

@@ -201,6 +201,8 @@ BODYLESS = {
     "POST /campaign/{campaign_id}/pause": "pauses the campaign",
     "POST /campaign/{campaign_id}/stop": "stops the campaign",
     "POST /conversation/chat/{call_id}/end": "hangs up the chat",
+    "POST /webhook/{webhook_id}/rotate-secret": "makes a new secret",
+    "POST /webhook/{webhook_id}/deliveries/{delivery_id}/replay": "sends the delivery again",
 }
 _WITH_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Reading the body by hand, not through a declared parameter or bodies.read_json.

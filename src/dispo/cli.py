@@ -123,6 +123,7 @@ def serve(
     console.print(f"[bold]Dispo[/bold] on {db.dialect} ({db.url.render_as_string(hide_password=True)})")
     console.print(f"  API base URL : {base}/api/v1   (also {base}/atoms/v1)")
     console.print(f"  OpenAPI docs : {base}/docs")
+    console.print(f"  Dashboard    : {base}/dashboard   (log in with an API key)")
     if boot.new_key:
         console.print(f"  Organization : {boot.org_id} (created)")
         console.print(f"  API key      : [bold green]{boot.new_key}[/bold green]  (shown once; store it now)")
@@ -257,9 +258,17 @@ def worker(
         f"Dispo worker: queue {analytics_jobs.description}, database "
         f"{db.url.render_as_string(hide_password=True)}, {workers} {worker_type}(s)"
     )
+    # Webhook deliveries from their queue too, in threads beside the analytics jobs (no relay: the
+    # server relays; Huey's periodic sweep here relays as well, once a minute).
+    from dispo.webhooks.service import Webhooks
+
+    hooks = Webhooks(settings)
+    if settings.webhook_workers and worker_type == "thread":  # no threads in a process that forks
+        hooks.start(settings.webhook_workers, relay=False)
     try:
         run_worker(analytics_jobs, workers=workers, worker_type=worker_type)
     finally:
+        hooks.stop()
         backend.close()  # the model's worker processes go with this one
 
 

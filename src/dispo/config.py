@@ -34,6 +34,14 @@ class Settings(BaseSettings):
         description="Base URL clients use to reach this server, shown on start-up. "
         "Empty means http://<host>:<port>.",
     )
+    session_secret: str = Field(
+        default="",
+        description="Key that signs the dashboard's session cookies. Empty means a random one kept in "
+        "<data_dir>/session-secret (made on first use). Set it when several servers share one database.",
+    )
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="How long a dashboard login lasts, in hours."
+    )
     bootstrap_org_name: str = Field(
         default="Default organization",
         description="Name of the organization created on first start when none exists.",
@@ -203,6 +211,53 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a running analytics job may go without finishing before the sweeper "
         "assumes its worker died and enqueues it again.",
+    )
+
+    # --- Webhooks (docs/webhooks.md) -----------------------------------------------------------
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts at a webhook delivery before it is dead-lettered."
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Delay after a webhook delivery's first failed attempt; doubles after each (with "
+        "the defaults: 8 attempts over about 64 minutes).",
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=3600.0, ge=0, description="Longest delay between two attempts at a webhook delivery."
+    )
+    webhook_retry_jitter: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Random extra delay, as a fraction of each retry delay (0.25: up to 25% later), so "
+        "that endpoints coming back are not hit by every retry at once.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one webhook delivery waits for the endpoint's answer."
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often `dispo serve` looks for webhook deliveries that are due and queues them.",
+    )
+    webhook_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a webhook delivery may stay queued or in flight before it is assumed lost "
+        "(a worker killed, a queue wiped) and queued again.",
+    )
+    webhook_secret_grace_seconds: float = Field(
+        default=86400.0,
+        ge=0,
+        description="After a webhook's secret is rotated, how long deliveries are also signed with the "
+        "previous secret (header X-Signature-Previous).",
+    )
+    webhook_workers: int = Field(
+        default=2,
+        ge=0,
+        description="Webhook delivery threads `dispo serve` runs in process for the SQLite queue (and "
+        "`dispo worker` for any queue).",
     )
 
     # --- Calls: conversations, telephony, the dialer -----------------------------------------

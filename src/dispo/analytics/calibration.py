@@ -8,9 +8,11 @@ who said the value, and so on. Two small logistic models per metric type turn th
 - ``p_right``: the probability that the proposed value is the right answer, and
 - ``p_null``: the probability that the call does not hold the answer at all (the right answer is null).
 
-The engine returns the value unless ``p_null`` exceeds both ``p_right`` and ``abstain_at`` (then
-it abstains: the confidence of the null, or of the prompt's own fallback, is ``p_null``); the
-confidence of a value is ``p_right``.
+The engine returns the value unless ``p_null`` is at least ``abstain_at`` and within
+``abstain_margin`` of ``p_right`` or above it (then it abstains: the confidence of the null, or of
+the prompt's own fallback, is ``p_null``); the confidence of a value is ``p_right``. Both are fitted
+with the weights: the margin lets the engine abstain on a call that probably does not say, even
+when its one candidate is about as likely, which is how the abstention recall target is met.
 Confidence is clipped to [0.01, 0.99]: a value chosen over others is never reported as certain.
 
 The weights are fitted (Platt scaling with evidence features, L2-regularised logistic regression)
@@ -83,6 +85,9 @@ class Calibration:
     # A proposal is dropped for null only when null is at least this likely: an abstention must be
     # probably right, not merely likelier than the proposal (which may be one of many wrong values).
     abstain_at: float = 0.5
+    # ... and it is dropped when null is at least this close to the proposal's p_right (0: only when
+    # null is the likelier).
+    abstain_margin: float = 0.0
 
     def p_right(self, metric_type: str, features: Mapping[str, float]) -> float:
         if features.get("none"):
@@ -96,7 +101,7 @@ class Calibration:
         """Whether to return the proposed value (else abstain), and the confidence of what is returned."""
         right = self.p_right(metric_type, features)
         null = self.p_null(metric_type, features)
-        if not features.get("none") and (right >= null or null < self.abstain_at):
+        if not features.get("none") and (right >= null + self.abstain_margin or null < self.abstain_at):
             return True, clip(right)
         return False, clip(null)
 
@@ -106,6 +111,7 @@ class Calibration:
             "right": {t: dict(m.weights) for t, m in self.right.items()},
             "null": {t: dict(m.weights) for t, m in self.null.items()},
             "abstain_at": self.abstain_at,
+            "abstain_margin": self.abstain_margin,
             "meta": dict(self.meta),
         }
 
@@ -116,6 +122,7 @@ class Calibration:
             null={t: Logistic(dict(w)) for t, w in data.get("null", {}).items()},
             meta=dict(data.get("meta", {})),
             abstain_at=float(data.get("abstain_at", 0.5)),
+            abstain_margin=float(data.get("abstain_margin", 0.0)),
         )
 
 

@@ -131,19 +131,28 @@ class Analysis:
 def analyze(
     backend: Backend, transcript: Sequence[Turn], config: AnalyticsConfig, call_start: datetime
 ) -> Analysis:
-    """Summarise the call and extract every metric of ``config``."""
+    """Summarise the call and extract every metric of ``config``.
+
+    One prompt prefix (the system prompt and the transcript) serves every question asked of the
+    whole call and the summary, so the model evaluates the transcript once: the questions asked of
+    the whole call go first, then the summary, then the yes/no questions, which are asked of a
+    short excerpt and so leave the cache without the transcript.
+    """
     started = time.perf_counter()
     model_before = _model_ms(backend)
-    metrics = extract(backend, transcript, config.metrics, call_start)
-    extracted = time.perf_counter()
+    extraction = Extraction(backend, transcript, config.metrics, call_start)
+    extraction.run(excerpts=False)
+    whole = time.perf_counter()
     summary_text = summarize(backend, transcript, config.summary_prompt) if transcript else None
+    summarized = time.perf_counter()
+    extraction.run(excerpts=True)
     finished = time.perf_counter()
-    analysis = Analysis(summary_text, metrics, backend.model_id)
+    analysis = Analysis(summary_text, extraction.results(), backend.model_id)
     analysis.duration_ms = (finished - started) * 1000
     analysis.model_ms = _model_ms(backend) - model_before
     analysis.timings = {
-        "extract_ms": (extracted - started) * 1000,
-        "summary_ms": (finished - extracted) * 1000,
+        "extract_ms": (whole - started + finished - summarized) * 1000,
+        "summary_ms": (summarized - whole) * 1000,
     }
     return analysis
 
@@ -165,32 +174,58 @@ def extract(
     backend: Backend, transcript: Sequence[Turn], metrics: Sequence[DispositionMetric], call_start: datetime
 ) -> list[MetricValue]:
     """Extract each metric from the transcript; values are always valid for their type or None."""
-    if not metrics:
-        return []
-    turns = [{"role": str(t["role"]), "content": str(t["content"])} for t in transcript]
-    if not turns:
-        return [_with_fallback(m, qn.parse(m.prompt), "The call has no transcript.", 1.0) for m in metrics]
-    if not backend.can_score:
-        return _extract_structured(backend, turns, metrics, call_start)
-    ctx = _Context(backend, turns, format_transcript(transcript), call_start)
-    extractors: dict[str, Callable[[_Context, DispositionMetric, qn.Question], _Proposal]] = {
-        "ENUM": _extract_enum,
-        "BOOLEAN": _extract_bool,
-        "INTEGER": _extract_int,
-        "DATETIME": _extract_datetime,
-        "STRING": _extract_string,
-    }
-    calibration = cal.active()
-    # BOOLEAN questions are asked about a short excerpt, not the whole transcript: they go last,
-    # so the transcript stays the cached prefix of every other question.
-    order = sorted(range(len(metrics)), key=lambda i: metrics[i].type == "BOOLEAN")
-    results: dict[int, MetricValue] = {}
-    for i in order:
-        metric = metrics[i]
-        question = qn.parse(metric.prompt)
-        proposal = extractors[metric.type](ctx, metric, question)
-        results[i] = _checked(_decide(calibration, metric, question, proposal), metric)
-    return [results[i] for i in range(len(metrics))]
+    extraction = Extraction(backend, transcript, metrics, call_start)
+    extraction.run(excerpts=False)
+    extraction.run(excerpts=True)
+    return extraction.results()
+
+
+class Extraction:
+    """The metrics of one call, extracted in two passes that :func:`analyze` runs around the summary.
+
+    The first pass asks the questions asked of the whole transcript, so the transcript stays the
+    cached prefix of every prompt; the second the yes/no questions (BOOLEAN, and ENUMs with yes
+    and no choices), asked of the exchange that settles them.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        transcript: Sequence[Turn],
+        metrics: Sequence[DispositionMetric],
+        call_start: datetime,
+    ) -> None:
+        self.metrics = list(metrics)
+        self.turns = [{"role": str(t["role"]), "content": str(t["content"])} for t in transcript]
+        self.ctx = _Context(backend, self.turns, format_transcript(transcript), call_start)
+        self.done: dict[int, MetricValue] = {}
+        if not self.turns:
+            for i, m in enumerate(self.metrics):
+                self.done[i] = _with_fallback(m, qn.parse(m.prompt), "The call has no transcript.", 1.0)
+        elif self.metrics and not backend.can_score:
+            values = _extract_structured(backend, self.turns, self.metrics, call_start)
+            self.done.update(enumerate(values))
+
+    def run(self, *, excerpts: bool) -> None:
+        """Extract the metrics of one pass not extracted yet: excerpt questions or the others."""
+        calibration = cal.active()
+        for i, metric in enumerate(self.metrics):
+            if i in self.done or asked_of_excerpt(metric) != excerpts:
+                continue
+            question = qn.parse(metric.prompt)
+            proposal = _EXTRACTORS[metric.type](self.ctx, metric, question)
+            self.done[i] = _checked(_decide(calibration, metric, question, proposal), metric)
+
+    def results(self) -> list[MetricValue]:
+        """Every metric's value, in the order of the configuration, once both passes have run."""
+        return [self.done[i] for i in range(len(self.metrics))]
+
+
+def asked_of_excerpt(metric: DispositionMetric) -> bool:
+    """Whether the metric is a yes/no question, asked of an excerpt rather than the whole call."""
+    return metric.type == "BOOLEAN" or (
+        metric.type == "ENUM" and _polar_choices(metric.choices or ()) is not None
+    )
 
 
 _YES_NO = ("Yes", "No")
@@ -900,3 +935,12 @@ def _turn_mentioning(turns: Sequence[dict[str, str]], value: Any) -> int | None:
         if needle in turns[i]["content"].lower():
             return i
     return None
+
+
+_EXTRACTORS: dict[str, Callable[[_Context, DispositionMetric, qn.Question], _Proposal]] = {
+    "ENUM": _extract_enum,
+    "BOOLEAN": _extract_bool,
+    "INTEGER": _extract_int,
+    "DATETIME": _extract_datetime,
+    "STRING": _extract_string,
+}

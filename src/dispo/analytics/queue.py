@@ -160,9 +160,10 @@ class HueyQueue:
     the handler returns) and the sweep, every minute.
     """
 
-    def __init__(self, settings: Settings, *, name: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, name: str | None = None, task: str = ANALYZE_TASK) -> None:
         self.settings = settings
         self._name = name
+        self._task = task  # the name of the job's task in Huey's logs (the webhook queue's: deliver)
         self._huey: Huey | None = None
         self.analyze_task: Any = None  # registered with the Huey instance
         self._handler: JobHandler | None = None
@@ -178,7 +179,7 @@ class HueyQueue:
         with self._init_lock:
             if self._huey is None:
                 huey = make_huey(self.settings, name=self._name)
-                self.analyze_task = huey.task(name=ANALYZE_TASK)(self._analyze)
+                self.analyze_task = huey.task(name=self._task)(self._analyze)
                 huey.periodic_task(crontab(minute="*"), name=SWEEP_TASK)(self._sweep)
                 self._huey = huey
             return self._huey
@@ -211,7 +212,7 @@ class HueyQueue:
     def live_calls(self) -> set[int]:
         live: set[int] = set()
         for task in [*self.huey.pending(), *self.huey.scheduled()]:
-            if type(task).__name__ == ANALYZE_TASK and task.args:
+            if type(task).__name__ == self._task and task.args:
                 live.add(int(task.args[0]))
         return live
 

@@ -39,16 +39,19 @@ from dispo.api.routes import (
     phone_numbers,
     reanalyze,
 )
+from dispo.api.routes import webhooks as webhook_routes
 from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
-from dispo.errors import DispoError, RateLimited
+from dispo.errors import DispoError, NotFound, RateLimited
 from dispo.llm import Backend, LazyBackend
 from dispo.runtime.runner import CallRunner
 from dispo.store.database import Database
+from dispo.webhooks.service import Webhooks
 
 log = logging.getLogger("dispo.api")
 
 PREFIXES = ("/api/v1", "/atoms/v1")  # SDK 4.x helpers use the first, SDK 5.x the second
+DASHBOARD = "/dashboard"  # the browser pages (dispo.dashboard)
 
 
 @asynccontextmanager
@@ -63,6 +66,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Analytics workers in process (`dispo serve` with the SQLite queue): started with the
         # server, stopped with it (a job cut short is picked up again by the sweeper).
         jobs.start(app.state.run_workers)
+    hooks: Webhooks = app.state.webhooks
+    serving = bool(app.state.run_workers or app.state.run_dialer)  # `dispo serve`, not a test client
+    if serving:
+        # Webhook deliveries (docs/webhooks.md): the relay queues due outbox rows, first what an
+        # earlier process left; delivery threads run here with the in-process (SQLite) queue.
+        hooks.start(app.state.settings.webhook_workers if app.state.run_workers else 0)
     dialer = None
     if app.state.run_dialer:
         # The campaign dialer (`dispo serve`): resumes running campaigns, reconciling any member a
@@ -87,6 +96,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.readers.shutdown()
         if app.state.run_workers:
             jobs.stop()
+        if serving:
+            hooks.stop()
         # Last, once nothing calls the model any more: release it (stops its worker processes).
         app.state.backend.close()
 
@@ -100,6 +111,7 @@ def create_app(
     runner: CallRunner | None = None,
     backend: Backend | None = None,
     jobs: Jobs | None = None,
+    webhooks: Webhooks | None = None,
 ) -> FastAPI:
     """Build the app. ``db`` defaults to the settings' database (already migrated by the caller).
 
@@ -126,13 +138,15 @@ def create_app(
     app.state.run_workers = run_workers
     app.state.run_dialer = run_dialer
     _wire(app, settings, runner, backend, jobs)
+    # Webhook deliveries: relayed and delivered while a served app is up (default: the settings' queue).
+    app.state.webhooks = webhooks or Webhooks(settings, app.state.db)
     app.state.dialer = None
 
     app.router.route_class = contract.ContractRoute  # refuses undeclared query parameters
     for i, prefix in enumerate(PREFIXES):
         # exports and imports before conversations: /conversation/export is not a call id.
         routers = (exports, imports, metrics, conversations, reanalyze, live_calls, agents, phone_numbers)
-        for module in (*routers, audiences, campaigns):
+        for module in (*routers, audiences, campaigns, webhook_routes):
             app.include_router(module.router, prefix=prefix, include_in_schema=i == 0)
 
     @app.get(
@@ -146,6 +160,9 @@ def create_app(
         app.state.db.ping()
         return ok({"version": __version__, "database": app.state.db.dialect})
 
+    from dispo import dashboard  # the pages, after the API (docs/dashboard.md)
+
+    dashboard.install(app)
     _install_error_handlers(app)
     contract.install(app)  # the OpenAPI spec as the contract: 400 not 422, security, body models
     # Body caps, timeouts, rate limits and JSON that round-trips, before any route (guard.py).
@@ -169,7 +186,11 @@ def _wire(
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DispoError)
-    async def dispo_error(_request: Request, exc: DispoError) -> Response:
+    async def dispo_error(request: Request, exc: DispoError) -> Response:
+        if request.url.path.startswith(DASHBOARD):
+            from dispo.dashboard.web import error_page
+
+            return error_page(request, exc)  # a page for the browser, not the API's envelope
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         return error(exc.status_code, exc.errors, headers)
 
@@ -179,6 +200,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404 and request.url.path.startswith(DASHBOARD):
+            from dispo.dashboard.web import error_page
+
+            return error_page(request, NotFound(f"No page {request.url.path}: start again from /dashboard/."))
         if exc.status_code == 404:
             message = f"No endpoint {request.method} {request.url.path}: see /docs for the API."
         elif exc.status_code == 405:

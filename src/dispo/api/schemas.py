@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -37,6 +38,8 @@ from dispo.errors import ValidationFailed
 from dispo.phones import EXAMPLE, to_e164
 from dispo.store import calls as call_store
 from dispo.store import campaigns as campaign_store
+from dispo.store.webhook_deliveries import DELIVERY_STATUSES
+from dispo.store.webhooks import EVENT_TYPES
 
 T = TypeVar("T")
 
@@ -1157,6 +1160,206 @@ class CampaignActionPublic(BaseModel):
     message: str
     campaign_id: str
     status: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks (docs/webhooks.md)
+
+WEBHOOK_MAX_EVENTS = 100
+WEBHOOK_ENDPOINT_MAX = 2048
+_ENDPOINT_EXAMPLE = "https://crm.example.com/hooks/dispo"
+
+
+def endpoint_problem(value: Any) -> str | None:
+    """Why ``value`` is not a webhook endpoint (an absolute http or https URL), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        return f"endpoint must be an http or https URL, e.g. {_ENDPOINT_EXAMPLE}."
+    text = value.strip()
+    if len(text) > WEBHOOK_ENDPOINT_MAX:
+        return f"endpoint is longer than {WEBHOOK_ENDPOINT_MAX} characters: use a shorter URL."
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host or any(ch.isspace() for ch in text):
+        return f"endpoint {text!r} is not an http or https URL: give one such as {_ENDPOINT_EXAMPLE}."
+    return None
+
+
+def _webhook_event_type(value: Any) -> str | None:
+    if value not in EVENT_TYPES:
+        return f"eventType {value!r} is not an event: use one of {', '.join(EVENT_TYPES)}."
+    return None
+
+
+def _event_agent_id(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return "agentId is required in each event: the id of an agent (GET /agent lists them)."
+    if len(value) > 100:
+        return "agentId is longer than 100 characters: give an id from GET /agent."
+    return None
+
+
+class WebhookEventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel)
+
+    agent_id: Annotated[
+        str, check(_event_agent_id), doc("The agent whose events are sent.", pattern=r"\S", maxLength=100)
+    ]
+    event_type: Annotated[
+        str, check(_webhook_event_type), Field(json_schema_extra={"enum": list(EVENT_TYPES)})
+    ]
+
+
+def _webhook_events(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        return 'events must be a non-empty list such as [{"agentId": "…", "eventType": "post-conversation"}].'
+    if len(value) > WEBHOOK_MAX_EVENTS:
+        return f"events lists {len(value)} subscriptions; a webhook takes at most {WEBHOOK_MAX_EVENTS}."
+    return None
+
+
+_ENDPOINT_REQUIRED = f"endpoint is required: the URL Dispo POSTs events to, e.g. {_ENDPOINT_EXAMPLE}."
+_EVENTS_REQUIRED = (
+    'events is required, e.g. [{"agentId": "<id from GET /agent>", "eventType": "post-conversation"}].'
+)
+
+Endpoint = Annotated[
+    str,
+    check(endpoint_problem),
+    doc("An http or https URL.", pattern=r"^\s*https?://\S+$", maxLength=WEBHOOK_ENDPOINT_MAX),
+]
+Events = Annotated[list[WebhookEventIn], check(_webhook_events), doc(minItems=1, maxItems=WEBHOOK_MAX_EVENTS)]
+
+
+class WebhookUpdate(RequestModel):
+    """``PATCH /webhook/{id}``: the fields to change (``events`` replaces the subscriptions)."""
+
+    what: ClassVar[str] = "a webhook"
+    unknown_messages: ClassVar[dict[str, str]] = {}
+
+    endpoint: Endpoint | None = None
+    description: Annotated[str | None, _string("description", max_length=10_000)] = None
+    events: Events | None = None
+
+
+class WebhookCreate(WebhookUpdate):
+    """``POST /webhook``: Atoms' ``{endpoint, description, events: [{agentId, eventType}]}``."""
+
+    required_messages: ClassVar[dict[str, str]] = {"endpoint": _ENDPOINT_REQUIRED, "events": _EVENTS_REQUIRED}
+
+    endpoint: Endpoint
+    events: Events
+
+
+def _replay_statuses(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or any(v not in ("dead", "delivered") for v in value):
+        return 'status must be a non-empty list of "dead" and/or "delivered" (the deliveries to send again).'
+    return None
+
+
+def _instant_field(name: str) -> Any:
+    def test(value: Any) -> str | None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+            return f"{name} must be an ISO 8601 date-time, e.g. 2026-12-01T09:00:00Z."
+        return None
+
+    return check(test)
+
+
+class WebhookReplay(RequestModel):
+    """``POST /webhook/{id}/replay``: send again every delivery in ``status`` (default: the dead
+    letters) created in [``dateFrom``, ``dateTo``]."""
+
+    what: ClassVar[str] = "a bulk replay"
+
+    status: Annotated[
+        list[str] | None, check(_replay_statuses), doc(items={"enum": ["dead", "delivered"]}, minItems=1)
+    ] = None
+    date_from: Annotated[str | int | None, _instant_field("dateFrom")] = None
+    date_to: Annotated[str | int | None, _instant_field("dateTo")] = None
+
+
+class WebhookEventPublic(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    agent_id: str
+    event_type: str
+
+
+class WebhookPublic(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    id: str = Field(alias="_id")
+    endpoint: str
+    description: str
+    organization: str
+    events: list[WebhookEventPublic]
+    secret: str | None = Field(None, description="Only in the answers to create and rotate-secret.")
+    previous_secret_valid_until: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class WebhookDeletedPublic(BaseModel):
+    id: str = Field(alias="_id")
+    deleted: bool
+
+
+class AttemptPublic(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    attempt: int
+    outcome: str
+    status_code: int | None
+    latency_ms: float | None
+    response_excerpt: str | None
+    error: str | None
+    created_at: str
+
+
+class DeliveryPublic(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    id: str = Field(alias="_id")
+    event_id: str
+    event_type: str
+    idempotency_key: str
+    status: str = Field(json_schema_extra={"enum": list(DELIVERY_STATUSES)})
+    attempts: int
+    next_attempt_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: str | None
+    created_at: str
+    updated_at: str
+    attempt_log: list[AttemptPublic]
+
+
+class DeliveryPagination(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    total: int
+    page: int
+    limit: int
+    has_more: bool
+
+
+class DeliveryPagePublic(BaseModel):
+    deliveries: list[DeliveryPublic]
+    pagination: DeliveryPagination
+
+
+class ReplayedPublic(BaseModel):
+    replayed: int
 
 
 # ---------------------------------------------------------------------------------------------

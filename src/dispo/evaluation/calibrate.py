@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,7 @@ def fit(targets: Sequence[TargetResult], *, source: str = "") -> Calibration:
             )
         counts[metric_type] = {"targets": len(of_type), "proposals": len(proposed)}
     fitted = Calibration(right=right, null=null)
-    threshold = abstention_threshold(fitted, rows)
+    threshold, margin = abstention_rule(fitted, rows)
     meta: dict[str, Any] = {
         "fitted": True,
         "fitted_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -90,40 +90,68 @@ def fit(targets: Sequence[TargetResult], *, source: str = "") -> Calibration:
         "l2": L2,
         "targets": counts,
         "command": "dispo eval FILE --fit-calibration",
-        "abstain_at": f"the lowest p_null threshold in {THRESHOLDS[0]}..{THRESHOLDS[-1]} whose fit-half "
-        f"abstention precision is at least {MIN_PRECISION}, best accuracy among those",
+        "abstain_at": f"the p_null threshold in {THRESHOLDS[0]}..{THRESHOLDS[-1]} and margin in "
+        f"{MARGINS[0]}..{MARGINS[-1]} with the best fit-half accuracy among those whose abstention "
+        f"precision is at least {MIN_PRECISION} and recall at least {MIN_RECALL} (precision alone "
+        "when none reaches that recall)",
     }
-    return replace(fitted, meta=meta, abstain_at=threshold)
+    return replace(fitted, meta=meta, abstain_at=threshold, abstain_margin=margin)
 
 
 def _abstention_right(t: TargetResult) -> bool:
     return t.expected is None if t.abstention_correct is None else t.abstention_correct
 
 
-THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+THRESHOLDS = tuple(round(0.3 + 0.05 * i, 2) for i in range(14))
+MARGINS = tuple(round(0.05 * i, 2) for i in range(7))
 MIN_PRECISION = 0.85  # on the fit half, above the 80 % target, to keep it on data not fitted on
+MIN_RECALL = 0.55  # on the fit half, above the 50 % target, for the same reason
 
 
-def abstention_threshold(calibration: Calibration, rows: Sequence[TargetResult]) -> float:
-    """The ``abstain_at`` that gives the best accuracy on ``rows`` among those whose abstentions
-    are right at least :data:`MIN_PRECISION` of the time (an abstention counts as right when null,
-    or the prompt's own fallback, was due)."""
-    best: tuple[float, float] | None = None
-    for threshold in THRESHOLDS:
-        candidate = replace(calibration, abstain_at=threshold)
-        right = nulls = right_nulls = 0
-        for t in rows:
-            keep, _ = candidate.decide(t.type, t.features or {})
-            if keep:
-                right += bool(t.proposed_correct)
-            else:
-                nulls += 1
-                right_nulls += _abstention_right(t)
-                right += _abstention_right(t)
-        precision = right_nulls / nulls if nulls else 1.0
-        if precision >= MIN_PRECISION and (best is None or right > best[1]):
-            best = (threshold, right)
-    return best[0] if best else THRESHOLDS[-1]
+@dataclass(frozen=True)
+class RuleScore:
+    """How an abstention rule does on the fit half: values right, and its abstentions' quality."""
+
+    right: int
+    precision: float
+    recall: float
+
+
+def score_rule(calibration: Calibration, rows: Sequence[TargetResult]) -> RuleScore:
+    right = nulls = right_nulls = due = 0
+    for t in rows:
+        keep, _ = calibration.decide(t.type, t.features or {})
+        due += _abstention_right(t)
+        if keep:
+            right += bool(t.proposed_correct)
+        else:
+            nulls += 1
+            right_nulls += _abstention_right(t)
+            right += _abstention_right(t)
+    return RuleScore(right, right_nulls / nulls if nulls else 1.0, right_nulls / due if due else 1.0)
+
+
+def abstention_rule(calibration: Calibration, rows: Sequence[TargetResult]) -> tuple[float, float]:
+    """The ``abstain_at`` and ``abstain_margin`` that give the best accuracy on ``rows`` among those
+    whose abstentions are right at least :data:`MIN_PRECISION` of the time and find at least
+    :data:`MIN_RECALL` of the nulls due (an abstention counts as right when null, or the prompt's
+    own fallback, was due); among the precise ones alone when none finds that many."""
+    scored = [
+        (
+            (threshold, margin),
+            score_rule(replace(calibration, abstain_at=threshold, abstain_margin=margin), rows),
+        )
+        for threshold in THRESHOLDS
+        for margin in MARGINS
+    ]
+    precise = [(rule, s) for rule, s in scored if s.precision >= MIN_PRECISION]
+    both = [(rule, s) for rule, s in precise if s.recall >= MIN_RECALL]
+    pool = both or precise
+    if not pool:
+        return THRESHOLDS[-1], 0.0
+    # Best accuracy; on a tie the stricter threshold and the smaller margin.
+    best = max(pool, key=lambda item: (item[1].right, item[0][0], -item[0][1]))
+    return best[0]
 
 
 def write(calibration: Calibration, path: Path) -> None:

@@ -180,6 +180,12 @@ class LocalBackend(Backend):
         with self._lock:
             self._llm.close()
 
+    def forget(self) -> None:
+        """Empty the KV cache, so the next prompt is evaluated from its first token (for benchmarks
+        that compare prompt orders and must not let one run warm the cache for the next)."""
+        with self._lock:
+            self._prefill([])
+
     # -- helpers -------------------------------------------------------------------------------
 
     def render(self, messages: Sequence[Message]) -> str:

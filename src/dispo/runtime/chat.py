@@ -27,6 +27,7 @@ from dispo.runtime.dialogue import AgentProfile, Brain, Turn, agent_turn
 from dispo.runtime.runner import new_call_values
 from dispo.store import agents as agent_store
 from dispo.store import calls as call_store
+from dispo.store import webhooks as webhook_store
 from dispo.store.database import Database
 from dispo.timeutil import now_ms
 from dispo.types import Row
@@ -92,6 +93,7 @@ def start(
     values["started_at"] = values["created_at"]
     with db.write() as conn:
         pk = call_store.insert_call(conn, values)
+        webhook_store.emit_for_call(conn, pk, "pre-conversation")
     state = ChatState(
         pk, values["call_id"], org_id, profile, values["started_at"], values["started_at"], ACTIVE
     )

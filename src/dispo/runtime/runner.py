@@ -36,6 +36,7 @@ from dispo.llm import Backend, LazyBackend
 from dispo.runtime.dialogue import AgentProfile, Brain, ConversationResult, LLMBrain, ScriptedBrain, converse
 from dispo.store import agents as agent_store
 from dispo.store import calls as call_store
+from dispo.store import webhooks as webhook_store
 from dispo.store.database import Database
 from dispo.telephony import UNCONNECTED, DialOutcome, DialRequest, Provider, make_provider
 from dispo.timeutil import now_ms
@@ -172,11 +173,14 @@ class CallRunner:
         with self.db.read() as conn:
             agent = agent_store.agent_by_id(conn, call.agent_id)
             status = call_store.call_status(conn, call.call_pk)
-        if status == CallStatus.IN_QUEUE:
+            announce = webhook_store.has_subscribers(conn, call.agent_id, "pre-conversation")
+        if status == CallStatus.IN_QUEUE or announce:  # a write only when there is one to make
             with self.db.write() as conn:
-                call_store.update_call(
-                    conn, call.call_pk, {"status": CallStatus.IN_PROGRESS.value, "updated_at": now_ms()}
-                )
+                if status == CallStatus.IN_QUEUE:
+                    call_store.update_call(
+                        conn, call.call_pk, {"status": CallStatus.IN_PROGRESS.value, "updated_at": now_ms()}
+                    )
+                webhook_store.emit_for_call(conn, call.call_pk, "pre-conversation")
         provider = self.provider(call.provider)
         dialed = provider.dial(
             DialRequest(call.call_id, call.to_number, call.from_number, call.attempt, call.variables)

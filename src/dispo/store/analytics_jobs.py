@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Update, func, select
 from dispo import timeutil
 from dispo.store.metric_values import replace_metric_values
 from dispo.store.tables import analytics_configs, analytics_results, calls, transcript_messages
+from dispo.store.webhooks import emit_for_call
 from dispo.types import Row
 
 __all__ = [
@@ -252,6 +253,7 @@ def complete(
     )
     org_id = conn.execute(select(c.org_id).where(c.pk == claim_.call_pk)).scalar_one()
     replace_metric_values(conn, claim_.call_pk, str(org_id), disposition_metrics)
+    emit_for_call(conn, claim_.call_pk, "analytics-completed")  # the webhooks' outbox, same transaction
     return True
 
 

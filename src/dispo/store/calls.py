@@ -44,6 +44,7 @@ from dispo.store.filters import (
     where_sql,
 )
 from dispo.store.tables import analytics_results, calls, organizations, transcript_messages
+from dispo.store.webhooks import emit_for_call
 from dispo.types import Row
 
 __all__ = [
@@ -653,6 +654,7 @@ def end_call(conn: Connection, call_pk: int, ending: CallEnding, transcript: Seq
     values = ending.values()
     update_call(conn, call_pk, values)
     marked = mark_pending(conn, call_pk)
+    emit_for_call(conn, call_pk, "post-conversation")  # the webhooks' outbox, in this transaction
     return Ended(values["status"], values["disconnection_reason"], changed=True, marked=marked)
 
 
@@ -662,6 +664,7 @@ def insert_ended_call(conn: Connection, values: Row, transcript: Sequence[Row] =
     the job after the commit when marked."""
     pk = insert_call(conn, values, transcript)
     if values.get("status") in TERMINAL_STATUSES:
+        emit_for_call(conn, pk, "post-conversation")
         return pk, mark_pending(conn, pk)
     return pk, False
 
@@ -698,6 +701,9 @@ def insert_ended_calls(conn: Connection, items: Sequence[tuple[Row, Sequence[Row
         cells[ident] = (key, cells.get(ident, (key, 0))[1] + 1)
     for cell, n in cells.values():
         bump(conn, cell, n)
+    for pk, row in zip(pks, rows, strict=True):
+        if row.get("status") in TERMINAL_STATUSES:
+            emit_for_call(conn, pk, "post-conversation")  # the webhooks' outbox, in this transaction
     return pks
 
 

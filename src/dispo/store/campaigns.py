@@ -43,6 +43,7 @@ from dispo.store.tables import (
     campaign_members,
     campaigns,
 )
+from dispo.store.webhooks import emit_for_campaign
 from dispo.timeutil import now_ms
 from dispo.types import Row
 
@@ -232,6 +233,7 @@ def stop(conn: Connection, campaign_id: str) -> bool:
         return False
     _cancel_queued(conn, campaign_id, now)
     _event(conn, campaign_id, "stopped", now)
+    emit_for_campaign(conn, campaign_id, "campaign-completed")
     return True
 
 
@@ -263,4 +265,5 @@ def complete_if_done(conn: Connection, campaign_id: str) -> bool:
     if result.rowcount != 1:
         return False
     _event(conn, campaign_id, "completed", now)
+    emit_for_campaign(conn, campaign_id, "campaign-completed")  # the webhooks' outbox, same transaction
     return True

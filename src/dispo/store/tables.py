@@ -377,3 +377,79 @@ call_counts_weekly = Table(
     Column("calls", BigInteger, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# Webhooks (``/webhook``): an endpoint, its signing secret (and the previous one during a rotation's
+# grace period) and the (agent, event type) pairs it subscribes to.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", ObjectId, primary_key=True),
+    Column("org_id", ObjectId, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("endpoint", String(2048), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("secret", String(80), nullable=False),
+    Column("previous_secret", String(80)),
+    Column("previous_secret_until", Ms),
+    Column("created_at", Ms, nullable=False),
+    Column("updated_at", Ms, nullable=False),
+    Index("ix_webhooks_org_created", "org_id", "created_at"),
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("webhook_id", ObjectId, ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
+    Column("agent_id", ObjectId, primary_key=True),
+    Column("event_type", String(32), primary_key=True),
+    # What an event looks up, in the transaction that causes it: the webhooks of (agent, type).
+    Index("ix_webhook_subscriptions_agent_event", "agent_id", "event_type"),
+)
+
+# The outbox: one row per (event, webhook), written in the transaction of the change that causes
+# the event (a call's end, its analytics' completion, ...), so no event is lost to a crash. A row
+# goes pending → queued → running → delivered | pending (a retry, due at next_attempt_at) | dead.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", ObjectId, nullable=False, unique=True),  # also the payload's idempotency key
+    Column("webhook_id", ObjectId, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", ObjectId, nullable=False),  # shared by the deliveries of one event
+    Column("event_type", String(32), nullable=False),
+    Column("call_pk", BigInteger().with_variant(Integer, "sqlite")),
+    Column("campaign_id", ObjectId),
+    Column("occurred_at", Ms, nullable=False),
+    Column("payload", JSON),  # frozen at the first attempt: every retry and replay sends the same body
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_attempt_at", Ms, nullable=False),
+    Column("claimed_at", Ms),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", Ms),
+    Column("created_at", Ms, nullable=False),
+    Column("updated_at", Ms, nullable=False),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),
+)
+
+# Every attempt at a delivery: what the endpoint answered (or why nothing came back), and how fast.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_pk",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("webhook_deliveries.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),  # delivered | failed
+    Column("status_code", Integer),
+    Column("latency_ms", Float),
+    Column("response_excerpt", Text),
+    Column("error", Text),
+    Column("created_at", Ms, nullable=False),
+    Index("ix_webhook_attempts_delivery", "delivery_pk", "attempt"),
+)
