@@ -213,3 +213,39 @@ def test_an_end_before_the_start_is_refused_and_whole_float_times_are_accepted(c
     ]
     floats = import_call(11, startedAt=1796029200000.0, endedAt=1796029290000.0)
     assert client.post(URL, json=floats).json()["data"]["imported"] == 1
+
+
+def test_imported_calls_emit_the_post_conversation_webhook(
+    client: TestClient, db: Database, org: Org
+) -> None:
+    from sqlalchemy import select
+
+    from dispo.store.tables import webhook_deliveries
+
+    agent_id = make_agent(db, org.id)
+    hook = client.post(
+        "/api/v1/webhook",
+        json={
+            "endpoint": "https://crm.example.com/hook",
+            "events": [{"agentId": agent_id, "eventType": "post-conversation"}],
+        },
+    )
+    assert hook.status_code == 201, hook.text
+    webhook_id = hook.json()["data"]["_id"]
+    try:
+        data = client.post(
+            BATCH, json={"calls": [import_call(12, agentId=agent_id), import_call(13)]}
+        ).json()["data"]
+        assert data["imported"] == 2
+        with db.read() as conn:
+            rows = conn.execute(
+                select(webhook_deliveries.c.event_type).where(webhook_deliveries.c.webhook_id == webhook_id)
+            ).all()
+        assert [r.event_type for r in rows] == ["post-conversation"]  # the call with the agent only
+    finally:
+        with db.write() as conn:  # the relay of the webhook tests serves the shared database
+            conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.webhook_id == webhook_id)
+                .values(status="dead")
+            )
