@@ -1650,3 +1650,12 @@ class ImportPublic(BaseModel):
     duplicates: int
     invalid: int
     results: list[ImportResultPublic]
+
+
+class RecordingPublic(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    call_id: str
+    channels: Literal["mono", "stereo"]
+    url: str = Field(description="Where GET downloads it; also the call's recordingUrl or recordingDualUrl.")
+    bytes: int

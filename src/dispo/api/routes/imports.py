@@ -1,26 +1,35 @@
-"""``POST /conversation/import``: finished calls from another voice stack into the call log."""
+"""``POST /conversation/import`` (and ``/batch``): finished calls from another voice stack into the
+call log; ``/conversation/{callId}/recording``: their recordings, uploaded and downloaded."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from starlette.responses import Response
+from typing import Literal
 
-from dispo import imports
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from starlette.responses import FileResponse, Response
+
+from dispo import imports, recordings
 from dispo.api.bodies import JsonBody
 from dispo.api.contract import ContractRoute, json_body
-from dispo.api.deps import DbDep, JobsDep, OrgDep
+from dispo.api.deps import DbDep, JobsDep, OrgDep, SettingsDep
 from dispo.api.responses import ok
 from dispo.api.schemas import (
+    AUTHED,
     WITH_BODY,
     Envelope,
     ImportBatch,
     ImportCall,
     ImportPublic,
+    RecordingPublic,
     errors,
     import_problems,
     parse,
 )
-from dispo.errors import ValidationFailed
+from dispo.errors import NotFound, ValidationFailed
+from dispo.store import calls as call_store
+from dispo.store.database import Database
+from dispo.timeutil import now_ms
+from dispo.types import Row
 
 router = APIRouter(tags=["call logs"], route_class=ContractRoute)
 
@@ -90,3 +99,87 @@ def import_conversations(db: DbDep, org_id: OrgDep, analytics_jobs: JobsDep, bod
     outcome = imports.import_calls(db, org_id, items)
     analytics_jobs.enqueue_many(outcome.pks)
     return ok(outcome.summary())
+
+
+def _channels(value: str | None) -> str:
+    if value not in recordings.CHANNELS:
+        raise ValidationFailed(
+            f"channels is {value!r}: give mono (one channel) or stereo (caller and agent on their own channels)."
+        )
+    return value
+
+
+def _call_of(db: Database, org_id: str, call_id: str) -> Row:
+    with db.read() as conn:
+        row = call_store.get_call(conn, org_id, call_id)
+    if row is None:
+        raise NotFound(
+            f"No call {call_id} in this organization: check the id, or list calls with GET /conversation."
+        )
+    return row
+
+
+@router.post(
+    "/conversation/{call_id}/recording",
+    summary="Upload a call's recording (multipart/form-data)",
+    description=(
+        "A file part named file (WAV, MP3, Ogg or FLAC, up to DISPO_MAX_UPLOAD_BYTES) and channels "
+        "(mono, or stereo with caller and agent on their own channels). The call's recordingUrl "
+        "(mono) or recordingDualUrl (stereo) then points at GET /conversation/{callId}/recording. "
+        "Nothing transcribes it yet."
+    ),
+    response_model=Envelope[RecordingPublic],
+    responses=errors(*WITH_BODY, 404),
+)
+def upload_recording(
+    call_id: str,
+    request: Request,
+    db: DbDep,
+    org_id: OrgDep,
+    settings: SettingsDep,
+    file: UploadFile | None = File(None, description="The recording: WAV, MP3, Ogg or FLAC."),
+    channels: str | None = Form(None, description="mono or stereo."),
+) -> Response:
+    row = _call_of(db, org_id, call_id)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data") or file is None:
+        raise ValidationFailed(
+            "Send multipart/form-data with the recording as a part named file and channels=mono or stereo."
+        )
+    chosen = _channels(channels)
+    data = file.file.read()
+    audio = recordings.recognise(data, chosen)
+    recordings.save(settings.data_dir, org_id, row["call_id"], chosen, data, audio)
+    url = f"/api/v1/conversation/{row['call_id']}/recording?channels={chosen}"
+    column = "recording_url" if chosen == "mono" else "recording_dual_url"
+    with db.write() as conn:
+        call_store.update_call(conn, row["pk"], {column: url, "updated_at": now_ms()})
+    return ok({"callId": row["call_id"], "channels": chosen, "url": url, "bytes": len(data)})
+
+
+@router.get(
+    "/conversation/{call_id}/recording",
+    summary="Download a call's uploaded recording",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The audio, as uploaded.",
+            "content": {t: {} for t in recordings.FORMATS.values()},
+        },
+        **errors(*AUTHED, 404),
+    },
+)
+def download_recording(
+    call_id: str,
+    db: DbDep,
+    org_id: OrgDep,
+    settings: SettingsDep,
+    channels: Literal["mono", "stereo"] = Query("mono", description="mono or stereo."),
+) -> Response:
+    row = _call_of(db, org_id, call_id)
+    found = recordings.stored(settings.data_dir, org_id, row["call_id"], _channels(channels))
+    if found is None:
+        raise NotFound(
+            f"Call {row['call_id']} has no {channels} recording: upload one with POST /conversation/{{callId}}/recording."
+        )
+    path, media_type = found
+    return FileResponse(path, media_type=media_type, filename=path.name)
