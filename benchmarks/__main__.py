@@ -107,6 +107,10 @@ def main(argv: list[str]) -> int:
         from benchmarks import dialer
 
         return dialer.main(argv[1:])
+    if argv[:1] == ["callsio"]:  # `python -m benchmarks callsio`: imports, search, metrics, exports
+        from benchmarks import callsio
+
+        return callsio.main(argv[1:])
     if argv[:1] == ["dashboard"]:  # `python -m benchmarks dashboard`: only the dashboard's pages
         from benchmarks import dashboard
 
@@ -161,6 +165,14 @@ def main(argv: list[str]) -> int:
     try:
         if dashboard.run(opts.calls, opts.backends, opts.output, "make bench", seed=opts.seed):
             log("  the dashboard missed a target: see the dashboard section of BENCHMARKS.md")
+    except Exception:
+        failed = True
+        traceback.print_exc()
+    log("\n== Calls in and out ==")
+    from benchmarks import callsio
+
+    try:
+        callsio.run(int(os.environ.get("BENCH_IO_CALLS", "20000")), opts.backends, 100, opts.output)
     except Exception:
         failed = True
         traceback.print_exc()

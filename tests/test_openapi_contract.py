@@ -45,6 +45,10 @@ REAL_IDS: dict[str, list[str]] = {}
 # only the server can make, a state of the object. positive_data_acceptance means nothing there.
 NOT_POSITIVE_CHECKED = {
     "GET /api/v1/conversation",
+    "GET /api/v1/conversation/export",  # the list's rules, and sortBy=relevance needs search words
+    "GET /api/v1/analytics/metrics",  # dateFrom after dateTo, date phrases
+    "POST /api/v1/conversation/import",  # agentId checked against the database, timestamps parsed
+    "POST /api/v1/conversation/{call_id}/recording",  # the file must be audio Dispo recognises
     "GET /api/v1/campaign",  # limit and offset both set the page size: they must agree
     "DELETE /api/v1/audience/{audience_id}",  # 400 while a campaign uses it (as Atoms answers)
     "POST /api/v1/conversation/reanalyze",

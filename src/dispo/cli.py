@@ -7,8 +7,11 @@ SQLite file), so they run with or without a server.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -365,6 +368,10 @@ def calls_list(
     page: Annotated[int, typer.Option(help="Page number.")] = 1,
     limit: Annotated[int, typer.Option(help="Calls per page (1-1000).")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")] = False,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(help="Metric filter IDENTIFIER=VALUE, e.g. budget=gte:5000 (repeatable)."),
+    ] = None,
 ) -> None:
     """List calls with the same filters as GET /conversation."""
     settings = get_settings()
@@ -386,6 +393,7 @@ def calls_list(
         "sortOrder": order,
         "page": str(page),
         "limit": str(limit),
+        **_metric_params(metric),
     }
     try:
         query = calllog.parse_list_query(
@@ -419,6 +427,17 @@ def calls_list(
             f"{log['callCost']:.2f}",
         )
     console.print(table)
+
+
+def _metric_params(metric: list[str] | None) -> dict[str, str]:
+    """``--metric IDENTIFIER=VALUE`` options as ``metric.IDENTIFIER`` list parameters."""
+    params = {}
+    for item in metric or ():
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise _fail(f"--metric {item!r}: write IDENTIFIER=VALUE, e.g. --metric user_interested=yes.")
+        params[f"metric.{name}"] = value
+    return params
 
 
 @calls_app.command("show")
@@ -613,7 +632,7 @@ def _rerun_select(
     return rows, config_ids
 
 
-def _rerun_progress() -> Progress:
+def _rerun_progress(on: Console | None = None) -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -621,7 +640,7 @@ def _rerun_progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=on or console,
     )
 
 
@@ -717,6 +736,163 @@ def _report_rerun(total: int, failures: list[tuple[str, str]]) -> None:
         err_console.print(f"… and {len(failures) - 10} more failures.")
     if failures:
         raise typer.Exit(code=1)
+
+
+@calls_app.command("import")
+def calls_import(
+    file: Annotated[Path, typer.Argument(help="JSONL file: one call per line.", exists=True, dir_okay=False)],
+    source: Annotated[
+        str,
+        typer.Option(
+            help="Each line is a dispo ImportCall, a vapi end-of-call-report or a retell call_ended."
+        ),
+    ] = "dispo",
+    server: Annotated[
+        str | None,
+        typer.Option(help="Post to this Dispo server (e.g. http://127.0.0.1:8000) instead of the database."),
+    ] = None,
+    key: Annotated[str | None, typer.Option(envvar="DISPO_API_KEY", help="API key for --server.")] = None,
+    org: OrgOption = None,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Calls per request (per transaction).")] = 500,
+) -> None:
+    """Import finished calls from another voice stack (see docs/import.md), with a progress bar."""
+    from dispo import imports
+
+    if source not in imports.CONVERTERS:
+        raise _fail(f"--source {source!r} is not known: use {', '.join(imports.CONVERTERS)}.")
+    if server is not None and not key:
+        raise _fail("--server needs an API key: pass --key sk_… or set DISPO_API_KEY.")
+    send, close = _import_sender(server, key, org)
+    try:
+        counts, problems = _import_file(file, source, batch, send)
+    finally:
+        close()
+    console.print(
+        f"{counts['imported']} imported, {counts['duplicate']} already there (same externalId), "
+        f"{counts['invalid']} invalid."
+    )
+    for problem in problems[:20]:
+        err_console.print(f"[red]{problem}[/red]")
+    if counts["invalid"]:
+        raise typer.Exit(code=1)
+
+
+def _import_file(file: Path, source: str, batch: int, send: Any) -> tuple[dict[str, int], list[str]]:
+    """Send ``file``'s calls in batches, with a progress bar: the counts by status, and the problems."""
+    from dispo import imports
+
+    with file.open(encoding="utf-8") as lines:
+        total = sum(1 for line in lines if line.strip())
+    counts = {"imported": 0, "duplicate": 0, "invalid": 0}
+    problems: list[str] = []
+    with _rerun_progress() as progress:
+        task = progress.add_task(f"Importing {file.name}", total=total)
+        chunk: list[tuple[int, Any]] = []
+        for number, item in itertools.chain(imports.read_jsonl(file, source), [(0, None)]):  # None: the end
+            if item is not None:
+                chunk.append((number, item))
+            if chunk and (len(chunk) >= batch or item is None):
+                for status, message in _import_chunk(send, chunk):
+                    counts[status] += 1
+                    problems += [message] if message else []
+                progress.advance(task, len(chunk))
+                chunk = []
+    return counts, problems
+
+
+def _import_sender(server: str | None, key: str | None, org: str | None) -> tuple[Any, Any]:
+    """``(send, close)``: ``send`` imports a list of calls and returns the per-call results (API shape)."""
+    if server is not None:
+        import httpx
+
+        client = httpx.Client(
+            base_url=server.rstrip("/"), headers={"Authorization": f"Bearer {key}"}, timeout=120
+        )
+
+        def post(items: list[Any]) -> list[dict[str, Any]]:
+            response = client.post("/api/v1/conversation/import/batch", json={"calls": items})
+            body = response.json()
+            if not body.get("status"):
+                raise _fail("; ".join(body.get("errors") or [response.text[:200]]))
+            return list(body["data"]["results"])
+
+        return post, client.close
+    from dispo import imports
+    from dispo.analytics import jobs
+
+    settings = get_settings()
+    db = _db(settings)
+    org_id = _resolve_org(db, org)
+    queue = jobs.Jobs(settings, db)  # enqueues only: the workers analyse the calls
+
+    def store(items: list[Any]) -> list[dict[str, Any]]:
+        outcome = imports.import_calls(db, org_id, items)
+        queue.enqueue_many(outcome.pks)
+        return [r.to_json() for r in outcome.results]
+
+    return store, db.dispose
+
+
+def _import_chunk(send: Any, chunk: list[tuple[int, Any]]) -> list[tuple[str, str | None]]:
+    """``(status, problem or None)`` per line of ``chunk``; lines that could not be read are invalid."""
+    out: list[tuple[str, str | None]] = [("invalid", item) for _, item in chunk if isinstance(item, str)]
+    calls = [(number, item) for number, item in chunk if not isinstance(item, str)]
+    if calls:
+        for (number, _), result in zip(calls, send([item for _, item in calls]), strict=True):
+            errors = [re.sub(r"^calls\[\d+\]\.?", f"line {number}: ", e) for e in result["errors"]]
+            problem = "; ".join(errors) or None
+            out.append((result["status"], problem))
+    return out
+
+
+@calls_app.command("export")
+def calls_export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write (- for standard output).")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+    org: OrgOption = None,
+    agent: Annotated[str | None, typer.Option(help="Agent ids, comma-separated.")] = None,
+    status: Annotated[str | None, typer.Option(help="Statuses, e.g. completed,failed.")] = None,
+    search: Annotated[str | None, typer.Option(help="Call id, phone-number prefix or words said.")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="ISO date or '7 days ago'.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="ISO date or 'yesterday'.")] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(help="Metric filter IDENTIFIER=VALUE, e.g. budget=gte:5000 (repeatable)."),
+    ] = None,
+) -> None:
+    """Export the calls matching the filters, as GET /conversation/export does, with a progress bar."""
+    from dispo.api import exports
+
+    if fmt not in exports.FORMATS:
+        raise _fail(f"--format {fmt!r} is not an export format: use csv or jsonl.")
+    settings = get_settings()
+    db = _db(settings)
+    org_id = _resolve_org(db, org)
+    params = {
+        "agentIds": agent,
+        "statusFilter": status,
+        "search": search,
+        "dateFrom": date_from,
+        "dateTo": date_to,
+    }
+    params.update(_metric_params(metric))
+    try:
+        given = {k: v for k, v in params.items() if v is not None}
+        query = calllog.parse_list_query(org_id, {**given, "limit": "1"}, total_cap=10**12)
+        with db.read() as conn:
+            total = calllog.list_calls(conn, query)["pagination"]["total"]
+    except DispoError as exc:
+        raise _fail("; ".join(exc.errors)) from None
+    metrics = exports.metric_columns(db, query) if fmt == "csv" else []
+    sink = sys.stdout.buffer if str(out) == "-" else out.open("wb")
+    try:
+        with _rerun_progress(err_console) as progress:  # the export may go to standard output
+            task = progress.add_task("Exporting", total=total)
+            for chunk in exports.export_lines(db, query, fmt, metrics, lambda n: progress.advance(task, n)):
+                sink.write(chunk)
+    finally:
+        if sink is not sys.stdout.buffer:
+            sink.close()
 
 
 @app.command("demo-data")

@@ -32,7 +32,10 @@ from dispo.api.routes import (
     audiences,
     campaigns,
     conversations,
+    exports,
+    imports,
     live_calls,
+    metrics,
     phone_numbers,
     reanalyze,
 )
@@ -141,16 +144,9 @@ def create_app(
 
     app.router.route_class = contract.ContractRoute  # refuses undeclared query parameters
     for i, prefix in enumerate(PREFIXES):
-        for module in (
-            conversations,
-            reanalyze,
-            live_calls,
-            agents,
-            phone_numbers,
-            audiences,
-            campaigns,
-            webhook_routes,
-        ):
+        # exports and imports before conversations: /conversation/export is not a call id.
+        routers = (exports, imports, metrics, conversations, reanalyze, live_calls, agents, phone_numbers)
+        for module in (*routers, audiences, campaigns, webhook_routes):
             app.include_router(module.router, prefix=prefix, include_in_schema=i == 0)
 
     @app.get(

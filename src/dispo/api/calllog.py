@@ -5,16 +5,19 @@ Shared by the REST API and the CLI so that both accept the same filters with the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import Connection
 
+from dispo.api.snippets import snippet
 from dispo.calls import CallStatus, CallType, DisconnectReason
 from dispo.errors import BadRequest, ValidationFailed
 from dispo.ids import is_object_id
 from dispo.store import calls as store
+from dispo.store.filters import MetricTerm, search_words
 from dispo.timeutil import ms_to_iso, parse_instant
 
 CALL_STATUSES = tuple(s.value for s in CallStatus)
@@ -42,12 +45,18 @@ LIST_PARAMETERS = (
 )
 
 
+RELEVANCE = "relevance"  # sortBy for a search: the best transcript match first
+METRIC_PREFIX = "metric."
+METRIC_OPERATORS = ("eq", "ne", "in", "gt", "gte", "lt", "lte", "between", "is")
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
 @dataclass(frozen=True)
 class ListQuery:
     filter: store.CallFilter
     page: int
     limit: int
-    sort_by: store.SortKey
+    sort_by: store.SortKey | Literal["relevance"]
     order: store.SortOrder
     cursor: store.Cursor | None
     total_cap: int = DEFAULT_TOTAL_CAP
@@ -60,13 +69,16 @@ def parse_list_query(
     default_limit: int = 10,
     max_limit: int = 1000,
     total_cap: int = DEFAULT_TOTAL_CAP,
+    extra: tuple[str, ...] = (),
 ) -> ListQuery:
-    """Validate ``GET /conversation`` parameters; every problem is reported at once."""
+    """Validate ``GET /conversation`` parameters (and the route's ``extra`` ones, which the caller
+    reads); every problem is reported at once."""
     errors: list[str] = []
     nul = sorted(name for name, value in params.items() if "\x00" in value or "\x00" in name)
     if nul:
         raise ValidationFailed(f"Parameter {', '.join(nul)} contains a NUL character (%00): remove it.")
-    _unknown_parameters(params, errors)
+    _unknown_parameters(params, errors, extra)
+    metrics = metric_terms(params, errors)
     page = _int(params, "page", 1, errors, low=1, high=1_000_000)
     limit = _int(params, "limit", default_limit, errors, low=1, high=max_limit)
     agent_ids = _ids(params, "agentIds", errors)
@@ -96,10 +108,11 @@ def parse_list_query(
             date_from=date_from,
             date_to=date_to,
             search=search,
+            metrics=metrics,
         ),
         page=page,
         limit=limit,
-        sort_by=cast(store.SortKey, sort_by),
+        sort_by=cast(store.SortKey, sort_by),  # or "relevance"
         order=cast(store.SortOrder, order),
         cursor=cursor,
         total_cap=total_cap,
@@ -109,16 +122,19 @@ def parse_list_query(
 def list_calls(conn: Connection, q: ListQuery) -> dict[str, Any]:
     """``data`` of ``GET /conversation``: ``{logs, pagination}``."""
     offset = 0 if q.cursor is not None else (q.page - 1) * q.limit
-    page = store.list_calls(
-        conn,
-        q.filter,
-        sort_by=q.sort_by,
-        order=q.order,
-        limit=q.limit,
-        offset=offset,
-        cursor=q.cursor,
-        total_cap=q.total_cap,
-    )
+    if q.sort_by == RELEVANCE:
+        page = store.ranked_calls(conn, q.filter, limit=q.limit, offset=offset, total_cap=q.total_cap)
+    else:
+        page = store.list_calls(
+            conn,
+            q.filter,
+            sort_by=cast(store.SortKey, q.sort_by),
+            order=q.order,
+            limit=q.limit,
+            offset=offset,
+            cursor=q.cursor,
+            total_cap=q.total_cap,
+        )
     total_pages = -(-page.total // q.limit) if page.total else 0
     pagination: dict[str, Any] = {
         "total": page.total,
@@ -130,7 +146,12 @@ def list_calls(conn: Connection, q: ListQuery) -> dict[str, Any]:
     }
     if page.total_is_lower_bound:  # only then: every other answer keeps Atoms' keys
         pagination["totalIsLowerBound"] = True
-    return {"logs": render_calls(page), "pagination": pagination}
+    logs = render_calls(page)
+    words = search_words(q.filter.search)
+    if words:  # only then: every other answer keeps Atoms' keys
+        for log, row in zip(logs, page.rows, strict=True):
+            log["snippet"] = snippet(page.transcripts.get(row[0], ()), words)
+    return {"logs": logs, "pagination": pagination}
 
 
 def get_call(conn: Connection, org_id: str, call_id: str) -> dict[str, Any] | None:
@@ -345,12 +366,13 @@ def _instant(params: Mapping[str, str], name: str, errors: list[str], *, end_of_
         return None
 
 
-def _unknown_parameters(params: Mapping[str, str], errors: list[str]) -> None:
-    unknown = sorted(set(params) - set(LIST_PARAMETERS))
+def _unknown_parameters(params: Mapping[str, str], errors: list[str], extra: tuple[str, ...] = ()) -> None:
+    known = (*LIST_PARAMETERS, *extra)
+    unknown = sorted(p for p in set(params) - set(known) if not p.startswith(METRIC_PREFIX))
     if unknown:
         errors.append(
             f"Unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
-            f"the call list takes {', '.join(LIST_PARAMETERS)}."
+            f"the call list takes {', '.join(known)} and {METRIC_PREFIX}<identifier>."
         )
 
 
@@ -377,15 +399,28 @@ def _search(params: Mapping[str, str], errors: list[str]) -> str | None:
     if search is not None:
         search = search.strip() or None
         if search is not None and len(search) > 64:
-            errors.append("search is longer than 64 characters: give a call id or (part of) a phone number.")
+            errors.append(
+                "search is longer than 64 characters: give a call id, (part of) a phone number, or a "
+                "few words said in the call."
+            )
     return search
 
 
 def _sorting(params: Mapping[str, str], errors: list[str]) -> tuple[str, str]:
     """``(sortBy, sortOrder)``, ``createdAt desc`` by default."""
     sort_by = params.get("sortBy", "createdAt")
-    if sort_by not in store.SORT_COLUMNS:
-        errors.append(f"sortBy={sort_by!r} is not a sort key: use one of {', '.join(store.SORT_COLUMNS)}.")
+    if sort_by == RELEVANCE:
+        if not search_words(params.get("search")):
+            errors.append(
+                "sortBy=relevance ranks calls by how well their transcript matches search: give "
+                "search words too, e.g. search=refund."
+            )
+        if params.get("cursor"):
+            errors.append("sortBy=relevance pages with page and limit, not cursor: drop the cursor.")
+    elif sort_by not in store.SORT_COLUMNS:
+        errors.append(
+            f"sortBy={sort_by!r} is not a sort key: use one of {', '.join(store.SORT_COLUMNS)} or {RELEVANCE}."
+        )
     order = params.get("sortOrder", "desc").lower()
     if order not in ("asc", "desc"):
         errors.append(f"sortOrder={params.get('sortOrder')!r} must be asc or desc.")
@@ -396,7 +431,7 @@ def _cursor(
     params: Mapping[str, str], page: int, sort_by: str, order: str, errors: list[str]
 ) -> store.Cursor | None:
     """The decoded ``cursor``, which must continue a list in the same order and excludes ``page``."""
-    if not params.get("cursor"):
+    if not params.get("cursor") or sort_by == RELEVANCE:
         return None
     if "page" in params and page != 1:
         errors.append("Give either page or cursor, not both: a cursor already says where the page starts.")
@@ -411,3 +446,88 @@ def _cursor(
             "sortBy and sortOrder with it, or drop the cursor."
         )
     return cursor
+
+
+# ---------------------------------------------------------------------------------------------
+# metric.<identifier>=[op:]value — filters on the values post-call analytics extracted
+
+
+def metric_terms(params: Mapping[str, str], errors: list[str]) -> tuple[MetricTerm, ...]:
+    """The ``metric.<identifier>`` parameters, as :class:`MetricTerm`, in the order given.
+
+    ``metric.x=yes`` (equal), ``metric.x=in:yes,unclear``, ``metric.x=ne:no``,
+    ``metric.x=gte:5000`` (also gt, lt, lte; a number, or an instant for DATETIME metrics),
+    ``metric.x=between:2026-11-01,2026-11-30``, ``metric.x=is:null`` / ``is:notnull``."""
+    terms = []
+    for name, raw in params.items():
+        if not name.startswith(METRIC_PREFIX):
+            continue
+        identifier = name[len(METRIC_PREFIX) :]
+        if not _IDENTIFIER.match(identifier):
+            errors.append(
+                f"{name}: metric identifiers are letters, digits and _ (e.g. metric.user_interested=yes)."
+            )
+            continue
+        term = _metric_term(name, identifier, raw, errors)
+        if term is not None:
+            terms.append(term)
+    if len(terms) > 10:
+        errors.append(f"{len(terms)} metric filters given; at most 10 are allowed per request.")
+        return ()
+    return tuple(terms)
+
+
+def _metric_term(name: str, identifier: str, raw: str, errors: list[str]) -> MetricTerm | None:
+    op, sep, value = raw.partition(":")
+    if not sep or op not in METRIC_OPERATORS:
+        op, value = "eq", raw  # a plain value (which may itself contain a colon: a time)
+    if len(value) > 200:
+        errors.append(f"{name}: the value is longer than 200 characters.")
+        return None
+    if op == "is":
+        if value not in ("null", "notnull"):
+            errors.append(f"{name}={raw!r}: use is:null (no value found) or is:notnull (a value found).")
+            return None
+        return MetricTerm(identifier, value)
+    if op in ("eq", "ne"):
+        return MetricTerm(identifier, op, value)
+    if op == "in":
+        values = _split(value)
+        if not values:
+            errors.append(f"{name}={raw!r}: list the values after in:, e.g. in:yes,unclear.")
+            return None
+        return MetricTerm(identifier, "in", values)
+    if op == "between":
+        low_raw, comma, high_raw = value.partition(",")
+        low = _metric_number(name, low_raw, errors, end_of_day=False)
+        high = _metric_number(name, high_raw, errors, end_of_day=True) if comma else None
+        if not comma:
+            errors.append(
+                f"{name}={raw!r}: give two bounds, e.g. between:1000,5000 or between:2026-11-01,2026-11-30."
+            )
+        if low is None or high is None:
+            return None
+        return MetricTerm(identifier, "between", (low, high))
+    number = _metric_number(name, value, errors, end_of_day=op in ("lte", "gt"))
+    return None if number is None else MetricTerm(identifier, op, number)
+
+
+def _metric_number(name: str, raw: str, errors: list[str], *, end_of_day: bool) -> float | None:
+    """A bound: a number (INTEGER and BOOLEAN metrics), else an instant in epoch ms (DATETIME)."""
+    raw = raw.strip()
+    try:
+        value = float(raw)
+        if value == value and abs(value) < 1e15:  # not NaN, not huge
+            return value
+    except ValueError:
+        pass
+    try:
+        if not re.match(r"^\d{4}-\d{2}-\d{2}", raw):  # ISO only: a phrase here is more likely a typo
+            raise ValidationFailed(raw)
+        return float(parse_instant(raw, field=name, end_of_day=end_of_day))
+    except ValidationFailed:
+        errors.append(
+            f"{name}: {raw!r} is neither a number nor a date: compare with a number (gte:5000) or, "
+            "for a DATETIME metric, a date (gte:2026-11-01)."
+        )
+        return None

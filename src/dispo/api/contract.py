@@ -62,13 +62,19 @@ class ContractRoute(APIRoute):
         handler = self.endpoint if _takes_only_request(self) else super().get_route_handler()
         names = declared_query(self)
         accepted = frozenset(names)
+        # Families of parameters a route takes by prefix (GET /conversation's metric.<identifier>).
+        prefixes = tuple((self.openapi_extra or {}).get("x-query-prefixes", ()))
         takes = f"takes {', '.join(names)}" if names else "takes no query parameters"
         where = f"{'/'.join(sorted(self.methods or ()))} {self.path}"
 
         async def checked(request: Request) -> Response:
             params = request.query_params
             if params:
-                unknown = [name for name in dict.fromkeys(params.keys()) if name not in accepted]
+                unknown = [
+                    name
+                    for name in dict.fromkeys(params.keys())
+                    if name not in accepted and not name.startswith(prefixes)
+                ]
                 if unknown:
                     raise ValidationFailed(
                         f"Unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "

@@ -42,7 +42,8 @@ ORG_ID_SCOPE_KEY = "dispo.org_id"  # the organization the guard authenticated (s
 JSON_BODY_SCOPE_KEY = "dispo.json_body"  # the body the guard parsed and checked (bodies.read_json)
 
 _EXPENSIVE = re.compile(r"^/(?:api|atoms)/v1/conversation/(?:reanalyze|outbound|chat(?:/[^/]+)?)/?$")
-_BULK = re.compile(r"^/(?:api|atoms)/v1/audience/[^/]+/members/?$")  # up to 100,000 members a request
+# Up to 100,000 audience members, or 1,000 imported calls, a request.
+_BULK = re.compile(r"^/(?:api|atoms)/v1/(?:audience/[^/]+/members|conversation/import(?:/batch)?)/?$")
 _EXEMPT_PATHS = ("/health",)
 
 
@@ -399,8 +400,8 @@ def _too_large(cap: int, upload: bool) -> PayloadTooLarge:
     if upload:
         return PayloadTooLarge(
             f"The upload is larger than {shown}: split it and send it in parts, e.g. create the "
-            "audience from the first part and add the rest with POST /audience/{id}/members "
-            "(the server's DISPO_MAX_UPLOAD_BYTES sets the cap)."
+            "audience from the first part and add the rest with POST /audience/{id}/members, or "
+            "import fewer calls per request (the server's DISPO_MAX_UPLOAD_BYTES sets the cap)."
         )
     return PayloadTooLarge(
         f"The request body is larger than {shown}: send less per request (e.g. fewer members or "

@@ -27,6 +27,7 @@ from pydantic import (
     SkipValidation,
     ValidationError,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -260,7 +261,7 @@ FILTER_SCHEMAS: dict[str, dict[str, Any]] = {
     "search": {
         "type": "string",
         "maxLength": 64,
-        "description": "A call id or a phone-number prefix.",
+        "description": "A call id, a phone-number prefix, or words said in the call (all of them, in one message).",
     },
     "dateFrom": {
         **_INSTANT,
@@ -300,7 +301,7 @@ LIST_CALLS_SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "pagination.nextCursor of the previous page, unchanged (instead of page).",
     },
     **FILTER_SCHEMAS,
-    "sortBy": {"type": "string", "enum": list(call_store.SORT_COLUMNS), "default": "createdAt"},
+    "sortBy": {"type": "string", "enum": [*call_store.SORT_COLUMNS, "relevance"], "default": "createdAt"},
     "sortOrder": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
 }
 assert tuple(LIST_CALLS_SCHEMAS) == calllog.LIST_PARAMETERS
@@ -1368,3 +1369,293 @@ class ReplayedPublic(BaseModel):
 class HealthPublic(BaseModel):
     version: str
     database: Literal["sqlite", "postgresql"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Imports: POST /conversation/import
+
+IMPORT_ROLES = ("user", "agent")
+IMPORT_STATUSES = ("completed", "no_answer", "busy", "failed", "cancelled")
+IMPORT_BATCH_MAX = 1000
+IMPORT_TURNS_MAX = 5000
+_TURN_CHARS_MAX = 20_000
+_LATEST_MS = 4_102_444_800_000  # 2100-01-01
+
+
+def _one_of(name: str, allowed: tuple[str, ...], *, optional: bool = False) -> BeforeValidator:
+    def test(value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        if value not in allowed:
+            return f"{name} is {value!r}: use one of {', '.join(allowed)}."
+        return None
+
+    return check(test)
+
+
+def _number(name: str, unit: str) -> BeforeValidator:
+    def test(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e12:
+            return f"{name} must be a number of {unit}, zero or more (got {value!r})."
+        return None
+
+    return check(test)
+
+
+def _instant(name: str) -> BeforeValidator:
+    from dispo.timeutil import parse_instant
+
+    def test(value: Any) -> str | None:
+        if value is None:
+            return None
+        value = _whole(value)
+        if _is_int(value):
+            if not 0 <= value <= _LATEST_MS:
+                return f"{name} is {value}: give epoch milliseconds (e.g. 1768807723178) or ISO 8601."
+            return None
+        if not isinstance(value, str):
+            return f"{name} must be an ISO 8601 instant such as 2026-01-19T07:28:43Z, or epoch milliseconds."
+        try:
+            parse_instant(value, field=name)
+        except ValidationFailed as exc:
+            return exc.message
+        return None
+
+    return check(test)
+
+
+def _turn_content(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return 'content is required: what was said, e.g. {"role": "user", "content": "Hello"}.'
+    if len(value) > _TURN_CHARS_MAX:
+        return f"content is longer than {_TURN_CHARS_MAX} characters: split the turn."
+    return None
+
+
+def _transcript(value: Any) -> str | None:
+    if value is not None and not isinstance(value, list):
+        return 'transcript must be a list of turns, e.g. [{"role": "agent", "content": "Hi"}].'
+    if isinstance(value, list) and len(value) > IMPORT_TURNS_MAX:
+        return f"transcript has {len(value)} turns; at most {IMPORT_TURNS_MAX} are kept per call."
+    return None
+
+
+def _recording_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.match(r"^https?://\S{1,2000}$", value):
+        return "recordingUrl must be an http(s) link to the recording, kept as given (uploads are not accepted yet)."
+    return None
+
+
+def _import_agent_id(value: Any) -> str | None:
+    from dispo.ids import is_object_id
+
+    if value is not None and (not isinstance(value, str) or not is_object_id(value)):
+        return "agentId must be an agent id (24 hex characters, GET /agent lists them), or left out."
+    return None
+
+
+def _variables_object(value: Any) -> str | None:
+    if value is not None and not isinstance(value, dict):
+        return 'variables must be an object, e.g. {"firstName": "Ada"}.'
+    return None
+
+
+class ImportTurn(RequestModel):
+    """One turn of an imported transcript."""
+
+    what: ClassVar[str] = "a transcript turn"
+    role: Annotated[str, _one_of("role", IMPORT_ROLES), doc("Who spoke.", enum=list(IMPORT_ROLES))]
+    content: Annotated[str, check(_turn_content), doc("What was said.", maxLength=_TURN_CHARS_MAX)]
+    timestamp: Annotated[
+        str | int | None, _instant("timestamp"), doc("When the turn began: ISO 8601 or epoch ms.")
+    ] = None
+    latency_ms: Annotated[
+        float | None, _number("latencyMs", "milliseconds"), doc("The agent's response latency for this turn.")
+    ] = None
+
+
+class ImportCall(RequestModel):
+    """``POST /conversation/import``: one finished call from another voice stack."""
+
+    what: ClassVar[str] = "an imported call"
+    required_messages: ClassVar[dict[str, str]] = {
+        "externalId": "externalId is required: the call's id on the stack it comes from (importing it "
+        "again with the same externalId does not duplicate it)."
+    }
+
+    external_id: Annotated[
+        str,
+        _required_string(
+            "externalId", "externalId must not be empty: give the call's id on its own stack.", 200
+        ),
+        doc("The call's id on its own stack; unique per organization.", maxLength=200),
+    ]
+    agent_id: Annotated[
+        str | None, check(_import_agent_id), doc("A Dispo agent id: its analytics config is used.")
+    ] = None
+    type: Annotated[str, _one_of("type", calllog.CALL_TYPES), doc(enum=list(calllog.CALL_TYPES))] = (
+        "telephony_inbound"
+    )
+    status: Annotated[str, _one_of("status", IMPORT_STATUSES), doc(enum=list(IMPORT_STATUSES))] = "completed"
+    from_number: Annotated[str | None, _string("from", max_length=40), Field(alias="from")] = None
+    to_number: Annotated[str | None, _string("to", max_length=40), Field(alias="to")] = None
+    started_at: Annotated[str | int | None, _instant("startedAt"), doc("ISO 8601 or epoch ms.")] = None
+    ended_at: Annotated[str | int | None, _instant("endedAt"), doc("ISO 8601 or epoch ms.")] = None
+    duration: Annotated[
+        float | None, _number("duration", "seconds"), doc("Seconds; default endedAt - startedAt.")
+    ] = None
+    disconnection_reason: Annotated[
+        str | None,
+        _one_of("disconnectionReason", calllog.DISCONNECT_REASONS, optional=True),
+        doc(enum=list(calllog.DISCONNECT_REASONS)),
+    ] = None
+    call_cost: Annotated[float | None, _number("callCost", "credits")] = None
+    transcript: Annotated[list[ImportTurn], check(_transcript), doc(maxItems=IMPORT_TURNS_MAX)] = Field(
+        default_factory=list
+    )
+    average_transcriber_latency: Annotated[
+        float | None, _number("averageTranscriberLatency", "milliseconds")
+    ] = None
+    average_agent_latency: Annotated[
+        float | None,
+        _number("averageAgentLatency", "milliseconds"),
+        doc("Default: the mean of the turns' latencyMs."),
+    ] = None
+    average_synthesizer_latency: Annotated[
+        float | None, _number("averageSynthesizerLatency", "milliseconds")
+    ] = None
+    variables: Annotated[dict[str, Any] | None, check(_variables_object)] = None
+    recording_url: Annotated[
+        str | None, check(_recording_url), doc("A link to the recording, kept as given.")
+    ] = None
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> ImportCall:
+        from dispo.timeutil import parse_instant
+
+        if self.started_at is not None and self.ended_at is not None:
+            bounds = [
+                int(v) if isinstance(v, int) else parse_instant(v, field=name)
+                for v, name in ((self.started_at, "startedAt"), (self.ended_at, "endedAt"))
+            ]
+            if bounds[1] < bounds[0]:
+                raise ValueError("endedAt is before startedAt: swap them, or check their time zones.")
+        return self
+
+
+def _import_calls(value: Any) -> str | None:
+    if isinstance(value, list) and value and not all(isinstance(item, dict) for item in value):
+        bad = next(i for i, item in enumerate(value) if not isinstance(item, dict))
+        return f'calls[{bad}] is not an object: each call is a JSON object, e.g. {{"externalId": "…"}}.'
+    if not isinstance(value, list) or not value:
+        return 'calls must be a list of 1 to 1000 calls, e.g. {"calls": [{"externalId": "…", "transcript": […]}]}.'
+    if len(value) > IMPORT_BATCH_MAX:
+        return (
+            f"calls lists {len(value)} calls; at most {IMPORT_BATCH_MAX} per request: send them in batches."
+        )
+    return None
+
+
+class ImportBatch(RequestModel):
+    """``POST /conversation/import`` with many calls: each is validated and imported on its own."""
+
+    what: ClassVar[str] = "a batch import"
+    required_messages: ClassVar[dict[str, str]] = {"calls": _import_calls(None) or ""}
+
+    # Items are validated one by one (ImportCall), so that one bad call does not refuse the rest.
+    calls: Annotated[
+        list[
+            Annotated[
+                dict[str, Any],
+                WithJsonSchema(
+                    {
+                        "type": "object",
+                        "description": "An ImportCall (see POST /conversation/import), validated on its own: a "
+                        "call with problems is reported invalid in the answer, not refused with the request.",
+                    }
+                ),
+            ]
+        ],
+        check(_import_calls),
+        doc(minItems=1, maxItems=IMPORT_BATCH_MAX),
+    ]
+
+
+def import_problems(item: Any, where: str) -> tuple[ImportCall | None, list[str]]:
+    """``item`` as an :class:`ImportCall`, or every problem with it, each naming its place
+    (``calls[3].transcript[0].role is 'bot': …``)."""
+    if not isinstance(item, dict):
+        if where:
+            return None, [f'{where} must be a JSON object: one call, e.g. {{"externalId": "…"}}.']
+        return None, [
+            'The request body must be a JSON object: one call, e.g. {"externalId": "…"}, or {"calls": […]}.'
+        ]
+    try:
+        _reject_nul(item, where or "body")
+        return ImportCall.model_validate(item), []
+    except ValidationFailed as exc:
+        return None, exc.errors
+    except ValidationError as exc:
+        return None, [_import_problem(e, where) for e in exc.errors()]
+
+
+_IMPORT_REQUIRED = {
+    "externalId": "the call's id on the stack it comes from (importing it again with the same "
+    "externalId does not duplicate it)",
+    "role": "who spoke, user or agent",
+    "content": 'what was said, e.g. {"role": "user", "content": "Hello"}',
+}
+
+
+def _import_problem(err: Any, where: str) -> str:
+    path = where
+    for part in err["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    if err["type"] == "extra_forbidden":
+        return (
+            f"{path} is not a field of an imported call or turn: remove it (see ImportCall in /openapi.json)."
+        )
+    if not err["loc"] and err["type"] == "value_error":  # a rule between fields
+        return f"{where}: {err['ctx']['error']}" if where else str(err["ctx"]["error"])
+    if err["type"] == "missing":
+        hint = _IMPORT_REQUIRED.get(str(err["loc"][-1]), "see ImportCall in /openapi.json")
+        return f"{path} is required: {hint}."
+    message = describe(err, path)
+    if err["type"] == "value_error" and len(err["loc"]) > 0:
+        # The validators' sentences start with the field's own name: give its whole place instead.
+        first = str(err["loc"][-1])
+        if message.startswith(first):
+            message = path + message[len(first) :]
+    return message
+
+
+class ImportResultPublic(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    index: int
+    external_id: str | None
+    status: Literal["imported", "duplicate", "invalid"]
+    call_id: str | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class ImportPublic(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    imported: int
+    duplicates: int
+    invalid: int
+    results: list[ImportResultPublic]
+
+
+class RecordingPublic(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    call_id: str
+    channels: Literal["mono", "stereo"]
+    url: str = Field(description="Where GET downloads it; also the call's recordingUrl or recordingDualUrl.")
+    bytes: int

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, Update, func, select
 
 from dispo import timeutil
+from dispo.store.metric_values import replace_metric_values
 from dispo.store.tables import analytics_configs, analytics_results, calls, transcript_messages
 from dispo.store.webhooks import emit_for_call
 from dispo.types import Row
@@ -44,6 +45,7 @@ __all__ = [
     "load_job_inputs",
     "mark_pending",
     "mark_pending_many",
+    "pending_values",
     "retry",
     "stale_pending",
     "status_counts",
@@ -87,6 +89,11 @@ def _pending_values(now: int) -> dict[str, object]:
         "analytics_attempts": 0,
         "analytics_error": None,
     }
+
+
+def pending_values(config_id: int | None, now: int) -> dict[str, object]:
+    """The ``calls`` columns of a call inserted with its analytics pending (bulk imports)."""
+    return {"analytics_config_id": config_id, **_pending_values(now)}
 
 
 def mark_pending(conn: Connection, call_pk: int, now_ms: int | None = None) -> bool:
@@ -244,6 +251,8 @@ def complete(
             created_at=now,
         )
     )
+    org_id = conn.execute(select(c.org_id).where(c.pk == claim_.call_pk)).scalar_one()
+    replace_metric_values(conn, claim_.call_pk, str(org_id), disposition_metrics)
     emit_for_call(conn, claim_.call_pk, "analytics-completed")  # the webhooks' outbox, same transaction
     return True
 

@@ -23,13 +23,14 @@ from typing import Any, Literal
 from sqlalchemy import (
     Connection,
     bindparam,
+    insert,
     or_,
     select,
 )
 
 from dispo.calls import TERMINAL_STATUSES, CallEnding, CallStatus, CallType
 from dispo.errors import BadRequest
-from dispo.store.analytics_jobs import mark_pending
+from dispo.store.analytics_jobs import latest_config_ids, mark_pending, pending_values
 from dispo.store.counts import bump, count_calls, count_key, rebuild_counts
 from dispo.store.driver import fetch_all, fetch_one, json_value
 from dispo.store.filters import (
@@ -38,6 +39,7 @@ from dispo.store.filters import (
     conditions,
     has_duration_terms,
     in_list,
+    on_connection,
     placeholders,
     where_sql,
 )
@@ -71,11 +73,13 @@ __all__ = [
     "idle_chats",
     "insert_call",
     "insert_ended_call",
+    "insert_ended_calls",
     "list_calls",
     "list_statements",
     "load_latest_analytics",
     "load_transcripts",
     "mean_latency",
+    "ranked_calls",
     "rebuild_counts",
     "update_call",
 ]
@@ -232,7 +236,7 @@ def list_statements(
     """
     column = f"calls.{SORT_COLUMNS[sort_by].name}"
     hinted = matching is not None and (
-        f.search is not None or (sort_by != "callDuration" and has_duration_terms(f))
+        f.search is not None or bool(f.metrics) or (sort_by != "callDuration" and has_duration_terms(f))
     )
     demote = hinted and matching is not None and matching >= DEMOTE_AT
     where, params = where_sql(f, date_from=f.date_from, date_to=f.date_to, demote=demote)
@@ -269,13 +273,16 @@ def list_calls(
     offset: int = 0,
     cursor: Cursor | None = None,
     total_cap: int = 0,
+    counted: bool = True,
 ) -> CallPage:
     """One page of calls matching ``f``, with the total and the cursor for the next page.
 
     ``total_cap`` > 0: a total counted call by call (``count_calls``) stops there, and the page
-    says so (``total_is_lower_bound``)."""
+    says so (``total_is_lower_bound``). ``counted=False`` (an export walking every page) leaves
+    the total 0 and counts nothing."""
     # Counted at least to DEMOTE_AT: SQLite's plan below depends on whether that many match.
-    total = count_calls(conn, f, cap=max(total_cap, DEMOTE_AT) if total_cap > 0 else 0)
+    f = on_connection(f, conn)
+    total = count_calls(conn, f, cap=max(total_cap, DEMOTE_AT) if total_cap > 0 else 0) if counted else 0
     stmt = list_statements(
         f,
         sort_by=sort_by,
@@ -284,7 +291,7 @@ def list_calls(
         offset=offset,
         cursor=cursor,
         # PostgreSQL's planner weighs ranges itself (it keeps histograms); SQLite needs the hint.
-        matching=total if conn.dialect.name == "sqlite" else None,
+        matching=total if conn.dialect.name == "sqlite" and counted else None,
         postgresql=conn.dialect.name == "postgresql",
     )
     rows = fetch_all(conn, stmt.sql, stmt.params)
@@ -298,6 +305,42 @@ def list_calls(
         page.next_cursor = Cursor(sort_by, order, last[_SORT_INDEX[sort_by]], last[0]).encode()
     _load_transcripts(conn, page)
     return page
+
+
+def ranked_calls(
+    conn: Connection, f: CallFilter, *, limit: int = 10, offset: int = 0, total_cap: int = 0
+) -> CallPage:
+    """One page of calls matching ``f`` (which has transcript words: ``f.transcript_query``), the
+    best transcript match first (SQLite: FTS5's bm25 rank of the call's best message; PostgreSQL:
+    ts_rank of it), then newest first; calls matched by number or id only come last."""
+    f = on_connection(f, conn)
+    postgresql = f.postgresql
+    total = count_calls(conn, f, cap=total_cap)
+    where, params = where_sql(f, date_from=f.date_from, date_to=f.date_to)
+    params.update(fts=f.transcript_query, limit=limit + 1, offset=offset)
+    sql = (
+        f"SELECT {_CALL_COLUMNS}, {_ANALYTICS_SELECT} FROM calls "
+        f"LEFT JOIN ({_RANKS[postgresql]}) AS hits ON hits.call_pk = calls.pk "
+        f"{_newest_result('calls', postgresql)} WHERE {where} "
+        "ORDER BY COALESCE(hits.score, -1) DESC, calls.created_at DESC, calls.pk DESC LIMIT :limit OFFSET :offset"
+    )
+    rows = fetch_all(conn, sql, params)
+    page = CallPage([], total=total, has_more=len(rows) > limit)
+    _add_entries(conn, page, rows[:limit])
+    if 0 < total_cap < total:
+        page.total, page.total_is_lower_bound = total_cap, True
+    _load_transcripts(conn, page)
+    return page
+
+
+# Each matching call's best score, higher better: FTS5's rank is bm25, lower better.
+_RANKS = {
+    False: "SELECT call_pk, -min(r) AS score FROM (SELECT call_pk, rank AS r FROM transcript_fts "
+    "WHERE transcript_fts MATCH :fts) AS m GROUP BY call_pk",
+    True: "SELECT call_pk, max(ts_rank(to_tsvector('simple', content), plainto_tsquery('simple', :fts))) "
+    "AS score FROM transcript_messages WHERE to_tsvector('simple', content) @@ plainto_tsquery('simple', :fts) "
+    "GROUP BY call_pk",
+}
 
 
 def call_log_entry(conn: Connection, org_id: str, call_id: str) -> CallLog | None:
@@ -497,6 +540,7 @@ def calls_matching(conn: Connection, f: CallFilter, *, statuses: Sequence[str], 
     """``pk``, ``id``, ``call_id``, ``agent_id`` and ``status`` of up to ``limit`` calls matching ``f``
     whose status is one of ``statuses``, oldest first (re-analysis picks calls with it)."""
     c = calls.c
+    f = on_connection(f, conn)
     where = conditions(f, date_from=f.date_from, date_to=f.date_to)
     where.append(c.status.in_(statuses))
     stmt = (
@@ -623,6 +667,44 @@ def insert_ended_call(conn: Connection, values: Row, transcript: Sequence[Row] =
         emit_for_call(conn, pk, "post-conversation")
         return pk, mark_pending(conn, pk)
     return pk, False
+
+
+def insert_ended_calls(conn: Connection, items: Sequence[tuple[Row, Sequence[Row]]]) -> list[int]:
+    """:func:`insert_ended_call` for many calls at once (imports): a few statements per batch, not
+    per call. Calls with a terminal status are inserted with their analytics pending, with their
+    agent's newest config, as :func:`mark_pending` would; enqueue them after the commit.
+    Returns the calls' ``pk``, in order."""
+    if not items:
+        return []
+    now = max(int(v["updated_at"]) for v, _ in items)
+    configs = latest_config_ids(conn, [v.get("agent_id") or "" for v, _ in items])
+    rows = []
+    for values, _ in items:
+        row = {"avg_latency": mean_latency(values), **values}
+        if row.get("status") in TERMINAL_STATUSES:
+            config = configs.get(row.get("agent_id") or "")
+            row.update(pending_values(config[0] if config else None, now))
+        rows.append(row)
+    result = conn.execute(insert(calls).returning(calls.c.pk, sort_by_parameter_order=True), rows)
+    pks = [int(pk) for pk in result.scalars().all()]
+    messages = [
+        {"call_pk": pk, "seq": i, **m}
+        for pk, (_, transcript) in zip(pks, items, strict=False)
+        for i, m in enumerate(transcript)
+    ]
+    if messages:
+        conn.execute(insert(transcript_messages), messages)
+    cells: dict[tuple[Any, ...], tuple[Row, int]] = {}
+    for row in rows:
+        key = count_key(row)
+        ident = tuple(key.values())
+        cells[ident] = (key, cells.get(ident, (key, 0))[1] + 1)
+    for cell, n in cells.values():
+        bump(conn, cell, n)
+    for pk, row in zip(pks, rows, strict=True):
+        if row.get("status") in TERMINAL_STATUSES:
+            emit_for_call(conn, pk, "post-conversation")  # the webhooks' outbox, in this transaction
+    return pks
 
 
 def idle_chats(conn: Connection, updated_before: int, limit: int) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ Filters that are not dimensions (``search``, ``minDuration``/``maxDuration``) co
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -25,6 +26,8 @@ from dispo.store.filters import (
     dimensions,
     duration_bucket,
     in_list,
+    metric_condition,
+    on_connection,
     where_sql,
 )
 from dispo.store.tables import call_counts, call_counts_weekly, calls
@@ -34,7 +37,7 @@ from dispo.types import Row
 def count_calls(conn: Connection, f: CallFilter, *, cap: int = 0) -> int:
     """The number of calls matching ``f``, from the rollups where they can answer (one statement:
     :func:`count_statement`)."""
-    sql, params = count_statement(f, cap=cap)
+    sql, params = count_statement(on_connection(f, conn), cap=cap)
     return int(fetch_scalar(conn, sql, params))
 
 
@@ -98,11 +101,32 @@ def split(lo: int | None, hi: int | None, unit: int) -> tuple[Span | None, list[
 def _count_exact(
     f: CallFilter, date_from: int | None, date_to: int | None, cap: int = 0
 ) -> tuple[str, dict[str, Any]]:
+    if f.metrics and cap > 0:
+        return _count_from_metric(f, date_from, date_to, cap)
     where, params = where_sql(f, date_from=date_from, date_to=date_to)
     if cap <= 0:
         return f"SELECT count(*) FROM calls WHERE {where}", params
     params["count_cap"] = cap + 1
     return f"SELECT count(*) FROM (SELECT 1 FROM calls WHERE {where} LIMIT :count_cap) AS matches", params
+
+
+def _count_from_metric(
+    f: CallFilter, date_from: int | None, date_to: int | None, cap: int
+) -> tuple[str, dict[str, Any]]:
+    """A capped count driven by the first metric filter's index range on ``call_metrics``, each
+    match looked up in ``calls`` for the other terms: it stops after ``cap + 1`` matches instead
+    of first gathering every call the metric matches (SQLite's ``IN (subquery)``)."""
+    rest = replace(f, metrics=f.metrics[1:])
+    where, params = where_sql(rest, date_from=date_from, date_to=date_to)
+    driver = metric_condition(f.metrics[0], "driver", params, "driver")
+    params["count_cap"] = cap + 1
+    # CROSS JOIN: SQLite keeps that join order (call_metrics first); PostgreSQL plans it itself.
+    joined = "call_metrics AS driver, calls" if f.postgresql else "call_metrics AS driver CROSS JOIN calls"
+    return (
+        f"SELECT count(*) FROM (SELECT 1 FROM {joined} WHERE driver.org_id = :org_id AND {driver} "
+        f"AND calls.pk = driver.call_pk AND {where} LIMIT :count_cap) AS matches",
+        params,
+    )
 
 
 def _count_rollup(f: CallFilter, table: Table, span: Span) -> tuple[str, dict[str, Any]]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, Connection, and_
 from sqlalchemy import text as sql_text
 
 from dispo.store.tables import calls
@@ -29,6 +30,17 @@ def duration_bucket(seconds: float) -> str:
 
 
 @dataclass(frozen=True)
+class MetricTerm:
+    """One ``metric.<identifier>=…`` filter: ``op`` is eq, ne, in (``value`` a tuple of texts),
+    gt, gte, lt, lte (``value`` a number: INTEGER, BOOLEAN 1/0, DATETIME epoch ms), between
+    (``value`` a pair of numbers), null or notnull (no value)."""
+
+    identifier: str
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
 class CallFilter:
     """Validated list filters. Empty tuples mean "any"."""
 
@@ -44,10 +56,44 @@ class CallFilter:
     date_from: int | None = None  # inclusive, epoch ms
     date_to: int | None = None  # inclusive, epoch ms
     search: str | None = None
+    metrics: tuple[MetricTerm, ...] = ()
+    # Set by the store from the connection: the transcript-search term differs by database.
+    postgresql: bool = False
 
     @property
     def countable_by_rollup(self) -> bool:
-        return self.search is None and self.min_duration is None and self.max_duration is None
+        return (
+            self.search is None
+            and self.min_duration is None
+            and self.max_duration is None
+            and not self.metrics
+        )
+
+    @property
+    def transcript_query(self) -> str | None:
+        """The words ``search`` looks for in transcripts (see :func:`search_words`), or None."""
+        return transcript_query(self.search)
+
+
+def on_connection(f: CallFilter, conn: Connection) -> CallFilter:
+    """``f`` with its database set from ``conn`` (the transcript-search term differs by database)."""
+    postgresql = conn.dialect.name == "postgresql"
+    return f if f.postgresql == postgresql else replace(f, postgresql=postgresql)
+
+
+def search_words(search: str | None) -> list[str]:
+    """The words of a search that is matched against transcripts too: one that contains a letter
+    and is not a call id (a phone number or a call id is matched only as such)."""
+    if not search or search.upper().startswith("CALL-") or not any(ch.isalpha() for ch in search):
+        return []
+    return re.findall(r"\w+", search.lower())[:16]
+
+
+def transcript_query(search: str | None) -> str | None:
+    """The full-text query of ``search``: its words, each quoted (SQLite FTS5 syntax, which
+    PostgreSQL's plainto_tsquery reads alike): every word must appear in one message."""
+    words = search_words(search)
+    return " ".join(f'"{w}"' for w in words) if words else None
 
 
 LIKE_ESCAPE = "\\"
@@ -133,7 +179,9 @@ def where_sql(
             sql.append(f"calls.created_at {op} :{name}")
             params[name] = ms
     if f.search:
-        sql.append(_search_sql(f.search, params, demote))
+        sql.append(_search_sql(f, params, demote))
+    for i, term in enumerate(f.metrics):
+        sql.append(_metric_sql(term, i, params, demote))
     return " AND ".join(sql), params
 
 
@@ -150,7 +198,9 @@ def placeholders(prefix: str, n: int) -> str:
     return "IN (" + ", ".join(f":{prefix}{i}" for i in range(n)) + ")"
 
 
-def _search_sql(search: str, params: dict[str, Any], demote: bool) -> str:
+def _search_sql(f: CallFilter, params: dict[str, Any], demote: bool) -> str:
+    assert f.search is not None
+    search = f.search
     concat = " || ''" if demote else ""
     terms: list[str] = []
     looks_like_call_id = search.upper().startswith("CALL-")
@@ -173,6 +223,18 @@ def _search_sql(search: str, params: dict[str, Any], demote: bool) -> str:
             terms.append(prefix_range("call_id", i, term))
         terms.append(prefix_range("from_number", i, term))
         terms.append(prefix_range("to_number", i, term))
+    query = f.transcript_query
+    if query is not None:
+        params["fts"] = query
+        if demote and not f.postgresql:
+            # Many matches: probe each call's own messages (their rowids are call_pk * 2**20 + seq)
+            # while walking the sort order, instead of gathering every matching message first.
+            terms.append(
+                "EXISTS (SELECT 1 FROM transcript_fts WHERE transcript_fts MATCH :fts "
+                "AND transcript_fts.rowid BETWEEN calls.pk * 1048576 AND calls.pk * 1048576 + 1048575)"
+            )
+        else:
+            terms.append(f"calls.pk IN ({transcript_match_sql(f.postgresql)})")
     if len(terms) == 1:
         return terms[0]
     return "(" + " OR ".join(f"({t})" for t in terms) + ")"
@@ -180,3 +242,54 @@ def _search_sql(search: str, params: dict[str, Any], demote: bool) -> str:
 
 def has_duration_terms(f: CallFilter) -> bool:
     return bool(f.duration_buckets) or f.min_duration is not None or f.max_duration is not None
+
+
+def transcript_match_sql(postgresql: bool, columns: str = "call_pk") -> str:
+    """SELECT ``columns`` of the transcript messages that match ``:fts`` (all its words)."""
+    if postgresql:
+        return (
+            f"SELECT {columns} FROM transcript_messages "
+            "WHERE to_tsvector('simple', content) @@ plainto_tsquery('simple', :fts)"
+        )
+    return f"SELECT {columns} FROM transcript_fts WHERE transcript_fts MATCH :fts"
+
+
+_COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def _metric_sql(term: MetricTerm, i: int, params: dict[str, Any], demote: bool = False) -> str:
+    """The call matches ``term``: ``calls.pk IN (…)`` over ``call_metrics``, served by its
+    (org_id, identifier, value) indexes when few calls match; ``demote`` (many match, see
+    ``calls.list_statements``) writes it as a probe of each call's row instead (its primary key),
+    so that SQLite walks the sort order's index and stops after one page."""
+    condition = metric_condition(term, f"metric{i}", params)
+    if demote:
+        return (
+            "EXISTS (SELECT 1 FROM call_metrics WHERE call_metrics.call_pk = calls.pk AND "
+            f"call_metrics.org_id = :org_id AND {condition})"
+        )
+    return f"calls.pk IN (SELECT call_pk FROM call_metrics WHERE org_id = :org_id AND {condition})"
+
+
+def metric_condition(term: MetricTerm, name: str, params: dict[str, Any], table: str = "") -> str:
+    """``term`` as SQL over one ``call_metrics`` row (its columns qualified with ``table`` when
+    given), its values bound in ``params`` under ``name``."""
+    params[name] = term.identifier
+    t = f"{table}." if table else ""
+    where = f"{t}identifier = :{name}"
+    if term.op in ("eq", "ne"):
+        params[f"{name}_v"] = term.value
+        where += f" AND {t}value_text {'=' if term.op == 'eq' else '<>'} :{name}_v"
+    elif term.op == "in":
+        where += f" AND {t}value_text {in_list(f'{name}_v', tuple(term.value), params)}"
+    elif term.op in _COMPARISONS:
+        params[f"{name}_v"] = term.value
+        where += f" AND {t}value_num {_COMPARISONS[term.op]} :{name}_v"
+    elif term.op == "between":
+        params[f"{name}_lo"], params[f"{name}_hi"] = term.value
+        where += f" AND {t}value_num >= :{name}_lo AND {t}value_num <= :{name}_hi"
+    elif term.op in ("null", "notnull"):
+        where += f" AND {t}value_text IS {'NOT ' if term.op == 'notnull' else ''}NULL"
+    else:
+        raise ValueError(f"unknown metric operator {term.op!r}")
+    return where

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, insert, select
 from dispo.ids import new_object_id
 from dispo.store import agents as agent_store
 from dispo.store import calls as call_store
+from dispo.store.metric_values import insert_metric_values, metric_rows
 from dispo.store.tables import (
     analytics_results,
     audiences,
@@ -292,6 +293,7 @@ def insert_calls(
         pk = call_store.insert_call(conn, row, transcript)
         if analytics is not None:
             conn.execute(insert(analytics_results).values(call_pk=pk, **analytics))
+            insert_metric_values(conn, metric_rows(pk, row["org_id"], analytics["disposition_metrics"]))
         pks.append(pk)
     return pks
 
@@ -313,6 +315,7 @@ def load_calls(
     call_rows: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
+    values: list[dict[str, Any]] = []
     done = 0
 
     def flush() -> None:
@@ -322,6 +325,8 @@ def load_calls(
             conn.execute(insert(transcript_messages), messages)
         if results:
             conn.execute(insert(analytics_results), results)
+        insert_metric_values(conn, values)
+        values.clear()
         call_rows.clear()
         messages.clear()
         results.clear()
@@ -333,6 +338,7 @@ def load_calls(
         messages.extend({"call_pk": pk, "seq": s, **m} for s, m in enumerate(transcript))
         if analytics is not None:
             results.append({"call_pk": pk, **analytics})
+            values.extend(metric_rows(pk, org_id, analytics["disposition_metrics"]))
         done += 1
         if len(call_rows) >= batch:
             flush()

@@ -239,6 +239,9 @@ calls = Table(
     Column("ended_at", Ms),
     Column("created_at", Ms, nullable=False),
     Column("updated_at", Ms, nullable=False),
+    # The id another voice stack gave an imported call (POST /conversation/import): unique per
+    # organization, so importing the same call twice stores it once. NULL for Dispo's own calls.
+    Column("external_id", String(200)),
     # Default listing: newest first. Every filter index ends with (created_at, pk) so the planner
     # can walk it in order and stop after one page.
     Index("ix_calls_org_created", "org_id", "created_at", "pk"),
@@ -255,6 +258,7 @@ calls = Table(
     Index("ix_calls_org_to", "org_id", "to_number"),
     # The analytics sweeper's scan: calls pending or running, oldest first.
     Index("ix_calls_analytics_status", "analytics_status", "analytics_queued_at"),
+    Index("uq_calls_org_external", "org_id", "external_id", unique=True),
 )
 
 transcript_messages = Table(
@@ -296,6 +300,47 @@ analytics_results = Table(
     Column("model_ms", Float),
     Column("created_at", Ms, nullable=False),
     Index("ix_analytics_results_call", "call_pk", "created_at"),
+)
+
+# The values the newest analysis of each call extracted, one row per metric, so that the call log
+# filters and aggregates by them through indexes (``metric.budget=gte:5000``, GET
+# /analytics/metrics). Replaced whenever an analysis completes (store/metric_values.py).
+# value_text: every non-null value as text (ENUM/STRING as given, INTEGER as digits, BOOLEAN
+# "true"/"false", DATETIME as stored); value_num: INTEGER, BOOLEAN 1/0, DATETIME epoch ms.
+# A row with both NULL: the analysis ran and found no value.
+call_metrics = Table(
+    "call_metrics",
+    metadata,
+    Column(
+        "call_pk",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("calls.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("identifier", String(64), primary_key=True),
+    Column("org_id", ObjectId, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("value_text", String(200)),
+    Column("value_num", Float),
+    Index("ix_call_metrics_text", "org_id", "identifier", "value_text"),
+    Index("ix_call_metrics_num", "org_id", "identifier", "value_num"),
+    sqlite_with_rowid=False,
+)
+
+# Transcript search (``search=`` on GET /conversation) is served by objects tables.py cannot
+# declare; migration 0008 creates them and ``store.migrate.schema_diff`` leaves them out:
+# SQLite: an FTS5 table ``transcript_fts`` (rowid = call_pk * 2**20 + seq) kept in step with
+# transcript_messages by triggers; PostgreSQL: a GIN index on to_tsvector('simple', content).
+SEARCH_OBJECTS = frozenset(
+    {
+        "transcript_fts",
+        "transcript_fts_data",
+        "transcript_fts_idx",
+        "transcript_fts_content",
+        "transcript_fts_docsize",
+        "transcript_fts_config",
+        "ix_transcript_messages_fts",
+    }
 )
 
 # Per-day (call_counts) and per-week (call_counts_weekly) counts of calls by every dimension the

@@ -41,14 +41,17 @@ router = APIRouter(tags=["call logs"], route_class=ContractRoute)
     summary="List calls",
     description=(
         "Newest first by default. Filter by agent, campaign, status, type, disconnect reason, date, "
-        "duration, or a call id / phone-number prefix (search); comma-separated lists match any. "
-        "Paginate with page/limit or with cursor=pagination.nextCursor. Every problem with the "
-        "parameters is reported at once."
+        "duration, a call id / phone-number prefix or words said in the call (search: each log then "
+        "has a snippet, the match marked with <mark>), or extracted metric values "
+        "(metric.<identifier>=value, in:a,b, ne:, gt:, gte:, lt:, lte:, between:low,high, is:null, "
+        "is:notnull); comma-separated lists match any. Paginate with page/limit or with "
+        "cursor=pagination.nextCursor; sortBy=relevance (with search words) ranks the best transcript "
+        "match first. Every problem with the parameters is reported at once."
     ),
     response_model=Envelope[CallListPublic],
     responses=errors(*AUTHED),
     # Parsed by dispo.api.calllog (shared with the CLI, same messages), so declared here by hand.
-    openapi_extra=lean(parameters=query_parameters(LIST_CALLS_SCHEMAS)),
+    openapi_extra=lean(parameters=query_parameters(LIST_CALLS_SCHEMAS), **{"x-query-prefixes": ["metric."]}),
 )
 async def list_conversations(request: Request) -> Response:
     org_id = await get_org_id(request)
