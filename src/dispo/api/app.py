@@ -27,13 +27,24 @@ from dispo.api.auth import KeyCache
 from dispo.api.deps import ReadThreads
 from dispo.api.guard import RequestGuard
 from dispo.api.responses import error, ok
-from dispo.api.routes import agents, audiences, campaigns, conversations, live_calls, phone_numbers, reanalyze
+from dispo.api.routes import (
+    agents,
+    audiences,
+    campaigns,
+    conversations,
+    latency,
+    live_calls,
+    phone_numbers,
+    reanalyze,
+    recordings,
+)
 from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
 from dispo.errors import DispoError, RateLimited
 from dispo.llm import Backend, LazyBackend
 from dispo.runtime.runner import CallRunner
 from dispo.store.database import Database
+from dispo.voice.links import RecordingLinks, load_secret
 
 log = logging.getLogger("dispo.api")
 
@@ -115,11 +126,15 @@ def create_app(
     app.state.run_workers = run_workers
     app.state.run_dialer = run_dialer
     _wire(app, settings, runner, backend, jobs)
+    app.state.recording_links = RecordingLinks(
+        load_secret(settings.recording_secret, settings.data_dir), settings.recording_link_seconds
+    )
     app.state.dialer = None
 
     app.router.route_class = contract.ContractRoute  # refuses undeclared query parameters
     for i, prefix in enumerate(PREFIXES):
-        for module in (conversations, reanalyze, live_calls, agents, phone_numbers, audiences, campaigns):
+        routers = (conversations, reanalyze, live_calls, agents, phone_numbers, audiences, campaigns)
+        for module in (*routers, recordings, latency):
             app.include_router(module.router, prefix=prefix, include_in_schema=i == 0)
 
     @app.get(
