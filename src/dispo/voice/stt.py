@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
@@ -94,11 +95,13 @@ def _lm_sentences(hints: Sequence[str]) -> str:
 class SphinxRecognizer(Recognizer):
     """PocketSphinx with its shipped US-English model, on 16 kHz audio.
 
-    Without hints it decodes with the general language model (a real-time factor of about 0.3 on
-    one core, and many errors on synthetic voices: see docs/voice.md). With hints it builds a
-    trigram model of them (``pocketsphinx.lm``, milliseconds), adds it as a search of the one
-    decoder, and decodes with it (about 0.05 real-time factor); recognition errors remain, as with
-    any recogniser. The decoder holds global state per utterance, so one lock serialises it.
+    Without hints it decodes with the general language model and the whole pronouncing dictionary
+    (a real-time factor of about 0.3 on one core, and many errors on synthetic voices: see
+    docs/voice.md). With hints it decodes with a trigram model of them (``pocketsphinx.lm``, built
+    in milliseconds) on a second decoder whose dictionary holds only the words hints have brought
+    (PocketSphinx takes seconds to add a language model to a decoder holding all 134,000 words, a
+    millisecond to one holding a few hundred); recognition errors remain, as with any recogniser.
+    A decoder holds its utterance's state, so one lock serialises them.
     """
 
     name = "sphinx"
@@ -106,14 +109,21 @@ class SphinxRecognizer(Recognizer):
 
     def __init__(self) -> None:
         try:
-            from pocketsphinx import Decoder
+            from pocketsphinx import Decoder, get_model_path
 
-            self._decoder = Decoder(samprate=PIPELINE_RATE, loglevel="FATAL")
-        except (ImportError, RuntimeError) as exc:
+            model = Path(get_model_path()) / "en-us"
+            self._pronunciations = _read_dictionary(model / "cmudict-en-us.dict")
+            with tempfile.TemporaryDirectory(prefix="dispo-stt-") as folder:
+                seed = Path(folder) / "seed.dict"
+                seed.write_text("".join(self._pronunciations.get("a", [])))
+                self._hinted = Decoder(samprate=PIPELINE_RATE, loglevel="FATAL", dict=str(seed), lm=None)
+        except (ImportError, RuntimeError, OSError) as exc:
             raise SpeechError(
                 f"PocketSphinx could not be loaded ({exc}); reinstall Dispo (it needs pocketsphinx) "
                 "or set DISPO_STT_BACKEND=openai."
             ) from exc
+        self._general: Any = None  # the whole dictionary and the general model, loaded when first needed
+        self._known: set[str] = {"a"}
         self._lock = threading.Lock()
         self._searches: OrderedDict[str, None] = OrderedDict()
 
@@ -121,40 +131,60 @@ class SphinxRecognizer(Recognizer):
         pcm = audio.at_rate(PIPELINE_RATE).pcm
         started = time.perf_counter()
         with self._lock:
-            search = self._search(hints)
-            if search is None:
-                self._decoder.activate_search()  # the default: the general language model
-            else:
-                self._decoder.activate_search(search)
-            self._decoder.start_utt()
-            self._decoder.process_raw(pcm, full_utt=True)
-            self._decoder.end_utt()
-            hyp = self._decoder.hyp()
+            decoder = self._decoder_for(hints)
+            decoder.start_utt()
+            decoder.process_raw(pcm, full_utt=True)
+            decoder.end_utt()
+            hyp = decoder.hyp()
         text = hyp.hypstr if hyp is not None else ""
         return Transcription(hinted_case(text, hints), round((time.perf_counter() - started) * 1000, 2))
 
-    def _search(self, hints: Sequence[str]) -> str | None:
-        """The name of the search decoding with the hints' language model (built the first time)."""
+    def _decoder_for(self, hints: Sequence[str]) -> Any:
         corpus = _lm_sentences(hints)
         if not corpus:
-            return None
+            if self._general is None:
+                from pocketsphinx import Decoder
+
+                self._general = Decoder(samprate=PIPELINE_RATE, loglevel="FATAL")
+            return self._general
         name = "hints-" + hashlib.sha256(corpus.encode()).hexdigest()[:16]
         if name in self._searches:
             self._searches.move_to_end(name)
-            return name
+        else:
+            self._add_search(name, corpus)
+        self._hinted.activate_search(name)
+        return self._hinted
+
+    def _add_search(self, name: str, corpus: str) -> None:
+        """Teach the hinted decoder the corpus's words (those the dictionary knows; others cannot be
+        recognised) and add a search with the corpus's language model."""
         from pocketsphinx.lm import ArpaBoLM
 
+        for word in sorted(set(corpus.split()) - self._known):
+            for line in self._pronunciations.get(word, []):
+                entry, phones = line.split(" ", 1)
+                self._hinted.add_word(entry, phones.strip(), True)
+            self._known.add(word)
         model = ArpaBoLM(text=corpus, add_start=True)
         model.compute()
         with tempfile.TemporaryDirectory(prefix="dispo-lm-") as folder:
             path = os.path.join(folder, "hints.arpa")
             model.write_file(path)
-            self._decoder.add_lm_file(name, path)
+            self._hinted.add_lm_file(name, path)
         self._searches[name] = None
         if len(self._searches) > self.max_searches:
             oldest, _ = self._searches.popitem(last=False)
-            self._decoder.remove_search(oldest)
-        return name
+            self._hinted.remove_search(oldest)
+
+
+def _read_dictionary(path: Path) -> dict[str, list[str]]:
+    """CMUdict lines by word: ``{"read": ["read R EH D\\n", "read(2) R IY D\\n"]}``."""
+    out: dict[str, list[str]] = {}
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            entry = line.split(" ", 1)[0]
+            out.setdefault(entry.split("(", 1)[0], []).append(line)
+    return out
 
 
 @recognizers.register("sphinx")
