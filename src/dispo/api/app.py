@@ -37,6 +37,7 @@ from dispo.api.routes import (
     phone_numbers,
     reanalyze,
     recordings,
+    twilio,
 )
 from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
@@ -136,6 +137,8 @@ def create_app(
         routers = (conversations, reanalyze, live_calls, agents, phone_numbers, audiences, campaigns)
         for module in (*routers, recordings, latency):
             app.include_router(module.router, prefix=prefix, include_in_schema=i == 0)
+
+    app.include_router(twilio.router)  # outside the API prefixes: carriers send no API key
 
     @app.get(
         "/health",

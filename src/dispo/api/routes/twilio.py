@@ -1,0 +1,165 @@
+"""Inbound phone calls from Twilio (or any carrier speaking its Media Streams protocol).
+
+Point a Twilio number's voice webhook at ``POST {public URL}/telephony/twilio/voice``: Dispo
+answers with TwiML that connects the call to a media stream,
+``<Connect><Stream url="wss://…/telephony/twilio/media">``, naming the number called and the
+caller as stream parameters. The WebSocket then carries Twilio's ``connected``, ``start``,
+``media`` (base64 μ-law 8 kHz, 20 ms frames), ``mark`` and ``stop`` events in, and ``media``,
+``mark`` and ``clear`` out; :mod:`dispo.runtime.voicecall` holds the conversation. The call is
+logged as ``telephony_inbound`` on the agent of the number called (a Dispo phone number of any
+organization, with an agent assigned).
+
+These paths sit outside ``/api/v1``: the carrier sends no API key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+from typing import Annotated, Any
+from xml.etree import ElementTree
+
+import anyio
+from fastapi import APIRouter, Form, Request, WebSocket, WebSocketDisconnect
+from starlette.responses import Response
+
+from dispo.api.schemas import errors
+from dispo.calls import CallType, DisconnectReason
+from dispo.errors import ValidationFailed
+from dispo.runtime.dialogue import AgentProfile
+from dispo.runtime.runner import CallRunner, new_call_values
+from dispo.runtime.voicecall import CallContext, VoiceCall
+from dispo.store import agents as agent_store
+from dispo.store import calls as call_store
+from dispo.store import phone_numbers as phone_store
+from dispo.types import Row
+from dispo.voice.voices import Voices
+
+router = APIRouter(tags=["telephony"])
+log = logging.getLogger("dispo.calls")
+
+MEDIA_PATH = "/telephony/twilio/media"
+_NUMBER = re.compile(r"^\+?[0-9]{3,18}$")
+
+
+def twiml_stream(stream_url: str, parameters: dict[str, str]) -> str:
+    """TwiML that connects the call to a bidirectional media stream."""
+    response = ElementTree.Element("Response")
+    stream = ElementTree.SubElement(ElementTree.SubElement(response, "Connect"), "Stream", url=stream_url)
+    for name, value in parameters.items():
+        ElementTree.SubElement(stream, "Parameter", name=name, value=value)
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ElementTree.tostring(response, encoding="unicode")
+
+
+def twiml_refusal(text: str) -> str:
+    response = ElementTree.Element("Response")
+    ElementTree.SubElement(response, "Say").text = text
+    ElementTree.SubElement(response, "Hangup")
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ElementTree.tostring(response, encoding="unicode")
+
+
+@router.post(
+    "/telephony/twilio/voice",
+    summary="Twilio voice webhook: answers an inbound call with a media stream to its agent",
+    description="Form body as Twilio posts it (To, From, CallSid…; other fields are ignored). Answers "
+    "TwiML: <Connect><Stream> to this server's media WebSocket, or <Say>+<Hangup> when the number has "
+    "no agent.",
+    responses={200: {"description": "TwiML", "content": {"application/xml": {}}}, **errors(400, 429)},
+)
+async def twilio_voice(
+    request: Request,
+    to: Annotated[str, Form(alias="To", description="The number called (E.164).")],
+    caller: Annotated[str | None, Form(alias="From", description="The caller's number.")] = None,
+) -> Response:
+    to = to.strip()
+    if not _NUMBER.match(to):
+        raise ValidationFailed("To must be the number called in E.164, as Twilio posts it (To=+14155550100).")
+    settings = request.app.state.settings
+    base = (settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")).replace("http", "ws", 1)
+
+    def lookup() -> Row | None:
+        with request.app.state.db.read() as conn:
+            return phone_store.find_number(conn, to)
+
+    number = await anyio.to_thread.run_sync(lookup)
+    if number is None or number["agent_id"] is None:
+        body = twiml_refusal("This number is not connected to an agent. Goodbye.")
+    else:
+        body = twiml_stream(base + MEDIA_PATH, {"to": to, "from": caller or ""})
+    return Response(body, media_type="application/xml")
+
+
+@router.websocket(MEDIA_PATH)
+async def twilio_media(websocket: WebSocket) -> None:
+    await websocket.accept()
+    call: VoiceCall | None = None
+    try:
+        while call is None or not call.ended:
+            message = json.loads(await websocket.receive_text())
+            event = message.get("event")
+            if event == "start" and call is None:
+                call = await _start(websocket, message)
+                if call is None:
+                    break
+                await call.open()
+            elif event == "media" and call is not None:
+                media = message.get("media") or {}
+                if media.get("track", "inbound") == "inbound":
+                    stamp = media.get("timestamp")
+                    await call.media(str(media.get("payload", "")), int(stamp) if stamp is not None else None)
+            elif event == "mark" and call is not None:
+                await call.mark(str((message.get("mark") or {}).get("name", "")))
+            elif event == "stop":
+                break
+    except (WebSocketDisconnect, ValueError, TypeError):
+        pass  # the carrier hung up, or sent something that is not its protocol: end the call
+    if call is not None and not call.ended:
+        await call.finish(DisconnectReason.USER_HANGUP)
+    with contextlib.suppress(RuntimeError):  # already closed by the carrier
+        await websocket.close()
+
+
+async def _start(websocket: WebSocket, message: dict[str, Any]) -> VoiceCall | None:
+    """The call row and the conversation for a stream's ``start`` event (None: nobody to answer)."""
+    app = websocket.app
+    start = message.get("start") or {}
+    params = start.get("customParameters") or {}
+    to, caller = str(params.get("to", "")), str(params.get("from", "")) or None
+    runner: CallRunner = app.state.runner
+    db, settings = app.state.db, app.state.settings
+
+    def open_call() -> CallContext | None:
+        with db.write() as conn:
+            number = phone_store.find_number(conn, to)
+            if number is None or number["agent_id"] is None:
+                return None
+            agent = agent_store.agent_by_id(conn, number["agent_id"])
+            values = new_call_values(
+                org_id=number["org_id"],
+                agent_id=agent["id"],
+                to_number=to,
+                from_number=caller,
+                call_type=CallType.TELEPHONY_INBOUND,
+            )
+            values["started_at"] = values["created_at"]
+            pk = call_store.insert_call(conn, values)
+        profile = AgentProfile.from_row(agent, {"from": caller or ""})
+        return CallContext(
+            db,
+            settings,
+            runner.jobs,
+            runner.recordings,
+            Voices.from_settings(settings),
+            runner.brain_factory(profile),
+            profile,
+            pk,
+            values["call_id"],
+        )
+
+    ctx = await anyio.to_thread.run_sync(open_call)
+    if ctx is None:
+        log.warning("A media stream for %s, which has no agent: closing it", to or "an unknown number")
+        return None
+    return VoiceCall(ctx, str(message.get("streamSid") or start.get("streamSid") or ""), websocket.send_json)
