@@ -38,6 +38,7 @@ from dispo.api.routes import (
     reanalyze,
     recordings,
     twilio,
+    webcall,
 )
 from dispo.api.schemas import Envelope, HealthPublic, describe, errors
 from dispo.config import Settings
@@ -139,6 +140,7 @@ def create_app(
             app.include_router(module.router, prefix=prefix, include_in_schema=i == 0)
 
     app.include_router(twilio.router)  # outside the API prefixes: carriers send no API key
+    app.include_router(webcall.router)  # the page, and its socket (the key comes as a parameter)
 
     @app.get(
         "/health",

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from xml.etree import ElementTree
 
@@ -94,13 +95,22 @@ async def twilio_voice(
 @router.websocket(MEDIA_PATH)
 async def twilio_media(websocket: WebSocket) -> None:
     await websocket.accept()
+    await serve_stream(websocket, lambda message: _start(websocket, message))
+
+
+Opener = Callable[[dict[str, Any]], Awaitable[VoiceCall | None]]
+
+
+async def serve_stream(websocket: WebSocket, opener: Opener) -> None:
+    """Run one call over an accepted WebSocket speaking the Media Streams protocol; ``opener``
+    makes the call from the ``start`` event (None: nobody to answer, close)."""
     call: VoiceCall | None = None
     try:
         while call is None or not call.ended:
             message = json.loads(await websocket.receive_text())
             event = message.get("event")
             if event == "start" and call is None:
-                call = await _start(websocket, message)
+                call = await opener(message)
                 if call is None:
                     break
                 await call.open()
@@ -114,52 +124,59 @@ async def twilio_media(websocket: WebSocket) -> None:
             elif event == "stop":
                 break
     except (WebSocketDisconnect, ValueError, TypeError):
-        pass  # the carrier hung up, or sent something that is not its protocol: end the call
+        pass  # the far end hung up, or sent something that is not the protocol: end the call
     if call is not None and not call.ended:
         await call.finish(DisconnectReason.USER_HANGUP)
-    with contextlib.suppress(RuntimeError):  # already closed by the carrier
+    with contextlib.suppress(RuntimeError):  # already closed by the far end
         await websocket.close()
 
 
 async def _start(websocket: WebSocket, message: dict[str, Any]) -> VoiceCall | None:
-    """The call row and the conversation for a stream's ``start`` event (None: nobody to answer)."""
+    """The call for a stream's ``start`` event: on the agent of the number called (None: none)."""
     app = websocket.app
     start = message.get("start") or {}
     params = start.get("customParameters") or {}
     to, caller = str(params.get("to", "")), str(params.get("from", "")) or None
-    runner: CallRunner = app.state.runner
-    db, settings = app.state.db, app.state.settings
 
     def open_call() -> CallContext | None:
-        with db.write() as conn:
+        with app.state.db.read() as conn:
             number = phone_store.find_number(conn, to)
             if number is None or number["agent_id"] is None:
                 return None
             agent = agent_store.agent_by_id(conn, number["agent_id"])
-            values = new_call_values(
-                org_id=number["org_id"],
-                agent_id=agent["id"],
-                to_number=to,
-                from_number=caller,
-                call_type=CallType.TELEPHONY_INBOUND,
-            )
-            values["started_at"] = values["created_at"]
-            pk = call_store.insert_call(conn, values)
-        profile = AgentProfile.from_row(agent, {"from": caller or ""})
-        return CallContext(
-            db,
-            settings,
-            runner.jobs,
-            runner.recordings,
-            Voices.from_settings(settings),
-            runner.brain_factory(profile),
-            profile,
-            pk,
-            values["call_id"],
-        )
+        return voice_context(app, agent, CallType.TELEPHONY_INBOUND, to, caller)
 
     ctx = await anyio.to_thread.run_sync(open_call)
     if ctx is None:
         log.warning("A media stream for %s, which has no agent: closing it", to or "an unknown number")
         return None
     return VoiceCall(ctx, str(message.get("streamSid") or start.get("streamSid") or ""), websocket.send_json)
+
+
+def voice_context(
+    app: Any, agent: Row, call_type: CallType, to_number: str | None, from_number: str | None
+) -> CallContext:
+    """A new call of ``agent`` (its row inserted, in progress) and what its conversation needs."""
+    runner: CallRunner = app.state.runner
+    values = new_call_values(
+        org_id=agent["org_id"],
+        agent_id=agent["id"],
+        to_number=to_number,
+        from_number=from_number,
+        call_type=call_type,
+    )
+    values["started_at"] = values["created_at"]
+    with app.state.db.write() as conn:
+        pk = call_store.insert_call(conn, values)
+    profile = AgentProfile.from_row(agent, {})
+    return CallContext(
+        app.state.db,
+        app.state.settings,
+        runner.jobs,
+        runner.recordings,
+        Voices.from_settings(app.state.settings),
+        runner.brain_factory(profile),
+        profile,
+        pk,
+        values["call_id"],
+    )
