@@ -348,15 +348,15 @@ class SimulatedSession(CallSession):
         self.clock.advance(audio.duration_s)
         if hangs_up:
             self._far_hang_up()
-            return self._heard(audio, at, hung_up=True)
-        return self._heard(audio, at, hung_up=False)
+        return self._heard(audio, at, hung_up=hangs_up)
 
     def _heard(self, audio: Audio, at: int, *, hung_up: bool) -> Heard:
         """What the agent hears of the callee's ``audio``: the STT's words (it starts when the
         callee stops speaking; its real time passes on the call's clock)."""
         assert self.voices is not None
         heard = self.voices.recognizer.transcribe(audio, hints=self.conversation.phrasebook())
-        self.clock.advance(heard.ms / 1000, sleep=False)
+        if not hung_up:  # the last words of a caller who hung up are transcribed after the call
+            self.clock.advance(heard.ms / 1000, sleep=False)
         return Heard(heard.text, at, hung_up=hung_up, stt_ms=heard.ms)
 
     def recording(self, duration_ms: float) -> Recording | None:

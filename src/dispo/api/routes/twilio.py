@@ -26,6 +26,7 @@ import anyio
 from fastapi import APIRouter, Form, Request, WebSocket, WebSocketDisconnect
 from starlette.responses import Response
 
+from dispo.api.contract import ContractRoute
 from dispo.api.schemas import errors
 from dispo.calls import CallType, DisconnectReason
 from dispo.errors import ValidationFailed
@@ -38,7 +39,7 @@ from dispo.store import phone_numbers as phone_store
 from dispo.types import Row
 from dispo.voice.voices import Voices
 
-router = APIRouter(tags=["telephony"])
+router = APIRouter(tags=["telephony"], route_class=ContractRoute)
 log = logging.getLogger("dispo.calls")
 
 MEDIA_PATH = "/telephony/twilio/media"
@@ -71,8 +72,10 @@ def twiml_refusal(text: str) -> str:
 )
 async def twilio_voice(
     request: Request,
-    to: Annotated[str, Form(alias="To", description="The number called (E.164).")],
-    caller: Annotated[str | None, Form(alias="From", description="The caller's number.")] = None,
+    to: Annotated[str, Form(alias="To", max_length=32, description="The number called (E.164).")],
+    caller: Annotated[
+        str | None, Form(alias="From", max_length=32, description="The caller's number.")
+    ] = None,
 ) -> Response:
     to = to.strip()
     if not _NUMBER.match(to):

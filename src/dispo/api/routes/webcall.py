@@ -20,20 +20,22 @@ from fastapi import APIRouter, WebSocket
 from starlette.responses import HTMLResponse, Response
 
 from dispo.api.auth import authenticate
+from dispo.api.contract import ContractRoute
 from dispo.api.routes.live_calls import _agent
 from dispo.api.routes.twilio import serve_stream, voice_context
+from dispo.api.schemas import errors
 from dispo.calls import CallType
 from dispo.errors import DispoError
 from dispo.runtime.voicecall import VoiceCall
 
-router = APIRouter(tags=["web calls"])
+router = APIRouter(tags=["web calls"], route_class=ContractRoute)
 
 
 @router.get(
     "/webcall",
     summary="The web call page: talk to an agent with the microphone",
     description="Open /webcall#agentId=<agent id>&apiKey=<API key>, or fill both in on the page.",
-    responses={200: {"description": "HTML", "content": {"text/html": {}}}},
+    responses={200: {"description": "HTML", "content": {"text/html": {}}}, **errors(400, 429)},
 )
 def webcall_page() -> Response:
     page = resources.files("dispo.api").joinpath("static/webcall.html").read_text(encoding="utf-8")
