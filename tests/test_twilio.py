@@ -11,10 +11,13 @@ import random
 import wave
 from collections.abc import Iterator
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
+from twilio.request_validator import RequestValidator
 
 from dispo.api.app import create_app
 from dispo.config import Settings
@@ -93,8 +96,14 @@ def test_the_voice_webhook_answers_with_a_media_stream(live: TestClient, db: Dat
     )
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/xml")
-    assert '<Connect><Stream url="ws://testserver/telephony/twilio/media">' in answer.text
-    assert f'<Parameter name="to" value="{number}" />' in answer.text
+    twiml = ElementTree.fromstring(answer.text)
+    stream = twiml.find("./Connect/Stream")
+    assert stream is not None
+    assert stream.get("url") == "ws://testserver/telephony/twilio/media"
+    assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {
+        "to": number,
+        "from": "+15551230000",
+    }
     nobody = live.post("/telephony/twilio/voice", data={"To": "+15550009999"})
     assert "<Say>" in nobody.text
     assert "<Hangup />" in nobody.text
@@ -161,3 +170,31 @@ def test_an_inbound_call_with_barge_in_and_hang_up(
     with wave.open(io.BytesIO(stereo.content)) as w:
         assert w.getnchannels() == 2
         assert abs(w.getnframes() / w.getframerate() - call["duration"]) <= 1.0
+
+
+def test_with_an_auth_token_only_signed_requests_get_through(db: Database, tmp_path: Any, org: Org) -> None:
+    settings = Settings(
+        data_dir=tmp_path, twilio_auth_token="secret-token", public_url="https://dispo.example"
+    )
+    runner = CallRunner(db, settings, brain_factory=lambda _p: ScriptedBrain())
+    form = {"To": "+15550001111", "From": "+15551230000", "CallSid": "CA9"}
+    signer = RequestValidator("secret-token")
+    with TestClient(create_app(settings, db, runner=runner)) as client:
+        unsigned = client.post("/telephony/twilio/voice", data=form)
+        assert unsigned.status_code == 403
+        assert "X-Twilio-Signature" in unsigned.json()["errors"][0]
+        forged = client.post("/telephony/twilio/voice", data=form, headers={"X-Twilio-Signature": "AAAA"})
+        assert forged.status_code == 403
+        signature = signer.compute_signature("https://dispo.example/telephony/twilio/voice", form)
+        signed = client.post("/telephony/twilio/voice", data=form, headers={"X-Twilio-Signature": signature})
+        assert signed.status_code == 200
+        assert "<Response>" in signed.text
+        with (
+            pytest.raises(WebSocketDisconnect) as closed,
+            client.websocket_connect("/telephony/twilio/media") as ws,
+        ):
+            ws.receive_json()
+        assert closed.value.code == 4403
+        good = signer.compute_signature("wss://dispo.example/telephony/twilio/media", {})
+        with client.websocket_connect("/telephony/twilio/media", headers={"X-Twilio-Signature": good}) as ws:
+            ws.send_json({"event": "stop", "streamSid": "MZ9"})  # accepted: it reads the protocol

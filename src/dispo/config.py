@@ -301,6 +301,12 @@ class Settings(BaseSettings):
         "and the transcript records carries real recognition errors), calls last as long as their audio "
         "and are recorded. false: text only, timed by a word-count estimate (2.5 words a second).",
     )
+    twilio_auth_token: str = Field(
+        default="",
+        description="Your Twilio account's auth token: when set, the voice webhook and the media stream "
+        "(/telephony/twilio/*) refuse requests without a valid X-Twilio-Signature (signed on "
+        "DISPO_PUBLIC_URL). Empty: not checked, so anyone who knows the URLs can reach a number's agent.",
+    )
     recordings_dir: Path | None = Field(
         default=None,
         description="Directory of call recordings (WAV, mono and stereo). Empty means <data_dir>/recordings.",

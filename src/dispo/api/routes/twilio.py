@@ -20,16 +20,19 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
-from xml.etree import ElementTree
+from urllib.parse import urlsplit
 
 import anyio
 from fastapi import APIRouter, Form, Request, WebSocket, WebSocketDisconnect
 from starlette.responses import Response
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from dispo.api.contract import ContractRoute
 from dispo.api.schemas import errors
 from dispo.calls import CallType, DisconnectReason
-from dispo.errors import ValidationFailed
+from dispo.config import Settings
+from dispo.errors import DispoError, Forbidden, ValidationFailed
 from dispo.runtime.dialogue import AgentProfile
 from dispo.runtime.runner import CallRunner, new_call_values
 from dispo.runtime.voicecall import CallContext, VoiceCall
@@ -47,19 +50,40 @@ _NUMBER = re.compile(r"^\+?[0-9]{3,18}$")
 
 
 def twiml_stream(stream_url: str, parameters: dict[str, str]) -> str:
-    """TwiML that connects the call to a bidirectional media stream."""
-    response = ElementTree.Element("Response")
-    stream = ElementTree.SubElement(ElementTree.SubElement(response, "Connect"), "Stream", url=stream_url)
+    """TwiML that connects the call to a bidirectional media stream (the ``twilio`` package's builder)."""
+    response, connect = VoiceResponse(), Connect()
+    stream = connect.stream(url=stream_url)
     for name, value in parameters.items():
-        ElementTree.SubElement(stream, "Parameter", name=name, value=value)
-    return '<?xml version="1.0" encoding="UTF-8"?>' + ElementTree.tostring(response, encoding="unicode")
+        stream.parameter(name=name, value=value)
+    response.append(connect)
+    return str(response)
 
 
 def twiml_refusal(text: str) -> str:
-    response = ElementTree.Element("Response")
-    ElementTree.SubElement(response, "Say").text = text
-    ElementTree.SubElement(response, "Hangup")
-    return '<?xml version="1.0" encoding="UTF-8"?>' + ElementTree.tostring(response, encoding="unicode")
+    response = VoiceResponse()
+    response.say(text)
+    response.hangup()
+    return str(response)
+
+
+def check_signature(settings: Settings, url: str, params: dict[str, str], signature: str | None) -> None:
+    """With ``DISPO_TWILIO_AUTH_TOKEN`` set, refuse a request Twilio did not sign (X-Twilio-Signature:
+    an HMAC of the URL and the form's fields under the account's auth token)."""
+    if not settings.twilio_auth_token:
+        return
+    if not signature or not RequestValidator(settings.twilio_auth_token).validate(url, params, signature):
+        raise Forbidden(
+            "This request does not carry a valid X-Twilio-Signature: point the number's webhook at "
+            "DISPO_PUBLIC_URL (the URL Twilio signs) and check DISPO_TWILIO_AUTH_TOKEN."
+        )
+
+
+def _public(settings: Settings, url: str) -> str:
+    """``url`` as the carrier sees it: on DISPO_PUBLIC_URL when that is set."""
+    if not settings.public_url:
+        return url
+    parts = urlsplit(url)
+    return settings.public_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 @router.post(
@@ -68,7 +92,7 @@ def twiml_refusal(text: str) -> str:
     description="Form body as Twilio posts it (To, From, CallSid…; other fields are ignored). Answers "
     "TwiML: <Connect><Stream> to this server's media WebSocket, or <Say>+<Hangup> when the number has "
     "no agent.",
-    responses={200: {"description": "TwiML", "content": {"application/xml": {}}}, **errors(400, 429)},
+    responses={200: {"description": "TwiML", "content": {"application/xml": {}}}, **errors(400, 403, 429)},
 )
 async def twilio_voice(
     request: Request,
@@ -77,10 +101,15 @@ async def twilio_voice(
         str | None, Form(alias="From", max_length=32, description="The caller's number.")
     ] = None,
 ) -> Response:
+    settings: Settings = request.app.state.settings
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    check_signature(
+        settings, _public(settings, str(request.url)), fields, request.headers.get("x-twilio-signature")
+    )
     to = to.strip()
     if not _NUMBER.match(to):
         raise ValidationFailed("To must be the number called in E.164, as Twilio posts it (To=+14155550100).")
-    settings = request.app.state.settings
     base = (settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")).replace("http", "ws", 1)
 
     def lookup() -> Row | None:
@@ -98,6 +127,13 @@ async def twilio_voice(
 @router.websocket(MEDIA_PATH)
 async def twilio_media(websocket: WebSocket) -> None:
     await websocket.accept()
+    settings: Settings = websocket.app.state.settings
+    try:
+        url = _public(settings, str(websocket.url).replace("http", "ws", 1))
+        check_signature(settings, url, {}, websocket.headers.get("x-twilio-signature"))
+    except DispoError as exc:
+        await websocket.close(code=4403, reason=exc.message[:120])
+        return
     await serve_stream(websocket, lambda message: _start(websocket, message))
 
 
