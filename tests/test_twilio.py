@@ -198,3 +198,24 @@ def test_with_an_auth_token_only_signed_requests_get_through(db: Database, tmp_p
         good = signer.compute_signature("wss://dispo.example/telephony/twilio/media", {})
         with client.websocket_connect("/telephony/twilio/media", headers={"X-Twilio-Signature": good}) as ws:
             ws.send_json({"event": "stop", "streamSid": "MZ9"})  # accepted: it reads the protocol
+
+
+class _BrokenBrain:
+    def reply(self, history: Any) -> Any:
+        raise RuntimeError("the model fell over")
+
+
+def test_a_failing_agent_ends_the_phone_call_as_a_system_error(
+    db: Database, settings: Settings, org: Org
+) -> None:
+    runner = CallRunner(db, settings, brain_factory=lambda _p: _BrokenBrain())
+    with TestClient(create_app(settings, db, runner=runner), headers=org.headers) as live:
+        number, agent_id = _number_with_agent(live, db, org)
+        with live.websocket_connect("/telephony/twilio/media") as ws:
+            ws.send_json(
+                {"event": "start", "start": {"streamSid": "MZ0001", "customParameters": {"to": number}}}
+            )
+            with pytest.raises(WebSocketDisconnect):
+                ws.receive_json()  # the server ends the call: nothing to say
+        logs = live.get(f"{API}/conversation", params={"agentIds": agent_id}).json()["data"]["logs"]
+    assert [(c["status"], c["disconnectionReason"]) for c in logs] == [("completed", "system_error")]

@@ -73,6 +73,7 @@ class VoiceCall:
     ctx: CallContext
     stream_sid: str
     send: Send
+    hang_up: Callable[[], Awaitable[None]] | None = None  # closes the stream when Dispo ends the call
     started_ms: int = field(default_factory=now_ms)
     turns: list[Turn] = field(default_factory=list)
     clock_ms: int = 0  # the stream's time: the last media frame's timestamp + its length
@@ -200,6 +201,8 @@ class VoiceCall:
         if self._task is not None and not self._task.done() and self._task is not asyncio.current_task():
             self._task.cancel()
         await anyio.to_thread.run_sync(self._record, reason)
+        if self.hang_up is not None and reason is not DisconnectReason.USER_HANGUP:
+            await self.hang_up()  # the transport's loop may be waiting for the far end: wake it
 
     def _record(self, reason: DisconnectReason) -> None:
         ctx = self.ctx

@@ -162,8 +162,8 @@ async def serve_stream(websocket: WebSocket, opener: Opener) -> None:
                 await call.mark(str((message.get("mark") or {}).get("name", "")))
             elif event == "stop":
                 break
-    except (WebSocketDisconnect, ValueError, TypeError):
-        pass  # the far end hung up, or sent something that is not the protocol: end the call
+    except (WebSocketDisconnect, ValueError, TypeError, RuntimeError):
+        pass  # the far end hung up, Dispo closed the stream, or the far end broke the protocol
     if call is not None and not call.ended:
         await call.finish(DisconnectReason.USER_HANGUP)
     with contextlib.suppress(RuntimeError):  # already closed by the far end
@@ -189,7 +189,8 @@ async def _start(websocket: WebSocket, message: dict[str, Any]) -> VoiceCall | N
     if ctx is None:
         log.warning("A media stream for %s, which has no agent: closing it", to or "an unknown number")
         return None
-    return VoiceCall(ctx, str(message.get("streamSid") or start.get("streamSid") or ""), websocket.send_json)
+    sid = str(message.get("streamSid") or start.get("streamSid") or "")
+    return VoiceCall(ctx, sid, websocket.send_json, websocket.close)
 
 
 def voice_context(

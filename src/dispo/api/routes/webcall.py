@@ -64,6 +64,6 @@ async def webcall_socket(websocket: WebSocket) -> None:
     async def opener(message: dict[str, Any]) -> VoiceCall:
         ctx = await anyio.to_thread.run_sync(voice_context, app, row, CallType.WEBCALL, None, None)
         await websocket.send_json({"event": "started", "conversationId": ctx.call_id})
-        return VoiceCall(ctx, str(message.get("streamSid") or "web"), websocket.send_json)
+        return VoiceCall(ctx, str(message.get("streamSid") or "web"), websocket.send_json, websocket.close)
 
     await serve_stream(websocket, opener)
