@@ -129,7 +129,7 @@ def create_app(
     app.state.run_dialer = run_dialer
     _wire(app, settings, runner, backend, jobs)
     app.state.recording_links = RecordingLinks(
-        load_secret(settings.recording_secret, settings.data_dir), settings.recording_link_seconds
+        lambda: load_secret(settings.recording_secret, settings.data_dir), settings.recording_link_seconds
     )
     app.state.dialer = None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -40,9 +41,20 @@ def load_secret(configured: str, data_dir: Path) -> str:
 
 
 class RecordingLinks:
-    def __init__(self, secret: str, lifetime_s: int) -> None:
-        self._signer = Signer(secret, salt=_SALT, digest_method=hashlib.sha256)
+    """Signs and checks links. ``secret`` is the key, or a function that gives it, called when a
+    link is first made or checked (so that an app that never serves a recording writes nothing)."""
+
+    def __init__(self, secret: str | Callable[[], str], lifetime_s: int) -> None:
+        self._secret = secret
+        self._made: Signer | None = None
         self.lifetime_s = lifetime_s
+
+    @property
+    def _signer(self) -> Signer:
+        if self._made is None:
+            secret = self._secret if isinstance(self._secret, str) else self._secret()
+            self._made = Signer(secret, salt=_SALT, digest_method=hashlib.sha256)
+        return self._made
 
     def query(self, key: str, *, now: float | None = None) -> str:
         """The query string of a fresh link to ``key``."""
