@@ -110,9 +110,8 @@ class VoiceCall:
         elif event == "ended":
             # One reply at a time, in order: this one starts once the previous one was spoken.
             previous = self._task
-            self._task = asyncio.create_task(
-                self._reply(self._detector.take(), time.perf_counter(), previous)
-            )
+            heard = (self._detector.take(), self._utterance_ms)
+            self._task = asyncio.create_task(self._reply(heard, time.perf_counter(), previous))
 
     async def mark(self, name: str) -> None:
         """The carrier played everything up to the mark ``name``."""
@@ -129,15 +128,19 @@ class VoiceCall:
         self.hang_up_after = None  # an interrupted goodbye does not end the call
 
     async def _reply(
-        self, heard: Audio | None, ended_at: float | None, after: asyncio.Task[None] | None = None
+        self,
+        heard: tuple[Audio, int] | None,
+        ended_at: float | None,
+        after: asyncio.Task[None] | None = None,
     ) -> None:
-        """Transcribe what the caller said (if anything), then the agent's reply, spoken."""
+        """Transcribe what the caller said (its audio and when it began, if anything), then the
+        agent's reply, spoken."""
         if after is not None:
             await asyncio.wait({after})
         try:
             stt_ms = None
             if heard is not None:
-                text, stt_ms = await self._transcribe(heard)
+                text, stt_ms = await self._transcribe(*heard)
                 if not text:
                     return
             reply = await anyio.to_thread.run_sync(
@@ -148,13 +151,11 @@ class VoiceCall:
             log.exception("The voice call %s failed", self.ctx.call_id)
             await self.finish(DisconnectReason.SYSTEM_ERROR)
 
-    async def _transcribe(self, heard: Audio) -> tuple[str, float]:
+    async def _transcribe(self, heard: Audio, began_ms: int) -> tuple[str, float]:
         recognizer = self.ctx.voices.recognizer
         result = await anyio.to_thread.run_sync(recognizer.transcribe, heard)
         if result.text:
-            self.turns.append(
-                Turn("user", result.text, self.started_ms + self._utterance_ms, stt_ms=result.ms)
-            )
+            self.turns.append(Turn("user", result.text, self.started_ms + began_ms, stt_ms=result.ms))
         return result.text, result.ms
 
     async def _speak(
