@@ -58,6 +58,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.voice --realtime --output BENCHMARKS.md
 
 # Extraction and summaries, the naive baseline first (the engine's report compares with it).
 # EVAL_ARGS passes options to every run, e.g. EVAL_ARGS="--limit 20" or "--backend openai".

@@ -10,6 +10,7 @@ import runpy
 import socket
 import threading
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from dispo.bootstrap import prepare
 from dispo.config import Settings
 from dispo.store.database import Database
 from dispo.store.tables import calls
+from dispo.voice.audio import Audio
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +66,7 @@ def test_the_complete_example_runs_unmodified(
     demo_server: tuple[str, str, Database],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     base_url, key, db = demo_server
     monkeypatch.setenv("SMALLEST_BASE_URL", base_url)
@@ -114,3 +117,23 @@ def test_the_complete_example_runs_unmodified(
     assert metrics[0].split(": ", 1)[1] in ("yes", "no", "unclear")
     assert sum(line.startswith("    Confidence: ") for line in lines) == 2
     assert sum(line.startswith("    Reasoning: ") for line in lines) == 2
+    _check_the_call_has_a_voice(db, tmp_path / "recordings")
+
+
+def _check_the_call_has_a_voice(db: Database, folder: Path) -> None:
+    """The call was spoken (docs/voice.md): recorded in mono and in stereo (agent left, caller
+    right) for as long as it lasted, its three latencies measured."""
+    with db.read() as conn:
+        row = conn.execute(select(calls).where(calls.c.status == "completed")).mappings().one()
+    assert row["avg_transcriber_latency"] > 0
+    assert row["avg_agent_latency"] > 0
+    assert row["avg_synthesizer_latency"] is not None
+    mono, stereo = (
+        Audio.from_wav((folder / row[k]).read_bytes()) for k in ("recording_url", "recording_dual_url")
+    )
+    assert mono.rate == 16000
+    assert abs(mono.duration_s - row["duration"]) <= 1.0
+    with wave.open(str(folder / row["recording_dual_url"])) as w:
+        assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 16000, 2)
+        assert abs(w.getnframes() / w.getframerate() - row["duration"]) <= 1.0
+    assert stereo.rms() > 0

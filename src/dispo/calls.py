@@ -72,7 +72,8 @@ def call_cost(duration_seconds: float, credits_per_minute: float) -> float:
 class CallEnding:
     """How a call ended: what :func:`dispo.store.calls.end_call` writes to its row.
 
-    ``duration`` (seconds), ``cost`` and ``agent_latency`` (ms) belong to a call that connected;
+    ``duration`` (seconds), ``cost``, the latencies (ms) and the recordings' keys (see
+    :mod:`dispo.voice.storage`) belong to a call that connected;
     ``failure_reason`` to one that failed; ``started_at`` is set when the call's start is known
     only now (a dial that was answered). Times are epoch milliseconds.
     """
@@ -86,6 +87,11 @@ class CallEnding:
     cost: float | None = None
     agent_latency: float | None = None
     failure_reason: str | None = None
+    # Voice calls: the mean STT time and TTS time to first audio (ms), and the recordings' keys.
+    transcriber_latency: float | None = None
+    synthesizer_latency: float | None = None
+    recording_key: str | None = None
+    recording_dual_key: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in TERMINAL_STATUSES:
@@ -116,6 +122,10 @@ class CallEnding:
             out["duration"] = self.duration
             out["call_cost"] = self.cost
             out["avg_agent_latency"] = self.agent_latency
+            out["avg_transcriber_latency"] = self.transcriber_latency
+            out["avg_synthesizer_latency"] = self.synthesizer_latency
+            out["recording_url"] = self.recording_key
+            out["recording_dual_url"] = self.recording_dual_key
         if self.failure_reason is not None:
             out["call_failure_reason"] = self.failure_reason
         return out

@@ -312,6 +312,71 @@ class Settings(BaseSettings):
         description="Seed of the `test` provider's simulated callees; the same seed, the same calls.",
     )
 
+    # --- Voice: speech in and out, recordings (docs/voice.md) -------------------------------------
+    stt_backend: Literal["sphinx", "openai"] = Field(
+        default="sphinx",
+        description="Speech-to-text: `sphinx` (PocketSphinx, embedded, its English model ships in the "
+        "wheel) or `openai` (any OpenAI-compatible /audio/transcriptions server, see DISPO_STT_BASE_URL).",
+    )
+    stt_base_url: str = Field(
+        default="",
+        description="Base URL of the OpenAI-compatible transcription server, e.g. https://api.openai.com/v1.",
+    )
+    stt_model: str = Field(default="", description="Transcription model name sent to it (empty: whisper-1).")
+    stt_api_key: str = Field(
+        default="", description="Bearer key for the transcription server, if it needs one."
+    )
+    tts_backend: Literal["espeak", "openai"] = Field(
+        default="espeak",
+        description="Text-to-speech: `espeak` (eSpeak NG, embedded through espeakng-loader) or `openai` "
+        "(any OpenAI-compatible /audio/speech server, see DISPO_TTS_BASE_URL).",
+    )
+    tts_base_url: str = Field(
+        default="",
+        description="Base URL of the OpenAI-compatible speech server, e.g. https://api.openai.com/v1.",
+    )
+    tts_model: str = Field(default="", description="Speech model name sent to it (empty: tts-1).")
+    tts_api_key: str = Field(default="", description="Bearer key for the speech server, if it needs one.")
+    tts_agent_voice: str = Field(
+        default="en-us",
+        description="Voice agents speak with: an eSpeak NG voice name (`en-us`, `en-gb`, `en-us+f3`…) or "
+        "the speech server's voice (`alloy`…).",
+    )
+    tts_caller_voice: str = Field(
+        default="en-us+f3",
+        description="Voice of the `test` provider's simulated callees (another voice than the agent's).",
+    )
+    speech_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of one request to an OpenAI-compatible speech server."
+    )
+    test_provider_voice: bool = Field(
+        default=True,
+        description="The `test` provider's calls carry audio: the agent's lines are synthesised, the "
+        "callee's lines are synthesised with another voice and go through the STT (what the agent hears "
+        "and the transcript records carries real recognition errors), calls last as long as their audio "
+        "and are recorded. false: text only, timed by a word-count estimate (2.5 words a second).",
+    )
+    twilio_auth_token: str = Field(
+        default="",
+        description="Your Twilio account's auth token: when set, the voice webhook and the media stream "
+        "(/telephony/twilio/*) refuse requests without a valid X-Twilio-Signature (signed on "
+        "DISPO_PUBLIC_URL). Empty: not checked, so anyone who knows the URLs can reach a number's agent.",
+    )
+    recordings_dir: Path | None = Field(
+        default=None,
+        description="Directory of call recordings (WAV, mono and stereo). Empty means <data_dir>/recordings.",
+    )
+    recording_secret: str = Field(
+        default="",
+        description="Secret that signs recording links (HMAC). Empty means a random one kept in "
+        "<data_dir>/recording-secret, created on first use (servers sharing a data directory share it).",
+    )
+    recording_link_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="How long a recording link (`recordingUrl`, `recordingDualUrl`) works after it is issued.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_postgres_url(cls, value: str) -> str:
@@ -347,6 +412,11 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The database URL in force: the configured one, or the embedded SQLite file."""
         return self.database_url or f"sqlite:///{self.data_dir / 'dispo.db'}"
+
+    @property
+    def recordings_path(self) -> Path:
+        """Where call recordings are kept."""
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @property
     def base_url(self) -> str:

@@ -14,6 +14,7 @@
     ├── QueueConfigError (500)        ``DISPO_QUEUE_URL`` is not a queue Dispo knows
     ├── AnalysisFailed (500)          an in-process analysis (``rerun --inline``) failed for good
     ├── ProviderError (503)           a telephony provider could not be found or configured
+    ├── SpeechError (503)             a speech backend (STT or TTS) could not be loaded or did not answer
     └── LLMError (503)                the model could not be loaded or did not answer
         ├── ModelCrashed (503)        the model's worker process died (segfault, SIGKILL, out of
         │                             memory) with this call in flight; a fresh one takes the next
@@ -113,6 +114,12 @@ class ProviderError(DispoError):
     status_code = 503
 
 
+class SpeechError(DispoError):
+    """A speech backend (speech-to-text or text-to-speech) could not be loaded or did not answer."""
+
+    status_code = 503
+
+
 class LLMError(DispoError):
     """The model could not be loaded or did not answer."""
 
@@ -147,6 +154,7 @@ __all__ = [
     "QueueConfigError",
     "RateLimited",
     "RequestTimeout",
+    "SpeechError",
     "Unauthorized",
     "ValidationFailed",
 ]

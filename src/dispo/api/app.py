@@ -34,10 +34,14 @@ from dispo.api.routes import (
     conversations,
     exports,
     imports,
+    latency,
     live_calls,
     metrics,
     phone_numbers,
     reanalyze,
+    recordings,
+    twilio,
+    webcall,
 )
 from dispo.api.routes import webhooks as webhook_routes
 from dispo.api.schemas import Envelope, HealthPublic, describe, errors
@@ -46,6 +50,7 @@ from dispo.errors import DispoError, NotFound, RateLimited
 from dispo.llm import Backend, LazyBackend
 from dispo.runtime.runner import CallRunner
 from dispo.store.database import Database
+from dispo.voice.links import RecordingLinks, load_secret
 from dispo.webhooks.service import Webhooks
 
 log = logging.getLogger("dispo.api")
@@ -140,14 +145,20 @@ def create_app(
     _wire(app, settings, runner, backend, jobs)
     # Webhook deliveries: relayed and delivered while a served app is up (default: the settings' queue).
     app.state.webhooks = webhooks or Webhooks(settings, app.state.db)
+    app.state.recording_links = RecordingLinks(
+        lambda: load_secret(settings.recording_secret, settings.data_dir), settings.recording_link_seconds
+    )
     app.state.dialer = None
 
     app.router.route_class = contract.ContractRoute  # refuses undeclared query parameters
     for i, prefix in enumerate(PREFIXES):
         # exports and imports before conversations: /conversation/export is not a call id.
         routers = (exports, imports, metrics, conversations, reanalyze, live_calls, agents, phone_numbers)
-        for module in (*routers, audiences, campaigns, webhook_routes):
+        for module in (*routers, audiences, campaigns, webhook_routes, recordings, latency):
             app.include_router(module.router, prefix=prefix, include_in_schema=i == 0)
+
+    app.include_router(twilio.router)  # outside the API prefixes: carriers send no API key
+    app.include_router(webcall.router)  # the page, and its socket (the key comes as a parameter)
 
     @app.get(
         "/health",

@@ -385,6 +385,15 @@ def _duration_range(params: Mapping[str, str], errors: list[str]) -> tuple[float
     return low, high
 
 
+def date_range(params: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """``dateFrom`` and ``dateTo`` of a query, in epoch ms; ValidationFailed lists what is wrong."""
+    errors: list[str] = []
+    out = _date_range(params, errors)
+    if errors:
+        raise ValidationFailed(errors[0], errors=errors)
+    return out
+
+
 def _date_range(params: Mapping[str, str], errors: list[str]) -> tuple[int | None, int | None]:
     """``dateFrom`` and ``dateTo`` (a bare date ends at the end of its day), in that order."""
     date_from = _instant(params, "dateFrom", errors, end_of_day=False)

@@ -68,6 +68,7 @@ def _fail(description: str) -> dict[str, Any]:
 ERRORS: dict[int, dict[str, Any]] = {
     400: _fail("Bad request: the errors name each wrong field or parameter and how to fix it."),
     401: _fail("Missing, malformed, unknown or revoked API key."),
+    403: _fail("The signed link was altered or has expired: take a fresh one."),
     404: _fail("No such object in this organization (or no such endpoint)."),
     409: _fail("The object's state does not allow this (e.g. already archived, campaign running)."),
     413: _fail("The request body is larger than the server accepts."),

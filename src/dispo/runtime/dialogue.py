@@ -98,6 +98,11 @@ class Turn:
     content: str
     timestamp_ms: int
     latency_ms: float | None = None  # agent turns the model generated: its real time
+    # Voice calls: the STT's time on a caller turn; the TTS's time to first audio of an agent turn,
+    # and its voice-to-voice time (the caller stopped speaking → the agent's first audio).
+    stt_ms: float | None = None
+    tts_ms: float | None = None
+    v2v_ms: float | None = None
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -105,6 +110,9 @@ class Turn:
             "content": self.content,
             "timestamp": self.timestamp_ms,
             "latency_ms": self.latency_ms,
+            "stt_ms": self.stt_ms,
+            "tts_ms": self.tts_ms,
+            "v2v_ms": self.v2v_ms,
         }
 
 
@@ -281,8 +289,29 @@ class ConversationResult:
 
     @property
     def agent_latency_ms(self) -> float | None:
-        measured = [t.latency_ms for t in self.turns if t.latency_ms is not None]
-        return round(sum(measured) / len(measured), 1) if measured else None
+        return _mean([t.latency_ms for t in self.turns])
+
+    @property
+    def transcriber_latency_ms(self) -> float | None:
+        return _mean([t.stt_ms for t in self.turns])
+
+    @property
+    def synthesizer_latency_ms(self) -> float | None:
+        return _mean([t.tts_ms for t in self.turns])
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    measured = [v for v in values if v is not None]
+    return round(sum(measured) / len(measured), 1) if measured else None
+
+
+def voice_to_voice(stt_ms: float | None, llm_ms: float | None, tts_ms: float | None) -> float | None:
+    """Caller stops speaking → agent's first audio: the STT, the agent's model and the TTS's time
+    to first audio, one after the other (None unless the call has a voice and the turn answers
+    the caller)."""
+    if stt_ms is None or tts_ms is None:
+        return None
+    return round(stt_ms + (llm_ms or 0.0) + tts_ms, 1)
 
 
 def converse(
@@ -297,6 +326,7 @@ def converse(
     """Run one connected call to its end."""
     started = session.now_ms()
     turns: list[Turn] = []
+    stt_ms: float | None = None  # the STT's time on what the caller said last
 
     def elapsed_s() -> float:
         return (session.now_ms() - started) / 1000
@@ -319,8 +349,11 @@ def converse(
             return finish(DisconnectReason.SYSTEM_ERROR)
         if reply.latency_ms:
             session.agent_thought(reply.latency_ms)
-        turns.append(Turn("agent", reply.text, session.now_ms(), reply.latency_ms))
-        session.say(reply.text)
+        spoken = session.say(reply.text)
+        v2v = voice_to_voice(stt_ms, reply.latency_ms, spoken.tts_ms)
+        turns.append(
+            Turn("agent", reply.text, spoken.at_ms, reply.latency_ms, tts_ms=spoken.tts_ms, v2v_ms=v2v)
+        )
         if reply.end_call:
             return finish(DisconnectReason.AGENT_HANGUP)
         if elapsed_s() >= max_duration_s or should_stop():
@@ -328,8 +361,9 @@ def converse(
                 DisconnectReason.TIMEOUT if elapsed_s() >= max_duration_s else DisconnectReason.AGENT_HANGUP
             )
         heard = session.listen(min(silence_timeout_s, max(0.0, max_duration_s - elapsed_s())))
+        stt_ms = heard.stt_ms
         if heard.text:
-            turns.append(Turn("user", heard.text, heard.at_ms))
+            turns.append(Turn("user", heard.text, heard.at_ms, stt_ms=heard.stt_ms))
         if heard.hung_up:
             return finish(DisconnectReason.USER_HANGUP, hang_up=False)
         if heard.text is None or elapsed_s() >= max_duration_s:

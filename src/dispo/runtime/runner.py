@@ -11,7 +11,9 @@ dialer settles the campaign member there); after the commit the analytics job is
 The runner holds what its calls need, created once at start-up and passed in: the LLM backend
 (``backend``, which agents' turns run on) and the analytics :class:`~dispo.analytics.jobs.Jobs`
 (``jobs``, which ended calls are enqueued on); ``create_app`` hands it ``app.state.backend`` and
-``app.state.jobs``. Without them it makes its own from the settings.
+``app.state.jobs``. Without them it makes its own from the settings. A call whose session has
+audio (the ``test`` provider with ``DISPO_TEST_PROVIDER_VOICE``) is recorded into ``recordings``
+(a :class:`~dispo.voice.storage.RecordingStore`, by default files under ``DISPO_RECORDINGS_DIR``).
 
 A call whose row already reached a terminal status when it ends (a restarted dialer reconciled it
 as lost) is left as it is: the row is the record, and it was already settled.
@@ -40,6 +42,7 @@ from dispo.store import webhooks as webhook_store
 from dispo.store.database import Database
 from dispo.telephony import UNCONNECTED, DialOutcome, DialRequest, Provider, make_provider
 from dispo.timeutil import now_ms
+from dispo.voice.storage import FileRecordingStore, RecordingStore
 
 log = logging.getLogger("dispo.calls")
 
@@ -92,9 +95,12 @@ def new_call_values(
     }
 
 
-def conversation_ending(result: ConversationResult, settings: Settings) -> CallEnding:
+def conversation_ending(
+    result: ConversationResult, settings: Settings, recording_keys: tuple[str, str] | None = None
+) -> CallEnding:
     """How a connected call that has ended is recorded."""
     duration = result.duration_s
+    mono, dual = recording_keys or (None, None)
     return CallEnding(
         CallStatus.COMPLETED,
         result.reason,
@@ -104,6 +110,10 @@ def conversation_ending(result: ConversationResult, settings: Settings) -> CallE
         duration=duration,
         cost=call_cost(duration, settings.credits_per_minute),
         agent_latency=result.agent_latency_ms,
+        transcriber_latency=result.transcriber_latency_ms,
+        synthesizer_latency=result.synthesizer_latency_ms,
+        recording_key=mono,
+        recording_dual_key=dual,
     )
 
 
@@ -122,12 +132,14 @@ class CallRunner:
         brain_factory: BrainFactory | None = None,
         providers: dict[str, Provider] | None = None,
         max_workers: int | None = None,
+        recordings: RecordingStore | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.backend: Backend = backend or (jobs.backend if jobs is not None else LazyBackend(settings))
         self.jobs = jobs or Jobs(settings, db, backend=self.backend)
         self.brain_factory = brain_factory or self._llm_brain
+        self.recordings = recordings or FileRecordingStore(settings.recordings_path)
         self._providers: dict[str, Provider] = dict(providers or {})
         self._lock = threading.Lock()
         # Outbound calls share the pool with the dialer, which keeps its own count under this.
@@ -195,7 +207,9 @@ class CallRunner:
                 max_duration_s=self.settings.call_max_duration_seconds,
                 silence_timeout_s=self.settings.call_silence_timeout_seconds,
             )
-            ending = conversation_ending(result, self.settings)
+            recording = dialed.session.recording(result.ended_ms - result.started_ms)
+            keys = None if recording is None else self.recordings.save(call.call_id, recording)
+            ending = conversation_ending(result, self.settings, keys)
             transcript = [t.to_row() for t in result.turns]
         else:
             final, reason = UNCONNECTED[dialed.outcome]

@@ -23,6 +23,13 @@ def get_by_number(conn: Connection, org_id: str, number: str) -> Row | None:
     return conn.execute(stmt).mappings().first()
 
 
+def find_number(conn: Connection, number: str) -> Row | None:
+    """The active number ``number`` of whichever organization holds it (an inbound call to it)."""
+    p = phone_numbers.c
+    stmt = select(phone_numbers).where(p.phone_number == number, p.is_active.is_(True)).order_by(p.created_at)
+    return conn.execute(stmt).mappings().first()
+
+
 def add_number(
     conn: Connection,
     org_id: str,

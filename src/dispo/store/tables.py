@@ -276,6 +276,11 @@ transcript_messages = Table(
     Column("timestamp", Ms),
     # The agent's LLM time for this turn, in milliseconds (agent turns the model generated only).
     Column("latency_ms", Float),
+    # Voice calls: the STT's time on this caller turn, the TTS's time to first audio of this agent
+    # turn, and the agent turn's voice-to-voice time (caller stopped speaking → agent's first audio).
+    Column("stt_ms", Float),
+    Column("tts_ms", Float),
+    Column("v2v_ms", Float),
     # Clustered by (call_pk, seq): one call's transcript sits together on disk.
     sqlite_with_rowid=False,
 )

@@ -5,9 +5,11 @@ no answer, busy, failed) and, when answered, a :class:`CallSession`. The convers
 (:mod:`dispo.runtime.dialogue`) only ever talks to a session:
 
 - ``say(text)`` is media out: the agent's words. A carrier renders them with its TTS and streams
-  audio; the ``test`` provider hands the text to its simulated callee.
+  audio; the ``test`` provider synthesises them (``DISPO_TEST_PROVIDER_VOICE``) and hands the text
+  to its simulated callee.
 - ``listen(timeout_s)`` is media in: what the far end said next, as text (a carrier runs its STT
   on the audio stream), or silence, and whether it then hung up.
+- ``recording(duration_ms)`` is the call's audio (mono and stereo), for sessions that have it.
 - ``hang_up()`` ends the call from our side; ``events`` records what happened, with times.
 - ``now_ms()`` is the call's clock. Carriers use the wall clock; the ``test`` provider keeps
   simulated time so that a ten-minute call takes milliseconds, and ``agent_thought(ms)`` tells it
@@ -31,6 +33,7 @@ from dispo.errors import ProviderError as ProviderError  # defined in the error 
 
 if TYPE_CHECKING:
     from dispo.config import Settings
+    from dispo.voice.recording import Recording
 
 
 class DialOutcome(StrEnum):
@@ -73,11 +76,22 @@ class DialRequest:
 
 @dataclass(frozen=True)
 class Heard:
-    """What came in during one ``listen``: words (or ``None`` for silence), then maybe a hang-up."""
+    """What came in during one ``listen``: words (or ``None`` for silence; ``""`` for speech the
+    STT made nothing of), then maybe a hang-up."""
 
     text: str | None
     at_ms: int  # when the words began (or when the silence timed out)
     hung_up: bool = False
+    stt_ms: float | None = None  # voice calls: how long the STT took on these words
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """What one ``say`` did: when the far end began hearing it, and (voice calls) the TTS's time to
+    first audio."""
+
+    at_ms: int
+    tts_ms: float | None = None
 
 
 class CallSession(ABC):
@@ -91,7 +105,7 @@ class CallSession(ABC):
         """The call's clock, epoch milliseconds."""
 
     @abstractmethod
-    def say(self, text: str) -> None:
+    def say(self, text: str) -> Spoken:
         """Media out: speak ``text`` to the far end; returns when it has been spoken."""
 
     @abstractmethod
@@ -104,6 +118,10 @@ class CallSession(ABC):
 
     def agent_thought(self, ms: float) -> None:  # noqa: B027 - wall-clock sessions need nothing
         """``ms`` of real time passed while the agent prepared its reply (simulated clocks advance)."""
+
+    def recording(self, duration_ms: float) -> Recording | None:
+        """The call's recording, ``duration_ms`` long from the answer (None: this session has no audio)."""
+        return None
 
     def event(self, kind: EventKind, detail: str = "") -> None:
         self.events.append(CallEvent(kind, self.now_ms(), detail))

@@ -25,9 +25,11 @@ Fixed numbers behave the same whatever the seed, for tests and demos:
 ``+15005550007``          answers, not interested, keeps their name to themselves
 ========================  =====================================================================
 
-Media here is text. Time is simulated: speech takes ~2.5 words per second, the callee thinks for
-half a second or so, and ``DISPO_TEST_PROVIDER_PACE`` says how much real time a simulated second
-takes (0 by default: as fast as the agent answers).
+Time is simulated: the callee thinks for half a second or so, and ``DISPO_TEST_PROVIDER_PACE``
+says how much real time a simulated second takes (0 by default: as fast as the agent answers).
+With ``DISPO_TEST_PROVIDER_VOICE`` (the default) calls carry audio (:class:`SimulatedSession`):
+speech lasts as long as its synthesised audio, the callee's words reach the agent through the
+STT, and the call is recorded. Without it media is text and speech takes ~2.5 words per second.
 """
 
 from __future__ import annotations
@@ -50,8 +52,12 @@ from dispo.telephony.base import (
     DialResult,
     Heard,
     Provider,
+    Spoken,
     register,
 )
+from dispo.voice.audio import Audio
+from dispo.voice.recording import Recorder, Recording
+from dispo.voice.voices import Voices
 
 if TYPE_CHECKING:
     from dispo.config import Settings
@@ -157,6 +163,25 @@ _ASKS_FOLLOW_UP = re.compile(
 _FAREWELL = re.compile(r"\b(goodbye|good bye|bye|have a (great|good|nice) (day|one|evening))\b")
 
 
+# What a callee says, beyond its name (Conversation's replies; a test keeps the two in step).
+PHRASES = (
+    "Hello? Who is this?",
+    "Sorry, not a good time.",
+    "Okay, bye.",
+    "I'd rather not give my name.",
+    "Yes, I am interested. Tell me more.",
+    "No, I am not interested, thank you.",
+    "Sure, a follow-up call next week works for me.",
+    "No follow-up, please.",
+    "Could you call me back next week to follow up?",
+    "I'll think about it, no need to follow up.",
+    "Okay.",
+    "I said I'm not interested.",
+    "I have to go now. Thanks, bye.",
+    "Please don't call again. Bye.",
+)
+
+
 @dataclass
 class Conversation:
     """The callee's side of one call: answers what is asked, volunteers the rest, then leaves."""
@@ -196,6 +221,15 @@ class Conversation:
         reply = " ".join(parts)
         self.said.append(reply)
         return reply, done or "bye" in reply.lower()
+
+    def phrasebook(self) -> list[str]:
+        """Everything this callee may say: the STT's hints (a carrier's speech hints for the line)."""
+        c = self.callee
+        return [
+            f"Hello, this is {c.first_name}. Who is calling?",
+            f"My name is {c.name}.",
+            *PHRASES,
+        ]
 
     def _name(self) -> str:
         self.said_name = True
@@ -255,7 +289,14 @@ def speaking_seconds(text: str) -> float:
 
 
 class SimulatedSession(CallSession):
-    def __init__(self, callee: Callee, clock: SimulatedClock, events: list[CallEvent]) -> None:
+    """One simulated call. With ``voices`` it carries audio: the agent's lines are synthesised
+    (the agent's voice), the callee's lines are synthesised with the caller's voice and go
+    through the STT, whose words (errors and all) are what the agent hears; the clock advances
+    by the audio's length and by the STT's and TTS's real times, and both sides are recorded."""
+
+    def __init__(
+        self, callee: Callee, clock: SimulatedClock, events: list[CallEvent], voices: Voices | None = None
+    ) -> None:
         super().__init__()
         self.callee = callee
         self.clock = clock
@@ -263,15 +304,28 @@ class SimulatedSession(CallSession):
         self.conversation = Conversation(callee)
         self._pending: tuple[str | None, bool] | None = None
         self.ended = False
+        self.voices = voices
+        self.answered_ms = clock.now()
+        self.recorder = Recorder() if voices is not None else None
 
     def now_ms(self) -> int:
         return self.clock.now()
 
-    def say(self, text: str) -> None:
+    def say(self, text: str) -> Spoken:
         if self.ended:
-            return
-        self.clock.advance(speaking_seconds(text))
+            return Spoken(self.now_ms())
+        if self.voices is None or self.recorder is None:
+            at = self.now_ms()
+            self.clock.advance(speaking_seconds(text))
+            self._pending = self.conversation.respond(text)
+            return Spoken(at)
+        spoken = self.voices.synthesizer.synthesize(text, self.voices.agent_voice)
+        self.clock.advance(spoken.first_audio_ms / 1000, sleep=False)  # that time passed for real
+        at = self.now_ms()
+        self.recorder.add("agent", at - self.answered_ms, spoken.audio)
+        self.clock.advance(spoken.audio.duration_s)
         self._pending = self.conversation.respond(text)
+        return Spoken(at, spoken.first_audio_ms)
 
     def listen(self, timeout_s: float) -> Heard:
         reply, hangs_up = self._pending if self._pending is not None else (None, False)
@@ -284,10 +338,29 @@ class SimulatedSession(CallSession):
             return Heard(None, self.now_ms())
         self.clock.advance(self.callee.think_seconds)
         at = self.now_ms()
-        self.clock.advance(speaking_seconds(reply))
+        if self.voices is None or self.recorder is None:
+            self.clock.advance(speaking_seconds(reply))
+            if hangs_up:
+                self._far_hang_up()
+            return Heard(reply, at, hung_up=hangs_up)
+        audio = self.voices.synthesizer.synthesize(reply, self.voices.caller_voice).audio
+        self.recorder.add("caller", at - self.answered_ms, audio)
+        self.clock.advance(audio.duration_s)
         if hangs_up:
             self._far_hang_up()
-        return Heard(reply, at, hung_up=hangs_up)
+        return self._heard(audio, at, hung_up=hangs_up)
+
+    def _heard(self, audio: Audio, at: int, *, hung_up: bool) -> Heard:
+        """What the agent hears of the callee's ``audio``: the STT's words (it starts when the
+        callee stops speaking; its real time passes on the call's clock)."""
+        assert self.voices is not None
+        heard = self.voices.recognizer.transcribe(audio, hints=self.conversation.phrasebook())
+        if not hung_up:  # the last words of a caller who hung up are transcribed after the call
+            self.clock.advance(heard.ms / 1000, sleep=False)
+        return Heard(heard.text, at, hung_up=hung_up, stt_ms=heard.ms)
+
+    def recording(self, duration_ms: float) -> Recording | None:
+        return None if self.recorder is None else self.recorder.finish(duration_ms)
 
     def hang_up(self) -> None:
         if not self.ended:
@@ -307,9 +380,10 @@ class SimulatedProvider(Provider):
 
     name = "test"
 
-    def __init__(self, *, seed: int = 0, pace: float = 0.0) -> None:
+    def __init__(self, *, seed: int = 0, pace: float = 0.0, voices: Voices | None = None) -> None:
         self.seed = seed
         self.pace = pace
+        self.voices = voices
         self.dials: Counter[str] = Counter()  # per number called
         self.dialed_calls: Counter[str] = Counter()  # per call id: more than 1 is a double dial
         self._lock = threading.Lock()
@@ -333,9 +407,13 @@ class SimulatedProvider(Provider):
                 callee.outcome, None, events, failure_reason=reason or None, ended_ms=clock.now()
             )
         events.append(CallEvent("answered", clock.now()))
-        return DialResult(DialOutcome.ANSWERED, SimulatedSession(callee, clock, events), events)
+        session = SimulatedSession(callee, clock, events, self.voices)
+        return DialResult(DialOutcome.ANSWERED, session, events)
 
 
 @register("test")
 def _factory(settings: Settings) -> Provider:
-    return SimulatedProvider(seed=settings.test_provider_seed, pace=settings.test_provider_pace)
+    voices = Voices.from_settings(settings) if settings.test_provider_voice else None
+    return SimulatedProvider(
+        seed=settings.test_provider_seed, pace=settings.test_provider_pace, voices=voices
+    )

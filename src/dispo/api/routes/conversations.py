@@ -16,6 +16,7 @@ from dispo.api.bodies import JsonBody
 from dispo.api.contract import ContractRoute, json_body, lean
 from dispo.api.deps import OrgDep, SettingsDep, get_org_id, read
 from dispo.api.responses import ok
+from dispo.api.routes.recordings import with_links
 from dispo.api.schemas import (
     AUTHED,
     LIST_CALLS_SCHEMAS,
@@ -63,7 +64,9 @@ async def list_conversations(request: Request) -> Response:
         max_limit=settings.page_limit_max,
         total_cap=settings.list_total_cap,
     )
-    return ok(await read(request, lambda conn: calllog.list_calls(conn, query)))
+    data = await read(request, lambda conn: calllog.list_calls(conn, query))
+    with_links(request, data["logs"])
+    return ok(data)
 
 
 @router.post(
@@ -85,7 +88,9 @@ async def search_conversations(
         raise ValidationFailed(
             f"callIds lists {len(call_ids)} ids; at most {most} are allowed per request: send them in batches of {most}."
         )
-    return ok(await read(request, lambda conn: calllog.search_calls(conn, org_id, call_ids)))
+    data = await read(request, lambda conn: calllog.search_calls(conn, org_id, call_ids))
+    with_links(request, data["logs"])
+    return ok(data)
 
 
 @router.get(
@@ -110,4 +115,5 @@ async def get_conversation(request: Request) -> Response:
         raise NotFound(
             f"No call {call_id} in this organization: check the id, or list calls with GET /conversation."
         )
+    with_links(request, [data])
     return ok(data)
