@@ -199,9 +199,7 @@ def test_totals_counted_call_by_call_stop_at_the_cap(
         rollup = capped.get("/api/v1/conversation").json()["data"]["pagination"]
         assert rollup["total"] == 150
         assert "totalIsLowerBound" not in rollup
-    with TestClient(
-        create_app(Settings(data_dir=tmp_path, list_total_cap=0), db), headers=org.headers
-    ) as c:
+    with TestClient(create_app(Settings(data_dir=tmp_path, list_total_cap=0), db), headers=org.headers) as c:
         p = c.get("/api/v1/conversation", params={"minDuration": 0}).json()["data"]["pagination"]
         assert p["total"] == 150
         assert "totalIsLowerBound" not in p

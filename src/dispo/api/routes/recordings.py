@@ -18,7 +18,7 @@ from dispo.api.schemas import errors
 from dispo.config import Settings
 from dispo.errors import NotFound
 from dispo.voice.links import RecordingLinks
-from dispo.voice.storage import RecordingStore
+from dispo.voice.storage import RecordingStore, is_key
 
 router = APIRouter(tags=["recordings"], route_class=ContractRoute)
 
@@ -32,12 +32,14 @@ def signed_base(request: Request) -> str:
 
 
 def with_links(request: Request, logs: list[dict[str, Any]]) -> None:
-    """Replace the recordings' keys in ``logs`` (rendered calls) with fresh signed links."""
+    """Replace the recordings' keys in ``logs`` (rendered calls) with fresh signed links. Other
+    values are left as they are: an imported call's link to its own stack's recording, or the
+    API path of a recording uploaded to Dispo (``POST /conversation/{callId}/recording``)."""
     links: RecordingLinks = request.app.state.recording_links
     base = signed_base(request)
     for log in logs:
         for field in ("recordingUrl", "recordingDualUrl"):
-            if log.get(field):
+            if log.get(field) and is_key(log[field]):
                 log[field] = links.url(base, log[field])
 
 
