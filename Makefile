@@ -72,6 +72,8 @@ eval: $(STAMP)
 	$(BIN)/dispo eval $(EVAL_DATA)/summaries.jsonl --strategy naive $(EVAL_ARGS) --report $(EVAL_OUT)/summaries-naive.json
 	$(BIN)/dispo eval $(EVAL_DATA)/summaries.jsonl $(EVAL_ARGS) --baseline $(EVAL_OUT)/summaries-naive.json --report $(EVAL_OUT)/summaries-engine.json
 	$(BIN)/python -m benchmarks.analytics $(EVAL_OUT)/extraction-engine.json $(EVAL_OUT)/extraction-naive.json $(EVAL_OUT)/summaries-engine.json $(EVAL_OUT)/summaries-naive.json
+	# Metrics and summary together, per call: p50/p95 before and after the shared prefix, 1 and 2 threads.
+	$(BIN)/python -m benchmarks.wholecall $(EVAL_DATA)/extraction.jsonl
 
 eval-dev: $(STAMP)
 	mkdir -p $(EVAL_OUT)
