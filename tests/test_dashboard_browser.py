@@ -17,6 +17,7 @@ import io
 import math
 import os
 import shutil
+import time
 import wave
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,9 +27,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from dispo.api.app import create_app
+from dispo.config import Settings
+from dispo.runtime.dialogue import ScriptedBrain
+from dispo.runtime.runner import CallRunner
 from dispo.store import calls as call_store
 from dispo.store.database import Database
 from dispo.store.migrate import migrate
+from dispo.telephony.simulated import SimulatedProvider
+from dispo.voice.voices import Voices
 from tests.conftest import LiveServer, Org
 from tests.dashboard_helpers import World, build_world
 
@@ -182,16 +189,34 @@ def test_play_a_recording_from_a_transcript_line(
     shot(page, "06-call-recording")
 
 
-def test_recordings_from_real_calls(page: Any, world: World, org: Org, client: TestClient) -> None:
-    logs = client.get("/api/v1/conversation", params={"limit": 1000}).json()["data"]["logs"]
-    recorded = [c for c in logs if c["recordingUrl"] or c["recordingDualUrl"]]
-    if not recorded:
-        pytest.skip(
-            "No call here has a recording: Dispo records calls once the voice work lands; until then "
-            "test_play_a_recording_from_a_transcript_line plays one set on a call by the test."
+def test_recordings_from_real_calls(
+    page: Any, world: World, org: Org, db: Database, settings: Settings
+) -> None:
+    # A call the test provider places with a voice (a scripted agent, so no model is needed): its
+    # recordings are real WAV files under the same data directory the live server reads.
+    runner = CallRunner(
+        db,
+        settings,
+        brain_factory=lambda _p: ScriptedBrain(latency_ms=50),
+        providers={"test": SimulatedProvider(voices=Voices.from_settings(settings))},
+    )
+    with TestClient(create_app(settings, db, runner=runner), headers=org.headers) as voiced:
+        response = voiced.post(
+            "/api/v1/conversation/outbound", json={"agentId": world.agent_id, "phoneNumber": "+15005550006"}
         )
+        assert response.status_code == 200, response.text
+        call_id = response.json()["data"]["conversationId"]
+        deadline = time.monotonic() + 60
+        while (call := voiced.get(f"/api/v1/conversation/{call_id}").json()["data"])["status"] in (
+            "in_queue",
+            "in_progress",
+        ):
+            assert time.monotonic() < deadline, call
+            time.sleep(0.05)
+    assert call["recordingUrl"], call
+    assert call["recordingDualUrl"], call
     log_in(page, org.key)
-    page.goto(f"/dashboard/calls/{recorded[0]['callId']}")
+    page.goto(f"/dashboard/calls/{call_id}")
     page.locator("button.seek").first.click()
     page.wait_for_function("() => !document.querySelector('audio.recording').paused")
     shot(page, "06b-call-real-recording")

@@ -16,6 +16,7 @@ from starlette.responses import Response, StreamingResponse
 
 from dispo.api import calllog
 from dispo.api.routes.reanalyze import reanalyze_conversations
+from dispo.api.routes.recordings import with_links
 from dispo.dashboard import web
 from dispo.errors import DispoError, NotFound, ValidationFailed
 from dispo.ids import is_call_id, is_object_id
@@ -237,6 +238,7 @@ def _find_call(request: Request, org_id: str, call_id: str) -> dict[str, Any]:
             f"No call {call_id} in this organization: check the id, or find the call in the call log."
         )
     call["agent_name"] = agent["name"] if agent else None
+    with_links(request, [call])  # the recordings' keys become signed links, as in the API
     start = call["startedAt"] or call["createdAt"]
     for message in call["transcript"]:
         message["offset"] = _offset_seconds(message["timestamp"], start)
