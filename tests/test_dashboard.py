@@ -231,6 +231,32 @@ def test_the_log_filters_like_the_api_and_exports_the_view(
     assert f"/dashboard/calls.csv?agentIds={world.agent_id}" in page.text or "calls.csv?" in page.text
 
 
+def test_the_log_filters_by_extracted_values_like_the_api(
+    dash: tuple[TestClient, str], client: TestClient, world: World
+) -> None:
+    browser, _ = dash
+    base = {"agentIds": world.agent_id, "limit": "200"}
+    for value in ("yes", "in:no,unclear", "is:notnull"):
+        params = {**base, "metric.user_interested": value}
+        api = client.get("/api/v1/conversation", params=params)
+        assert api.status_code == 200, api.text
+        expected = {c["callId"] for c in api.json()["data"]["logs"]}
+        page = browser.get("/dashboard/calls", params=params)
+        assert page.status_code == 200
+        assert {c for c in world.call_ids if f'/dashboard/calls/{c}"' in page.text} == expected
+        # The field shows the filter, and the export of the view keeps it.
+        assert 'name="metric.user_interested"' in page.text
+        rows = _csv(
+            browser.get("/dashboard/calls.csv", params={k: v for k, v in params.items() if k != "limit"}).text
+        )
+        assert {r["callId"] for r in rows} == expected
+    assert expected  # is:notnull: the world's analysed calls
+    bad = browser.get("/dashboard/calls", params={**base, "metric.user_interested": "gte:many"})
+    assert bad.status_code == 400
+    assert "metric.user_interested" in bad.text
+    assert 'name="metric.user_interested"' in bad.text  # the fields stay, to correct it
+
+
 def test_the_log_paginates_with_the_cursor_and_sorts(dash: tuple[TestClient, str], world: World) -> None:
     client, _ = dash
     seen: list[str] = []

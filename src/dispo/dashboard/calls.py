@@ -43,6 +43,8 @@ def list_params(query: Mapping[str, Any], *, keep_paging: bool = True) -> dict[s
     names = [n for n in calllog.LIST_PARAMETERS if keep_paging or n not in ("cursor", "page", "limit")]
     getlist = getattr(query, "getlist", None)
     out: dict[str, str] = {}
+    # The metric filters (metric.<identifier>=[op:]value), named by the agent's configuration.
+    names += [n for n in query if isinstance(n, str) and n.startswith(calllog.METRIC_PREFIX)]
     for name in names:
         values = getlist(name) if getlist else [query.get(name)]
         joined = ",".join(v.strip() for v in values if isinstance(v, str) and v.strip())
@@ -107,7 +109,8 @@ def _log_page(conn: Connection, org_id: str, params: dict[str, str], settings: A
         )
     except ValidationFailed as exc:
         out["errors"] = exc.errors
-        out["metrics"] = []
+        agents = tuple(a for a in params.get("agentIds", "").split(",") if a)
+        out["metrics"] = metric_columns(conn, org_id, agents) if all(map(is_object_id, agents)) else []
         return out
     data = calllog.list_calls(conn, query)
     out["calls"] = [
