@@ -297,6 +297,30 @@ def test_overview_charts_link_to_the_calls(page: Any, world: World, org: Org) ->
     page.wait_for_url("**/dashboard/calls?**dateFrom=**")
     assert "statusFilter=" in page.url
     shot(page, "14-overview-drilldown")
+    # A metric's bar: that day's calls with that value, through the API's metric filter.
+    page.goto("/dashboard/overview")
+    page.wait_for_function("() => document.getElementById('chart-user_interested').chart !== undefined")
+    page.locator("canvas#chart-user_interested").scroll_into_view_if_needed()
+    box = page.locator("canvas#chart-user_interested").bounding_box()
+    found = page.evaluate(
+        """() => { const c = document.getElementById('chart-user_interested').chart;
+                   for (let d = 0; d < c.data.datasets.length; d++) {
+                     const meta = c.getDatasetMeta(d);
+                     for (let i = c.data.labels.length - 1; i >= 0; i--) {
+                       if (c.data.datasets[d].data[i] > 0) { const el = meta.data[i];
+                         return {x: el.x, y: (el.y + el.base) / 2, value: c.data.datasets[d].label,
+                                 count: c.data.datasets[d].data[i]}; } } }
+                   return null; }"""
+    )
+    assert found is not None
+    page.mouse.click(box["x"] + found["x"], box["y"] + found["y"])
+    page.wait_for_url("**/dashboard/calls?**metric.user_interested=**")
+    assert f"metric.user_interested={found['value']}" in page.url
+    # As many calls as the bar counts (the overview samples every analysed call of this small world).
+    assert page.locator("tbody tr a[href*='/dashboard/calls/CALL-']").count() == found["count"]
+    # The filter is a field of the form, to change or clear.
+    assert page.locator("input[name='metric.user_interested']").input_value() == found["value"]
+    shot(page, "14b-overview-metric-drilldown")
 
 
 def test_phone_sized_screen_and_keyboard(

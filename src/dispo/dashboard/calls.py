@@ -137,8 +137,15 @@ async def call_log(request: Request) -> Response:
     data = await run_in_threadpool(work)
     view = {k: v for k, v in params.items() if k not in ("cursor", "page")}
     export = list_params(request.query_params, keep_paging=False)
+    configured = {str(m.get("identifier")) for m in data["metrics"]}
     context = {
         **data,
+        # Metric filters in the URL for metrics the form has no field for (no one agent selected).
+        "extra_metric_filters": [
+            n
+            for n in params
+            if n.startswith(calllog.METRIC_PREFIX) and n[len(calllog.METRIC_PREFIX) :] not in configured
+        ],
         "params": params,
         "view": view,
         "export_query": web.query_string(export),
