@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from dispo.api.app import create_app
@@ -429,7 +430,7 @@ def test_the_overview_counts_and_charts(
     assert "/dashboard/static/vendor/chart.umd.js" in page.text
     assert 'id="chart-status"' in page.text
     assert 'id="chart-user_interested"' in page.text
-    assert "Latency percentiles per stage" in page.text
+    assert "Percentiles per stage, from the turns of the newest" in page.text
     assert browser.get("/dashboard/static/vendor/chart.umd.js").status_code == 200
     one_agent = browser.get("/dashboard/overview", params={"agentId": world.agent_id}).text
     assert 'id="chart-user_interested"' in one_agent
@@ -460,6 +461,32 @@ def test_overview_aggregates_match_the_calls(
     assert averages.total_cost == pytest.approx(sum(c["callCost"] for c in calls))
     analysed = [c for c in calls if c["postCallAnalytics"]["dispositionMetrics"]]
     assert len(samples) == len(analysed)
+    # The stage percentiles from the newest calls' turns: with every call in the sample, those of
+    # the API's GET /analytics/latency over the same range; with a smaller sample, of fewer turns.
+    from dispo.store import latency
+    from dispo.store.tables import calls as calls_table
+    from dispo.store.tables import transcript_messages as tm
+
+    with db.write() as conn:  # speech latencies on every turn of this organization's calls
+        mine = sa.select(calls_table.c.pk).where(calls_table.c.org_id == org.id).scalar_subquery()
+        conn.execute(
+            sa.update(tm)
+            .where(tm.c.call_pk.in_(mine))
+            .values(
+                latency_ms=100 + (tm.c.call_pk * 7 + tm.c.seq * 13) % 900,
+                stt_ms=50 + (tm.c.call_pk + tm.c.seq) % 300,
+                v2v_ms=400 + (tm.c.call_pk * 3 + tm.c.seq) % 1000,
+            )
+        )
+    with db.read() as conn:
+        sampled, stages = latency.recent_stage_percentiles(conn, org.id, scope.ms_from, scope.ms_to)
+        every = latency.stage_percentiles(conn, org.id, date_from=scope.ms_from, date_to=scope.ms_to)
+        few, fewer = latency.recent_stage_percentiles(conn, org.id, scope.ms_from, scope.ms_to, calls_limit=5)
+    assert sampled == len(calls)
+    assert stages == every
+    assert stages["llm"]["count"] > 0
+    assert few == 5
+    assert 0 < fewer["llm"]["count"] < stages["llm"]["count"]
     # Another organization's scope sees none of it.
     with db.read() as conn:
         assert store.counts_by_day_and_status(conn, store.Scope("0" * 24, today - 6, today)) == []

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from dispo.dashboard import web
 from dispo.ids import is_object_id
 from dispo.store import agents as agent_store
+from dispo.store import latency as latency_store
 from dispo.store import overview as store
 
 router = APIRouter()
@@ -135,6 +136,10 @@ def _histogram(ident: str, values: list[int]) -> dict[str, Any]:
     }
 
 
+# Stage percentiles are read from the turns of the range's newest calls, at most this many.
+LATENCY_SAMPLE = 2000
+
+
 def overview_data(db: Any, scope: store.Scope) -> dict[str, Any]:
     with db.read() as conn:
         counts = store.counts_by_day_and_status(conn, scope)
@@ -142,7 +147,18 @@ def overview_data(db: Any, scope: store.Scope) -> dict[str, Any]:
         samples = store.recent_metric_values(conn, scope)
         definitions = store.metric_types(conn, scope.org_id, scope.agent_ids)
         agents, _ = agent_store.list_agents(conn, scope.org_id, limit=500, offset=0)
+        latency_calls, percentiles = latency_store.recent_stage_percentiles(
+            conn,
+            scope.org_id,
+            scope.ms_from,
+            scope.ms_to,
+            agent_ids=scope.agent_ids,
+            calls_limit=LATENCY_SAMPLE,
+        )
     return {
+        "percentiles": percentiles,
+        "latency_calls": latency_calls,
+        "latency_sample": LATENCY_SAMPLE,
         "status_chart": status_series(scope, counts),
         "rates": rates(counts),
         "averages": averages,

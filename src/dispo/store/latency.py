@@ -62,3 +62,35 @@ def stage_percentiles(
         values = [float(v) for v in conn.execute(stmt).scalars()]
         out[stage] = {"count": len(values), **{f"p{p}": nearest_rank(values, p) for p in PERCENTILES}}
     return out
+
+
+def recent_stage_percentiles(
+    conn: Connection,
+    org_id: str,
+    ms_from: int,
+    ms_to: int,
+    *,
+    agent_ids: Sequence[str] = (),
+    calls_limit: int = 2000,
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """The stage percentiles of the turns of the newest ``calls_limit`` calls created in
+    ``[ms_from, ms_to]``: a bounded sample for a page that must answer fast at any scale (the
+    overview), where :func:`stage_percentiles` reads every turn. Returns (calls sampled, stages)."""
+    where = [calls.c.org_id == org_id, calls.c.created_at >= ms_from, calls.c.created_at <= ms_to]
+    if agent_ids:
+        where.append(calls.c.agent_id.in_(list(agent_ids)))
+    newest = select(calls.c.pk).where(*where).order_by(calls.c.created_at.desc()).limit(calls_limit)
+    pks = [int(pk) for pk in conn.execute(newest).scalars()]
+    columns = list(STAGES.values())
+    values: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for i in range(0, len(pks), 500):
+        stmt = select(*columns).where(transcript_messages.c.call_pk.in_(pks[i : i + 500]))
+        for row in conn.execute(stmt):
+            for stage, value in zip(STAGES, row, strict=True):
+                if value is not None:
+                    values[stage].append(float(value))
+    out: dict[str, dict[str, Any]] = {}
+    for stage, found in values.items():
+        found.sort()
+        out[stage] = {"count": len(found), **{f"p{p}": nearest_rank(found, p) for p in PERCENTILES}}
+    return len(pks), out
