@@ -133,10 +133,10 @@ def analyze(
 ) -> Analysis:
     """Summarise the call and extract every metric of ``config``.
 
-    One prompt prefix (the system prompt and the transcript) serves every question asked of the
-    whole call and the summary, so the model evaluates the transcript once: the questions asked of
-    the whole call go first, then the summary, then the yes/no questions, which are asked of a
-    short excerpt and so leave the cache without the transcript.
+    The questions asked of the whole call go first and share one cached prefix (the system
+    prompt and the transcript); the yes/no questions, asked of short excerpts, go last, so that
+    none of them sits between two of the others and makes the transcript be evaluated again. The
+    summary, with its own system prompt (docs/analytics.md says why), evaluates it once more.
     """
     started = time.perf_counter()
     model_before = _model_ms(backend)
