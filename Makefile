@@ -14,7 +14,7 @@ help:
 	@echo "make bench  benchmarks; writes BENCHMARKS.md (BENCH_CALLS=1000000 by default)"
 	@echo "make clean-llama  drop the cached llama-cpp-python wheels (~/.cache/dispo/wheels); the next install rebuilds"
 	@echo "make demo   start a fresh server, run the Post-Call Analytics page's complete example, stop"
-	@echo "make eval   post-call analytics on $(EVAL_DATA): reports in eval-reports/, section in BENCHMARKS.md"
+	@echo "make eval   post-call analytics on $(EVAL_DATA): reports in eval-reports/, sections in BENCHMARKS.md (and whole-call latency)"
 	@echo "make eval-dev  extraction on the dev set in the repository (src/dispo/evaluation/devset/subject.jsonl)"
 	@echo "make calibrate  refit the calibrated confidence on the fit half of $(EVAL_DATA)/extraction.jsonl and the dev set"
 
