@@ -8,6 +8,8 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+import httpx
+
 from dispo.errors import SpeechError
 
 if TYPE_CHECKING:
@@ -50,3 +52,17 @@ class Registry(Generic[T]):
                     )
                 instance = self._instances[key] = factory(settings)
             return instance
+
+
+def speech_client(
+    kind: str, base_url: str, api_key: str, timeout: float, transport: httpx.BaseTransport | None
+) -> httpx.Client:
+    """The HTTP client of an OpenAI-compatible speech backend (``kind``: TTS or STT), refusing a
+    missing base URL with the setting to give."""
+    if not base_url:
+        raise SpeechError(
+            f"DISPO_{kind}_BACKEND=openai needs DISPO_{kind}_BASE_URL, the server's base URL such as "
+            "https://api.openai.com/v1."
+        )
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport)

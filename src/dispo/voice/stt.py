@@ -30,7 +30,7 @@ import httpx
 
 from dispo.errors import SpeechError
 from dispo.voice.audio import PIPELINE_RATE, Audio
-from dispo.voice.registry import Registry
+from dispo.voice.registry import Registry, speech_client
 
 if TYPE_CHECKING:
     from dispo.config import Settings
@@ -207,16 +207,8 @@ class OpenAIRecognizer(Recognizer):
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not base_url:
-            raise SpeechError(
-                "DISPO_STT_BACKEND=openai needs DISPO_STT_BASE_URL, the server's base URL such as "
-                "https://api.openai.com/v1."
-            )
+        self._client = speech_client("STT", base_url, api_key, timeout, transport)
         self.model = model or "whisper-1"
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
-        )
 
     def transcribe(self, audio: Audio, *, hints: Sequence[str] = ()) -> Transcription:
         data: dict[str, Any] = {"model": self.model, "response_format": "json"}

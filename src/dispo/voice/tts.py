@@ -23,7 +23,7 @@ import httpx
 
 from dispo.errors import SpeechError
 from dispo.voice.audio import PIPELINE_RATE, Audio
-from dispo.voice.registry import Registry
+from dispo.voice.registry import Registry, speech_client
 
 if TYPE_CHECKING:
     from dispo.config import Settings
@@ -162,16 +162,8 @@ class OpenAISynthesizer(Synthesizer):
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not base_url:
-            raise SpeechError(
-                "DISPO_TTS_BACKEND=openai needs DISPO_TTS_BASE_URL, the server's base URL such as "
-                "https://api.openai.com/v1."
-            )
+        self._client = speech_client("TTS", base_url, api_key, timeout, transport)
         self.model = model or "tts-1"
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
-        )
 
     def synthesize(self, text: str, voice: str) -> Synthesis:
         body = {"model": self.model, "input": text, "voice": voice, "response_format": "pcm"}
